@@ -1,0 +1,104 @@
+"""Jira's failures as one exception hierarchy.
+
+Every error carries the HTTP status Jira gave (``None`` when no answer came) and Jira's own
+messages (``errorMessages`` plus ``errors`` as ``"field: message"``), so the delivery log and the
+admin can read what Jira said. ``retryable`` tells the worker whether to try again.
+"""
+
+from __future__ import annotations
+
+
+class JiraError(Exception):
+    status: int | None = None
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        messages: tuple[str, ...] = (),
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+        self.messages = messages
+        self.method = method
+        self.path = path
+
+    def __str__(self) -> str:
+        where = f"{self.method} {self.path}: " if self.method and self.path else ""
+        said = f" (Jira said: {'; '.join(self.messages)})" if self.messages else ""
+        return f"{where}{self.args[0]}{said}"
+
+
+class JiraBadRequestError(JiraError):
+    """400 or 422: the request was refused as invalid (a field not on the edit screen, say)."""
+
+    status = 400
+
+
+class JiraAuthError(JiraError):
+    """401: the service account's credentials were refused."""
+
+    status = 401
+
+
+class JiraForbiddenError(JiraError):
+    """403: the service account lacks a permission."""
+
+    status = 403
+
+
+class JiraNotFoundError(JiraError):
+    """404: no such issue, board or field, or the account cannot see it."""
+
+    status = 404
+
+
+class JiraConflictError(JiraError):
+    """409: a conflicting update; worth another try."""
+
+    status = 409
+    retryable = True
+
+
+class JiraRateLimitError(JiraError):
+    """429: too many requests; ``retry_after`` is Jira's ``Retry-After`` in seconds, if sent."""
+
+    status = 429
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class JiraServerError(JiraError):
+    """5xx from Jira; ``retry_after`` is set when a 503 carried ``Retry-After``."""
+
+    status = 500
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class JiraUnavailableError(JiraError):
+    """No answer: connection refused or reset, DNS failure, or a timeout."""
+
+    retryable = True
+
+
+class RankPartialError(JiraError):
+    """A rank call answered 207 and some entries still failed after retrying them."""
+
+    status = 207
+    retryable = True
+
+    def __init__(self, message: str, *, failed: dict[str, str], **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.failed = failed  # issue key -> Jira's message

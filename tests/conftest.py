@@ -1,0 +1,148 @@
+"""Shared test fixtures. ``FakeJira`` is the one recording fake of ``connector.protocol.Jira``
+that every test above the connector uses."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector.errors import JiraError, JiraNotFoundError
+from connector.protocol import Call
+from impact.config import load_config
+from impact.model import ImpactConfig, Person, Plan
+from webhooks import create_app
+from webhooks.settings import Settings
+from webhooks.signature import sign
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SECRET = "test-webhook-secret"
+IMPACT_FIELD = "customfield_10042"
+BOT = Person(account_id="557058:bot", display_name="Impact Bot")
+
+
+class FakeJira:
+    """Serves issues from a dict and records every request the product would make."""
+
+    def __init__(
+        self,
+        *,
+        field_id: str | None = IMPACT_FIELD,
+        account: Person = BOT,
+        issues: Mapping[str, Mapping[str, Any]] | None = None,
+        groups: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
+        self._field_id = field_id
+        self.account = account
+        self.issues = dict(issues or {})
+        self.groups = dict(groups or {})
+        self.requests: list[str] = []  # "GET issue/SHOP-1", "PUT issue/SHOP-1", ...
+        self.applied: list[Plan] = []
+        self.fail_with: JiraError | None = None  # raised by the next write
+
+    def field_id(self) -> str | None:
+        return self._field_id
+
+    def service_account(self) -> Person:
+        return self.account
+
+    def get_issue(self, key: str) -> Mapping[str, Any]:
+        self.requests.append(f"GET issue/{key}")
+        if key not in self.issues:
+            raise JiraNotFoundError("Issue does not exist", status=404)
+        return self.issues[key]
+
+    def user_groups(self, person: Person) -> tuple[str, ...]:
+        self.requests.append(f"GET groups/{person.account_id or person.name}")
+        return self.groups.get(person.account_id or person.name or "", ())
+
+    def apply_plan(self, plan: Plan) -> tuple[Call, ...]:
+        if plan.is_empty:
+            return ()
+        if self.fail_with is not None:
+            error, self.fail_with = self.fail_with, None
+            raise error
+        self.applied.append(plan)
+        calls = []
+        if plan.add_labels or plan.remove_labels or plan.priority or plan.field_value:
+            self.requests.append(f"PUT issue/{plan.issue_key}")
+            calls.append(Call("PUT", f"/rest/api/2/issue/{plan.issue_key}", 204))
+        if plan.comment:
+            self.requests.append(f"POST comment/{plan.issue_key}")
+            calls.append(Call("POST", f"/rest/api/2/issue/{plan.issue_key}/comment", 201))
+        return tuple(calls)
+
+
+def load_payload(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / "payloads" / name).read_text())
+
+
+def issue_payload(
+    *,
+    event: str = "jira:issue_created",
+    key: str = "SHOP-311",
+    impact: str | None = None,
+    labels: tuple[str, ...] = ("checkout",),
+    actor: Person | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A Cloud-shaped delivery from our fixture file, varied for one test."""
+    payload = copy.deepcopy(load_payload("cloud_issue_created.json"))
+    payload["webhookEvent"] = event
+    issue = payload["issue"]
+    issue["key"] = key
+    issue["fields"]["labels"] = list(labels)
+    issue["fields"][IMPACT_FIELD] = {"value": impact} if impact else None
+    issue["fields"]["issuelinks"] = []
+    issue["fields"].update(fields)
+    if actor is not None:
+        payload["user"] = {"accountId": actor.account_id, "displayName": actor.display_name}
+    return payload
+
+
+@pytest.fixture
+def impact_config() -> ImpactConfig:
+    return load_config(ROOT / "config" / "impact.toml")
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings.from_env(
+        {
+            "JIRA_URL": "https://jira.invalid",
+            "JIRA_EMAIL": "bot@example.com",
+            "JIRA_API_TOKEN": "jira-api-token",
+            "JIRA_WEBHOOK_SECRET": SECRET,
+        }
+    )
+
+
+@pytest.fixture
+def jira() -> FakeJira:
+    return FakeJira()
+
+
+@pytest.fixture
+def app(settings, impact_config, jira):
+    return create_app(
+        {"SETTINGS": settings, "IMPACT": impact_config, "JIRA": jira, "TESTING": True}
+    )
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def post_signed(
+    client, payload: Any, *, secret: str = SECRET, headers: Mapping[str, str] | None = None
+):
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    all_headers = {"Content-Type": "application/json", "X-Hub-Signature": sign(body, secret=secret)}
+    all_headers.update(headers or {})
+    return client.post("/webhooks/jira", data=body, headers=all_headers)

@@ -1,0 +1,76 @@
+import pytest
+
+from webhooks.settings import DEFAULT_DATABASE_URL, Settings, SettingsError
+
+CLOUD = {
+    "JIRA_URL": "https://acme.atlassian.net/",
+    "JIRA_EMAIL": "bot@acme.example",
+    "JIRA_API_TOKEN": "api-token-value",
+    "JIRA_WEBHOOK_SECRET": "whsec-value",
+}
+
+
+def test_cloud_settings_with_defaults():
+    s = Settings.from_env(CLOUD)
+    assert s.jira_url == "https://acme.atlassian.net"
+    assert s.jira_auth_kind == "basic"
+    assert s.impact_config == "config/impact.toml"
+    assert s.database_url == DEFAULT_DATABASE_URL
+    assert s.redis_url is None
+    assert s.port == 8000
+    assert s.max_body_bytes == 1024 * 1024
+    assert s.notify_users is False
+
+
+def test_data_center_settings_with_pat_and_token():
+    s = Settings.from_env(
+        {"JIRA_URL": "https://jira.acme.example", "JIRA_PAT": "pat", "JIRA_WEBHOOK_TOKEN": "tok"}
+    )
+    assert s.jira_auth_kind == "pat"
+    assert s.webhook_token == "tok"
+
+
+def test_secrets_never_in_repr():
+    env = CLOUD | {"ADMIN_TOKEN": "admin-token-value", "JIRA_WEBHOOK_TOKEN": "token-value"}
+    text = repr(Settings.from_env(env))
+    for secret in ("api-token-value", "whsec-value", "admin-token-value", "token-value"):
+        assert secret not in text
+
+
+def test_heroku_postgres_url_is_normalised():
+    s = Settings.from_env(CLOUD | {"DATABASE_URL": "postgres://u:p@db/impact"})
+    assert s.database_url == "postgresql://u:p@db/impact"
+
+
+@pytest.mark.parametrize(
+    ("change", "variable"),
+    [
+        ({"JIRA_URL": ""}, "JIRA_URL is not set"),
+        ({"JIRA_URL": "acme.atlassian.net"}, "JIRA_URL='acme.atlassian.net' is not an http(s) URL"),
+        ({"JIRA_API_TOKEN": ""}, "JIRA_EMAIL is set but JIRA_API_TOKEN is not"),
+        ({"JIRA_EMAIL": ""}, "JIRA_API_TOKEN is set but JIRA_EMAIL is not"),
+        ({"JIRA_EMAIL": "", "JIRA_API_TOKEN": ""}, "no Jira credentials"),
+        ({"JIRA_PAT": "pat"}, "both JIRA_PAT and JIRA_EMAIL/JIRA_API_TOKEN are set"),
+        ({"JIRA_WEBHOOK_SECRET": ""}, "neither JIRA_WEBHOOK_SECRET nor JIRA_WEBHOOK_TOKEN"),
+        ({"PORT": "http"}, "PORT='http' is not a whole number"),
+        ({"PORT": "70000"}, "PORT=70000 is out of range"),
+        ({"JIRA_NOTIFY_USERS": "maybe"}, "JIRA_NOTIFY_USERS='maybe' is not a yes/no value"),
+        ({"REDIS_URL": "http://localhost"}, "REDIS_URL must be a redis://"),
+    ],
+)
+def test_bad_setting_names_the_variable(change, variable):
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(CLOUD | change)
+    assert variable in str(info.value)
+
+
+def test_every_problem_is_listed_at_once():
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({"PORT": "x"})
+    assert len(info.value.problems) == 4  # URL, credentials, webhook auth, port
+
+
+def test_unsigned_allowed_only_explicitly(caplog):
+    env = CLOUD | {"JIRA_WEBHOOK_SECRET": "", "ALLOW_UNSIGNED_WEBHOOKS": "1"}
+    assert Settings.from_env(env).allow_unsigned
+    assert "ALLOW_UNSIGNED_WEBHOOKS=1" in caplog.text

@@ -1,0 +1,141 @@
+"""``POST /webhooks/jira``: bytes → authenticated event → handed to the dispatcher → 202.
+
+``Receiver`` holds the steps as plain methods over bytes and mappings (no Flask), so they are
+tested without a server; the view only feeds it the request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from impact.events import EventError, decode_body, parse_event, should_triage
+from impact.model import ImpactConfig
+from webhooks.errors import (
+    BadBodyError,
+    InvalidPayloadError,
+    UnauthenticatedError,
+    UnsupportedMediaError,
+)
+from webhooks.settings import Settings
+from webhooks.signature import SignatureError, verify_signature, verify_token
+
+log = logging.getLogger(__name__)
+
+_JSON_TYPES = {"", "application/json", "text/json"}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One accepted webhook delivery, as handed to the worker."""
+
+    id: str  # X-Atlassian-Webhook-Identifier, or "sha256:<hash of the body>" without one
+    event: str
+    issue_key: str | None
+    body: str  # the JSON text as received; the worker parses it again
+    retry: int = 0  # X-Atlassian-Webhook-Retry: 0 on the first attempt
+    received_at: float = 0.0  # epoch seconds
+
+
+class Dispatcher(Protocol):
+    def submit(self, delivery: Delivery) -> str:
+        """Take the delivery (durably, once it's a queue); return its status word."""
+
+
+class Receiver:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        config: ImpactConfig,
+        dispatcher: Dispatcher,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.projects = frozenset(p.key for p in config.projects)
+        self.dispatcher = dispatcher
+        self.clock = clock
+
+    def authenticate(
+        self, body: bytes, headers: Mapping[str, str], args: Mapping[str, str]
+    ) -> None:
+        signature = headers.get("X-Hub-Signature")
+        token = args.get("token")
+        secret, expected_token = self.settings.webhook_secret, self.settings.webhook_token
+        try:
+            if signature is not None or (secret and token is None):
+                if not secret:
+                    raise SignatureError(
+                        "request is signed but JIRA_WEBHOOK_SECRET is not set on this service"
+                    )
+                verify_signature(body, signature, secret=secret)
+            elif expected_token or token is not None:
+                verify_token(token, token=expected_token or "")
+            elif not self.settings.allow_unsigned:
+                raise SignatureError("request is neither signed nor carries a token")
+        except SignatureError as exc:
+            raise UnauthenticatedError(str(exc)) from exc
+
+    def receive(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        args: Mapping[str, str],
+        mimetype: str = "application/json",
+    ) -> dict[str, Any]:
+        self.authenticate(body, headers, args)
+        if mimetype not in _JSON_TYPES:
+            raise UnsupportedMediaError(f"Content-Type {mimetype!r} is not JSON")
+        try:
+            event = parse_event(decode_body(body))
+        except EventError as exc:
+            if exc.status == 422:
+                raise InvalidPayloadError(str(exc), errors=getattr(exc, "errors", None)) from exc
+            raise BadBodyError(str(exc)) from exc
+
+        reason = should_triage(event, service_account=None, projects=self.projects)
+        if reason is not None:
+            log.info("ignored %s for %s: %s", event.name, event.issue_key, reason)
+            return {"status": "ignored", "reason": reason}
+
+        delivery = Delivery(
+            id=_delivery_id(body, headers),
+            event=event.name,
+            issue_key=event.issue_key,
+            body=body.decode("utf-8"),
+            retry=_retry_count(headers),
+            received_at=self.clock(),
+        )
+        status = self.dispatcher.submit(delivery)
+        return {"status": status, "delivery": delivery.id, "issue": delivery.issue_key}
+
+
+def _delivery_id(body: bytes, headers: Mapping[str, str]) -> str:
+    given = (headers.get("X-Atlassian-Webhook-Identifier") or "").strip()
+    if given and len(given) <= 200 and given.isprintable():
+        return given
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def _retry_count(headers: Mapping[str, str]) -> int:
+    raw = (headers.get("X-Atlassian-Webhook-Retry") or "0").strip()
+    return int(raw) if raw.isdigit() and len(raw) < 6 else 0
+
+
+bp = Blueprint("receiver", __name__)
+
+
+@bp.post("/webhooks/jira")
+def receive_jira() -> ResponseReturnValue:
+    receiver: Receiver = current_app.extensions["impact.receiver"]
+    result = receiver.receive(
+        request.get_data(cache=False), request.headers, request.args, request.mimetype
+    )
+    return jsonify(result), 202

@@ -1,0 +1,171 @@
+"""Deployment settings, read once from the environment (12-factor) and checked at start-up.
+
+A missing or contradictory setting stops the process with every problem listed, each naming the
+variable to fix. Secrets are kept out of ``repr`` so they never reach a log or a page.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from impact.config import DEFAULT_CONFIG_PATH
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATABASE_URL = "sqlite:///var/impact.db"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingsError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+    def __str__(self) -> str:
+        lines = ["the environment is not set up right:"] + [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Settings:
+    jira_url: str
+    impact_config: str = DEFAULT_CONFIG_PATH
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    port: int = 8000
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    notify_users: bool = False
+    allow_unsigned: bool = False
+    jira_email: str | None = None
+    # Secrets: never shown by repr.
+    jira_api_token: str | None = field(default=None, repr=False)
+    jira_pat: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_token: str | None = field(default=None, repr=False)
+    admin_token: str | None = field(default=None, repr=False)
+
+    @property
+    def jira_auth_kind(self) -> str:
+        return "pat" if self.jira_pat else "basic"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        problems: list[str] = []
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        def flag(name: str, default: bool) -> bool:
+            raw = env.get(name)
+            if raw is None:
+                return default
+            if raw.strip().lower() in _TRUE:
+                return True
+            if raw.strip().lower() in _FALSE:
+                return False
+            problems.append(f"{name}={raw!r} is not a yes/no value (use 1 or 0)")
+            return default
+
+        def integer(name: str, default: int, low: int, high: int) -> int:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                value = int(raw)
+            except ValueError:
+                problems.append(f"{name}={raw!r} is not a whole number")
+                return default
+            if not low <= value <= high:
+                problems.append(f"{name}={value} is out of range ({low} to {high})")
+            return value
+
+        jira_url = get("JIRA_URL")
+        if jira_url is None:
+            problems.append(
+                "JIRA_URL is not set: give your Jira's base URL, e.g. https://acme.atlassian.net"
+            )
+        elif urlsplit(jira_url).scheme not in ("http", "https") or not urlsplit(jira_url).netloc:
+            problems.append(f"JIRA_URL={jira_url!r} is not an http(s) URL")
+
+        email, api_token, pat = get("JIRA_EMAIL"), get("JIRA_API_TOKEN"), get("JIRA_PAT")
+        if pat and (email or api_token):
+            problems.append(
+                "both JIRA_PAT and JIRA_EMAIL/JIRA_API_TOKEN are set: use JIRA_EMAIL + "
+                "JIRA_API_TOKEN for Jira Cloud, or JIRA_PAT for Data Center, not both"
+            )
+        elif not pat and not (email and api_token):
+            if email and not api_token:
+                problems.append(
+                    "JIRA_EMAIL is set but JIRA_API_TOKEN is not (Jira Cloud needs both)"
+                )
+            elif api_token and not email:
+                problems.append(
+                    "JIRA_API_TOKEN is set but JIRA_EMAIL is not (Jira Cloud needs both)"
+                )
+            else:
+                problems.append(
+                    "no Jira credentials: set JIRA_EMAIL + JIRA_API_TOKEN (Cloud) "
+                    "or JIRA_PAT (Data Center)"
+                )
+
+        secret, token = get("JIRA_WEBHOOK_SECRET"), get("JIRA_WEBHOOK_TOKEN")
+        allow_unsigned = flag("ALLOW_UNSIGNED_WEBHOOKS", False)
+        if not secret and not token and not allow_unsigned:
+            problems.append(
+                "neither JIRA_WEBHOOK_SECRET nor JIRA_WEBHOOK_TOKEN is set: webhooks could not be "
+                "authenticated (set one; ALLOW_UNSIGNED_WEBHOOKS=1 accepts unsigned ones, "
+                "for tests only)"
+            )
+
+        redis_url = get("REDIS_URL")
+        redis_scheme = urlsplit(redis_url).scheme if redis_url else "redis"
+        if redis_scheme not in ("redis", "rediss", "unix"):
+            problems.append(f"REDIS_URL must be a redis:// or rediss:// URL, not {redis_scheme}://")
+
+        database_url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
+        if database_url.startswith("postgres://"):  # Heroku-style add-ons still hand these out
+            database_url = "postgresql://" + database_url.removeprefix("postgres://")
+
+        settings = cls(
+            jira_url=(jira_url or "").rstrip("/"),
+            impact_config=get("IMPACT_CONFIG") or DEFAULT_CONFIG_PATH,
+            database_url=database_url,
+            redis_url=redis_url,
+            port=integer("PORT", 8000, 1, 65535),
+            max_body_bytes=integer(
+                "MAX_WEBHOOK_BYTES", DEFAULT_MAX_BODY_BYTES, 1024, 64 * 1024 * 1024
+            ),
+            notify_users=flag("JIRA_NOTIFY_USERS", False),
+            allow_unsigned=allow_unsigned,
+            jira_email=email,
+            jira_api_token=api_token,
+            jira_pat=pat,
+            webhook_secret=secret,
+            webhook_token=token,
+            admin_token=get("ADMIN_TOKEN"),
+        )
+        if problems:
+            raise SettingsError(problems)
+        if allow_unsigned and not secret and not token:
+            log.warning(
+                "ALLOW_UNSIGNED_WEBHOOKS=1: webhooks are accepted without a signature or token; "
+                "anyone who can reach this service can trigger edits in Jira"
+            )
+        return settings
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in logs or pages."""
+        values = (
+            self.jira_api_token,
+            self.jira_pat,
+            self.webhook_secret,
+            self.webhook_token,
+            self.admin_token,
+        )
+        return tuple(v for v in values if v)
