@@ -135,6 +135,10 @@ def explain(plan: Plan) -> str:
     return "no impact stated and no rule matched"
 
 
+# Ends every ask, so the connector can tell it already asked (and never asks twice).
+ASK_MARKER = "asked once by jira-customer-impact"
+
+
 def missing_comment(issue: Issue, config: ProjectConfig, field_label: str) -> str:
     """The one comment asking the reporter for the impact (Jira wiki markup, REST v2)."""
     name = issue.reporter.display_name if issue.reporter else None
@@ -157,6 +161,8 @@ def missing_comment(issue: Issue, config: ProjectConfig, field_label: str) -> st
         "",
         "Why it matters: work that serves paying customers is done first, the rest as capacity "
         "allows. Thank you!",
+        "",
+        f"_({ASK_MARKER})_",
     ]
     return "\n".join(lines)
 

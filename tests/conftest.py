@@ -68,13 +68,13 @@ class FakeJira:
             error, self.fail_with = self.fail_with, None
             raise error
         self.applied.append(plan)
-        calls = []
-        if plan.add_labels or plan.remove_labels or plan.priority or plan.field_value:
-            self.requests.append(f"PUT issue/{plan.issue_key}")
-            calls.append(Call("PUT", f"/rest/api/2/issue/{plan.issue_key}", 204))
+        calls = []  # in the connector's order: the ask first, then the edit
         if plan.comment:
             self.requests.append(f"POST comment/{plan.issue_key}")
             calls.append(Call("POST", f"/rest/api/2/issue/{plan.issue_key}/comment", 201))
+        if plan.add_labels or plan.remove_labels or plan.priority or plan.field_value:
+            self.requests.append(f"PUT issue/{plan.issue_key}")
+            calls.append(Call("PUT", f"/rest/api/2/issue/{plan.issue_key}", 204))
         return tuple(calls)
 
 

@@ -25,7 +25,7 @@ def test_signed_issue_created_without_impact_is_labelled_and_asked_once(client, 
     assert plan.add_labels == ("needs-customer-impact",)
     assert plan.remove_labels == ()
     assert plan.comment and "Blocks paying customers" in plan.comment
-    assert jira.requests == ["PUT issue/SHOP-311", "POST comment/SHOP-311"]
+    assert jira.requests == ["POST comment/SHOP-311", "PUT issue/SHOP-311"]
 
 
 def test_person_set_blocking_gives_label_and_priority_no_comment(client, jira):

@@ -1,0 +1,450 @@
+"""``JiraConnector``: the product's one way to Jira, built on the pycontribs ``jira`` library.
+
+The library's ``ResilientSession`` would retry 429 and 503 by sleeping, which blocks a worker, so
+the client is built with ``max_retries=0``: every failure surfaces at once as a
+``connector.errors.JiraError`` and the queue decides when to try again.
+
+Every HTTP request is recorded as a ``Call`` (a response hook on the library's session, plus the
+requests that got no answer) so the delivery log can say what was sent for each issue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import requests
+from jira import JIRA, JIRAError
+
+from connector.edits import edit_body, edit_params
+from connector.errors import (
+    JiraAuthError,
+    JiraBadRequestError,
+    JiraConflictError,
+    JiraError,
+    JiraForbiddenError,
+    JiraNotFoundError,
+    JiraRateLimitError,
+    JiraServerError,
+    JiraUnavailableError,
+)
+from connector.protocol import Call
+from impact.decide import ASK_MARKER
+from impact.model import FieldRef, Person, Plan
+
+log = logging.getLogger(__name__)
+
+API = "/rest/api/2"
+_TEXT_KEPT = 200  # characters of a non-JSON error body kept as Jira's message
+_ISSUE_KEY = re.compile(r"[A-Za-z0-9_.-]+")  # a key or numeric id: nothing that could bend a path
+
+
+# --------------------------------------------------------------------------------------------
+# Pure helpers: what Jira said, and which field is the impact field
+
+
+@dataclass(frozen=True)
+class ImpactField:
+    id: str
+    multi_select: bool = False
+
+
+def find_field(fields: Sequence[Mapping[str, Any]], ref: FieldRef) -> ImpactField | None:
+    """The field ``ref`` names among ``GET /field``'s answer, or ``None`` when there is none.
+
+    A name shared by several fields prefers the custom ones; if that still leaves more than one,
+    the admin has to give the id, so this raises a ``JiraError`` naming the candidates."""
+    if ref.id:
+        found = [f for f in fields if f.get("id") == ref.id]
+    elif ref.name:
+        found = [f for f in fields if f.get("name") == ref.name]
+        if len(found) > 1:
+            found = [f for f in found if f.get("custom") is True] or found
+    else:
+        return None
+    if not found:
+        return None
+    if len(found) > 1:
+        ids = ", ".join(str(f.get("id")) for f in found)
+        raise JiraError(
+            f"several Jira fields are named {ref.name!r} ({ids}): "
+            "give the impact field's id instead of its name in the config"
+        )
+    schema = found[0].get("schema") or {}
+    return ImpactField(str(found[0]["id"]), multi_select=schema.get("type") == "array")
+
+
+def jira_messages(response: requests.Response) -> tuple[str, ...]:
+    """Jira's own words from an error answer: ``errorMessages``, then ``errors`` as
+    ``"field: message"``, then ``message`` / ``errorMessage`` (older and proxy answers)."""
+    messages: list[str] = []
+    denied = response.headers.get("X-Authentication-Denied-Reason")
+    if denied:  # Data Center's reason for a 403 after failed logins (CAPTCHA, say)
+        messages.append(denied)
+    try:
+        data = response.json()
+    except ValueError:
+        text = " ".join(response.text.split())
+        if text:
+            messages.append(text if len(text) <= _TEXT_KEPT else text[:_TEXT_KEPT] + "…")
+        return tuple(messages)
+    if not isinstance(data, dict):
+        return tuple(messages)
+    listed = data.get("errorMessages")
+    if isinstance(listed, list):
+        messages += [str(m) for m in listed]
+    elif listed:
+        messages.append(str(listed))
+    errors = data.get("errors")
+    if isinstance(errors, dict):
+        messages += [f"{name}: {text}" for name, text in errors.items()]
+    for key in ("message", "errorMessage"):
+        if isinstance(data.get(key), str) and data[key]:
+            messages.append(data[key])
+    return tuple(messages)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """``Retry-After`` in seconds; ``None`` when absent or not a number (Jira sends seconds)."""
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+_ERROR_BY_STATUS: dict[int, type[JiraError]] = {
+    400: JiraBadRequestError,
+    422: JiraBadRequestError,
+    401: JiraAuthError,
+    403: JiraForbiddenError,
+    404: JiraNotFoundError,
+    409: JiraConflictError,
+}
+
+
+def error_for_response(response: requests.Response, *, method: str, path: str) -> JiraError:
+    """The ``JiraError`` for a non-2xx answer, carrying Jira's messages and where it was sent."""
+    status = response.status_code
+    said = f"Jira answered {status} {response.reason or ''}".rstrip()
+    messages = jira_messages(response)
+    if status == 429:
+        return JiraRateLimitError(
+            said,
+            retry_after=retry_after(response.headers),
+            status=status,
+            messages=messages,
+            method=method,
+            path=path,
+        )
+    if status >= 500:
+        return JiraServerError(
+            said,
+            retry_after=retry_after(response.headers),
+            status=status,
+            messages=messages,
+            method=method,
+            path=path,
+        )
+    kind = _ERROR_BY_STATUS.get(status, JiraError)
+    return kind(said, status=status, messages=messages, method=method, path=path)
+
+
+def _person(raw: Mapping[str, Any]) -> Person:
+    return Person(
+        account_id=raw.get("accountId"),
+        name=raw.get("name"),
+        key=raw.get("key"),
+        display_name=raw.get("displayName"),
+        email=raw.get("emailAddress"),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The connector
+
+
+class JiraSettings(Protocol):
+    """What the connector reads from the deployment settings (``webhooks.settings.Settings``)."""
+
+    jira_url: str
+    jira_email: str | None
+    jira_api_token: str | None
+    jira_pat: str | None
+    notify_users: bool
+
+
+class JiraConnector:
+    """The real ``connector.protocol.Jira``. Cloud: ``email`` + ``api_token``; Data Center: ``pat``.
+
+    Nothing is sent until first use; the first use fetches ``serverInfo`` (Cloud or Data Center).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        field: FieldRef,
+        email: str | None = None,
+        api_token: str | None = None,
+        pat: str | None = None,
+        notify_users: bool = False,
+        timeout: float = 10.0,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"the Jira URL must be an http(s) URL, got {url!r}")
+        if parts.username or parts.password:
+            raise ValueError("give Jira credentials as email/api_token or pat, not in the URL")
+        if pat and (email or api_token):
+            raise ValueError("give email + api_token (Cloud) or pat (Data Center), not both")
+        if not pat and not (email and api_token):
+            raise ValueError("Jira needs email + api_token (Cloud) or pat (Data Center)")
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+
+        self.url = url.rstrip("/")
+        self.field = field
+        self.notify_users = notify_users
+        self.timeout = timeout
+        self.calls: list[Call] = []
+
+        self._basic_auth = (email, api_token) if email and api_token else None
+        self._pat = pat
+        self._context_path = parts.path.rstrip("/")  # Data Center often lives under /jira
+        self._client: JIRA | None = None
+        self._cloud = False
+        self._fields: list[dict[str, Any]] | None = None
+        self._myself: Person | None = None
+
+    @classmethod
+    def from_settings(cls, settings: JiraSettings, *, field: FieldRef) -> JiraConnector:
+        return cls(
+            settings.jira_url,
+            field=field,
+            email=settings.jira_email,
+            api_token=settings.jira_api_token,
+            pat=settings.jira_pat,
+            notify_users=settings.notify_users,
+        )
+
+    def __repr__(self) -> str:
+        kind = "pat" if self._pat else "basic"
+        return f"JiraConnector(url={self.url!r}, auth={kind!r})"
+
+    # ---- the protocol
+
+    def field_id(self) -> str | None:
+        found = self._impact_field()
+        return found.id if found else None
+
+    def service_account(self) -> Person:
+        if self._myself is None:
+            client = self._jira()
+            with self._translated("GET", f"{API}/myself"):
+                raw = client.myself()
+            self._myself = _person(raw)
+        return self._myself
+
+    def get_issue(self, key: str) -> Mapping[str, Any]:
+        path = _issue_path(key)
+        client = self._jira()
+        with self._translated("GET", path):
+            raw: dict[str, Any] = client.issue(key).raw
+        return raw
+
+    def user_groups(self, person: Person) -> tuple[str, ...]:
+        # The library's ``user()`` puts the name into the URL unquoted; params are encoded.
+        self._jira()
+        if self._cloud:
+            if not person.account_id:
+                return ()
+            listed = self._request(
+                "GET", f"{API}/user/groups", params={"accountId": person.account_id}
+            )
+            groups = listed if isinstance(listed, list) else []
+        else:
+            if person.name:
+                params = {"username": person.name, "expand": "groups"}
+            elif person.key:
+                params = {"key": person.key, "expand": "groups"}
+            else:
+                return ()
+            user = self._request("GET", f"{API}/user", params=params)
+            groups = (user.get("groups") or {}).get("items", []) if isinstance(user, dict) else []
+        return tuple(str(g["name"]) for g in groups if isinstance(g, dict) and g.get("name"))
+
+    def apply_plan(self, plan: Plan) -> tuple[Call, ...]:
+        first = len(self.calls)
+        found = self._impact_field() if plan.field_value else None
+        if plan.field_value and found is None:
+            log.warning(
+                "%s: not writing %r, the impact field %s is not in Jira",
+                plan.issue_key,
+                plan.field_value,
+                self.field.describe(),
+            )
+        body = edit_body(
+            plan,
+            field_id=found.id if found else None,
+            multi_select=found.multi_select if found else False,
+        )
+        # The comment goes first: if the edit then fails, the retried plan still asks, and
+        # _already_asked() keeps a retry (or a stale second delivery) from asking twice.
+        if plan.comment and not self._already_asked(plan.issue_key):
+            path = _issue_path(plan.issue_key) + "/comment"
+            client = self._jira()
+            with self._translated("POST", path):
+                client.add_comment(plan.issue_key, plan.comment)  # sends {"body": comment}
+        if body is not None:
+            params = edit_params(notify_users=self.notify_users)
+            self._request("PUT", _issue_path(plan.issue_key), params=params, body=body)
+        return tuple(self.calls[first:])
+
+    def _already_asked(self, key: str) -> bool:
+        """Whether the service account already posted the missing-impact ask on this issue."""
+        me = self.service_account()
+        listed = self._request(
+            "GET",
+            _issue_path(key) + "/comment",
+            params={"orderBy": "-created", "maxResults": "100"},
+        )
+        comments = listed.get("comments", []) if isinstance(listed, dict) else []
+        return any(
+            isinstance(c, dict)
+            and ASK_MARKER in str(c.get("body", ""))
+            and me.same_as(_person(c.get("author") or {}))
+            for c in comments
+        )
+
+    # ---- calls made
+
+    def take_calls(self) -> tuple[Call, ...]:
+        """The calls recorded since the last take, oldest first; the record is then emptied."""
+        taken = tuple(self.calls)
+        self.calls.clear()
+        return taken
+
+    # ---- plumbing
+
+    def _jira(self) -> JIRA:
+        """The library client, built on first use.
+
+        The library is told not to fetch ``serverInfo`` itself so that the hook recording calls
+        is in place first; this then sets what the library would have set from the answer."""
+        if self._client is not None:
+            return self._client
+        client = JIRA(
+            server=self.url,
+            basic_auth=self._basic_auth,
+            token_auth=self._pat,
+            max_retries=0,
+            timeout=self.timeout,
+            get_server_info=False,
+        )
+        client._session.hooks["response"].append(self._record)
+        path = f"{API}/serverInfo"
+        with self._translated("GET", path):
+            info = client.server_info()
+        if not isinstance(info, dict) or not info.get("versionNumbers"):
+            raise JiraError(
+                "serverInfo has no versionNumbers: is the URL a Jira site?", method="GET", path=path
+            )
+        client.deploymentType = info.get("deploymentType")
+        client._version = tuple(info["versionNumbers"])
+        self._cloud = client.deploymentType == "Cloud"
+        self._client = client
+        return client
+
+    def _impact_field(self) -> ImpactField | None:
+        if self._fields is None:
+            client = self._jira()
+            with self._translated("GET", f"{API}/field"):
+                self._fields = client.fields()
+        return find_field(self._fields, self.field)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Send what the library has no fitting method for; the parsed answer, None when empty."""
+        session = self._jira()._session
+        with self._translated(method, path):
+            response = session.request(
+                method,
+                self.url + path,
+                params=params,
+                data=None if body is None else json.dumps(body),
+            )
+            return response.json() if response.content else None
+
+    def _record(self, response: requests.Response, *args: object, **kwargs: object) -> None:
+        url = response.request.url or ""
+        self.calls.append(
+            Call(
+                method=response.request.method or "?",
+                path=self._path_of(url),
+                status=response.status_code,
+                ms=response.elapsed.total_seconds() * 1000,
+            )
+        )
+
+    def _path_of(self, url: str) -> str:
+        path = urlsplit(url).path
+        if self._context_path and path.startswith(self._context_path + "/"):
+            return path[len(self._context_path) :]
+        return path
+
+    @contextmanager
+    def _translated(self, method: str, path: str) -> Iterator[None]:
+        """Turn the library's and requests' exceptions into ``connector.errors`` types, here only.
+
+        With ``max_retries=0`` a non-2xx answer surfaces at once as ``JIRAError`` with
+        ``.response``; a request that got no answer raises a requests exception."""
+        started = time.monotonic()
+        try:
+            yield
+        except JIRAError as exc:
+            if exc.response is None:
+                raise JiraError(
+                    str(exc.text or "the jira library failed"), method=method, path=path
+                ) from exc
+            raise error_for_response(exc.response, method=method, path=path) from exc
+        except requests.exceptions.SSLError as exc:
+            self._no_answer(method, path, started)
+            raise JiraError(f"TLS with Jira failed: {exc}", method=method, path=path) from exc
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            self._no_answer(method, path, started)
+            raise JiraUnavailableError(
+                f"no answer from Jira ({type(exc).__name__}: {exc})", method=method, path=path
+            ) from exc
+        except requests.JSONDecodeError as exc:
+            raise JiraError(
+                "Jira's answer was not JSON: is the URL a Jira site?", method=method, path=path
+            ) from exc
+        except requests.RequestException as exc:
+            raise JiraError(f"the request failed: {exc}", method=method, path=path) from exc
+
+    def _no_answer(self, method: str, path: str, started: float) -> None:
+        self.calls.append(Call(method, path, None, (time.monotonic() - started) * 1000))
+
+
+def _issue_path(key: str) -> str:
+    if not _ISSUE_KEY.fullmatch(key):
+        raise JiraError(f"{key!r} is not an issue key")
+    return f"{API}/issue/{key}"
