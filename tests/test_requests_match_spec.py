@@ -1,0 +1,49 @@
+"""Every request body the product builds matches Atlassian's published spec for its operation
+(Cloud platform v3 and Jira Software agile, as cut into tests/spec_shapes; see its README)."""
+
+from dataclasses import replace
+
+import pytest
+
+from connector.edits import edit_body
+from impact.decide import decide
+from impact.model import Issue, Person
+from impact.ranking import BoardIssue, plan_rerank
+from tests.spec_check import validate_request
+
+ISSUES = [
+    Issue(key="SHOP-1", project="SHOP", labels=("pens",), reporter=Person(display_name="Ana")),
+    Issue(key="SHOP-2", project="SHOP", impact_values=("Blocks paying customers",), priority="Low"),
+    Issue(
+        key="SHOP-3",
+        project="SHOP",
+        issuetype="Bug",
+        components=("Checkout",),
+        labels=("needs-customer-impact",),
+    ),
+    Issue(key="SHOP-4", project="SHOP", impact_values=("Not an option",)),
+]
+
+
+@pytest.mark.parametrize("issue", ISSUES, ids=lambda i: i.key)
+@pytest.mark.parametrize("write_field", [False, True])
+def test_edit_and_comment_bodies_match_spec(impact_config, issue, write_field):
+    project = impact_config.for_project("SHOP")
+    if write_field:
+        project = replace(project, inferred=replace(project.inferred, write_field=True))
+    plan = decide(issue, project)
+    body = edit_body(plan, field_id="customfield_10042")
+    assert body is not None
+    validate_request("editIssue", body)
+    if plan.comment:
+        validate_request("addComment", {"body": plan.comment})
+
+
+def test_rank_bodies_match_spec_and_a_wrong_one_does_not():
+    board = [BoardIssue(f"SHOP-{n}", score, "b") for n, score in enumerate([10, 100, 40, 70] * 30)]
+    plan = plan_rerank(board)
+    assert plan.calls
+    for call in plan.calls:
+        validate_request("rankIssues", call.payload() | {"rankCustomFieldId": 10019})
+    with pytest.raises(AssertionError, match="rankIssues"):
+        validate_request("rankIssues", plan.calls[0].payload() | {"rankField": 10019})
