@@ -1,0 +1,45 @@
+"""``python -m sandbox --host 127.0.0.1 --port 0 --flavour cloud|dc --seed demo|empty``.
+
+Prints ``SANDBOX_URL=http://127.0.0.1:PORT`` once listening, then serves until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sandbox.app import is_loopback_host, make_server
+from sandbox.hooks import HookDispatcher
+from sandbox.seed import SEEDS
+from sandbox.state import Flavour, SandboxState
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="a loopback address")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--flavour", choices=[f.value for f in Flavour], default="cloud")
+    parser.add_argument("--seed", choices=SEEDS, default="demo")
+    parser.add_argument("--retries", type=int, default=5, help="webhook delivery retries")
+    parser.add_argument(
+        "--backoff", type=float, default=0.2, help="seconds x attempt between retries"
+    )
+    args = parser.parse_args(argv)
+    if not is_loopback_host(args.host):
+        parser.error(f"--host must be a loopback address, not {args.host!r}")
+    state = SandboxState(flavour=args.flavour, seed=args.seed)
+    dispatcher = HookDispatcher(max_retries=args.retries, backoff=args.backoff)
+    server = make_server(state, host=args.host, port=args.port, dispatcher=dispatcher)
+    print(f"SANDBOX_URL={state.base_url}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        dispatcher.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""The sandbox's WSGI app and server: auth, faults and the request log around three blueprints.
+
+``create_app(state)`` builds the Flask app; ``make_server`` binds it on loopback with werkzeug's
+threaded server; ``start_in_thread`` runs one in a background thread (for tests and the demo).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import ipaddress
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.serving import BaseWSGIServer
+from werkzeug.serving import make_server as werkzeug_server
+
+from sandbox import agile, control, platform, search, web, webhook_admin
+from sandbox.hooks import HookDispatcher
+from sandbox.state import Account, Flavour, JiraApiError, SandboxState
+
+NOT_AUTHENTICATED = "You are not authenticated. Authentication required to perform this operation."
+
+
+def create_app(state: SandboxState, dispatcher: HookDispatcher | None = None) -> Flask:
+    app = Flask("sandbox")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["sandbox"] = state
+    app.extensions["sandbox.hooks"] = dispatcher
+    for blueprint in (platform.bp, search.bp, agile.bp, webhook_admin.bp, control.bp):
+        app.register_blueprint(blueprint)
+    app.before_request(_before)
+    app.after_request(_after)
+    app.register_error_handler(JiraApiError, _jira_error)
+    app.register_error_handler(HTTPException, _http_error)
+    return app
+
+
+def _is_api(path: str) -> bool:
+    return path.startswith("/rest/")
+
+
+def _before() -> Response | None:
+    g.started = time.monotonic()
+    g.account = None
+    if not _is_api(request.path):
+        return None
+    state = web.state()
+    fault = state.faults.take(request.method, request.path)
+    if fault is not None:
+        if fault.delay_ms:
+            time.sleep(fault.delay_ms / 1000)
+        if fault.status is not None:
+            response = jsonify(fault.body())
+            response.status_code = fault.status
+            response.headers.update(fault.headers())
+            return response
+    account = _authenticate(state)
+    if account is None:
+        response = jsonify({"errorMessages": [NOT_AUTHENTICATED], "errors": {}})
+        response.status_code = 401
+        scheme = "Basic" if state.flavour is Flavour.CLOUD else "Bearer"
+        response.headers["WWW-Authenticate"] = f'{scheme} realm="protected-area"'
+        return response
+    g.account = account
+    return None
+
+
+def _authenticate(state: SandboxState) -> Account | None:
+    """Basic e-mail + API token on Cloud, Bearer PAT on Data Center; nothing else."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    with state.lock:
+        if state.flavour is Flavour.CLOUD and scheme.lower() == "basic":
+            try:
+                user, _, secret = (
+                    base64.b64decode(credentials, validate=True).decode().partition(":")
+                )
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            return state.authenticate_basic(user, secret)
+        if state.flavour is Flavour.DC and scheme.lower() == "bearer":
+            return state.authenticate_bearer(credentials.strip())
+    return None
+
+
+def _after(response: Response) -> Response:
+    if _is_api(request.path):
+        account: Account | None = g.get("account")
+        web.state().record_call(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": {k: v if len(v) > 1 else v[0] for k, v in request.args.lists()},
+                "status": response.status_code,
+                "json": request.get_json(silent=True, force=True) if request.get_data() else None,
+                "user": account.name if account else None,
+                "ms": round((time.monotonic() - g.get("started", time.monotonic())) * 1000, 1),
+            }
+        )
+    return response
+
+
+def _jira_error(error: JiraApiError) -> Response:
+    response = jsonify(error.body())
+    response.status_code = error.status
+    response.headers.update(error.headers)
+    return response
+
+
+def _http_error(error: HTTPException) -> Response:
+    response = jsonify({"errorMessages": [error.description or error.name], "errors": {}})
+    response.status_code = error.code or 500
+    return response
+
+
+# ---------------------------------------------------------------- serving
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def make_server(
+    state: SandboxState,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    dispatcher: HookDispatcher | None = None,
+) -> BaseWSGIServer:
+    """Bind the sandbox on a loopback ``host``; the state's base URL becomes the bound address."""
+    if not is_loopback_host(host):
+        raise ValueError(f"the sandbox serves on loopback only, not {host!r}")
+    dispatcher = dispatcher or HookDispatcher()
+    app = create_app(state, dispatcher)
+    server = werkzeug_server(host, port, app, threaded=True)
+    shown = f"[{host}]" if ":" in host else host
+    state.set_base_url(f"http://{shown}:{server.server_port}")
+    dispatcher.attach(state).start()
+    return server
+
+
+@dataclass
+class RunningSandbox:
+    url: str
+    state: SandboxState
+    dispatcher: HookDispatcher
+    server: BaseWSGIServer
+    thread: threading.Thread
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.thread.join(10)
+        self.server.server_close()
+        self.dispatcher.close()
+
+    def __enter__(self) -> RunningSandbox:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def start_in_thread(
+    *,
+    flavour: Flavour | str = Flavour.CLOUD,
+    seed: str = "demo",
+    host: str = "127.0.0.1",
+    port: int = 0,
+    dispatcher: HookDispatcher | None = None,
+) -> RunningSandbox:
+    """A sandbox serving from a daemon thread; ``close()`` it when done."""
+    state = SandboxState(flavour=flavour, seed=seed)
+    dispatcher = dispatcher or HookDispatcher()
+    server = make_server(state, host=host, port=port, dispatcher=dispatcher)
+    serve = functools.partial(server.serve_forever, poll_interval=0.05)  # quick shutdown
+    thread = threading.Thread(target=serve, name="sandbox-http", daemon=True)
+    thread.start()
+    return RunningSandbox(state.base_url, state, dispatcher, server, thread)

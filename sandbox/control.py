@@ -1,0 +1,215 @@
+"""The control API (``/_sandbox``, no auth) that tests and the demo use to drive and inspect
+the sandbox: act as a person, switch faults on, read the request log and webhook deliveries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+
+from sandbox import catalog, issues
+from sandbox.hooks import HookDispatcher
+from sandbox.state import JiraApiError
+from sandbox.web import int_arg, json_body, state
+
+bp = Blueprint("control", __name__, url_prefix="/_sandbox")
+
+MAX_WAIT_S = 30.0
+SHORTHANDS = ("summary", "description", "labels", "impact", "priority", "components", "links")
+
+
+def _dispatcher() -> HookDispatcher | None:
+    found: HookDispatcher | None = current_app.extensions.get("sandbox.hooks")
+    return found
+
+
+def _body() -> Mapping[str, Any]:
+    body = json_body(required=False) or {}
+    if not isinstance(body, Mapping):
+        raise JiraApiError(400, "The request body must be a JSON object.")
+    return body
+
+
+def _fields_from(body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``fields`` and ``update`` from a body using the short keys (impact, links, …) or not."""
+    fields = dict(body.get("fields") or {})
+    update = dict(body.get("update") or {})
+    for key in ("summary", "description", "labels"):
+        if key in body:
+            fields[key] = body[key]
+    if "impact" in body:
+        fields[catalog.IMPACT_FIELD] = None if body["impact"] is None else {"value": body["impact"]}
+    if "priority" in body:
+        fields["priority"] = {"name": body["priority"]}
+    if "components" in body:
+        fields["components"] = [{"name": c} for c in body["components"]]
+    if "links" in body:
+        update["issuelinks"] = [
+            {"add": {"type": {"name": "Relates"}, "outwardIssue": {"key": key}}}
+            for key in body["links"]
+        ]
+    return fields, update
+
+
+@bp.get("/health")
+def health() -> Any:
+    s = state()
+    return {"status": "ok", "flavour": s.flavour.value, "seed": s.seed_name, "baseUrl": s.base_url}
+
+
+@bp.post("/issues")
+def create_issue() -> Any:
+    s = state()
+    body = _body()
+    fields, update = _fields_from(body)
+    fields.setdefault("project", {"key": body.get("project", "SHOP")})
+    fields.setdefault("issuetype", {"name": body.get("issuetype", "Task")})
+    with s.lock:
+        issue = issues.create_issue(
+            s, s.account(str(body.get("as", "ana"))), {"fields": fields, "update": update}
+        )
+        return {"id": issue["id"], "key": issue["key"], "self": issue["self"]}, 201
+
+
+@bp.get("/issues/<key>")
+def show_issue(key: str) -> Any:
+    s = state()
+    with s.lock:
+        return s.snapshot(s.issue(key))
+
+
+@bp.post("/issues/<key>/edit")
+def edit_issue(key: str) -> Any:
+    s = state()
+    body = _body()
+    fields, update = _fields_from(body)
+    with s.lock:
+        issues.edit_issue(
+            s,
+            s.account(str(body.get("as", "ana"))),
+            key,
+            {"fields": fields, "update": update},
+            status=body.get("status"),
+        )
+    return Response(status=204)
+
+
+@bp.post("/issues/<key>/comment")
+def comment(key: str) -> Any:
+    s = state()
+    body = _body()
+    with s.lock:
+        return issues.add_comment(s, s.account(str(body.get("as", "ana"))), key, body), 201
+
+
+@bp.post("/faults")
+def add_faults() -> Any:
+    s = state()
+    body = _body()
+    try:
+        if "rank_fail" in body:
+            keys = body["rank_fail"]
+            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+                raise ValueError("rank_fail must be a list of issue keys")
+            times = body.get("times", 1)
+            if not isinstance(times, int) or not 1 <= times <= 1000:
+                raise ValueError("times must be a whole number from 1 to 1000")
+            s.faults.fail_ranks(keys, times)
+        else:
+            for spec in body.get("faults", [body]):
+                s.faults.add(spec)
+    except ValueError as exc:
+        raise JiraApiError(400, str(exc)) from None
+    return s.faults.describe(), 201
+
+
+@bp.get("/faults")
+def list_faults() -> Any:
+    return state().faults.describe()
+
+
+@bp.delete("/faults")
+def clear_faults() -> Any:
+    state().faults.clear()
+    return Response(status=204)
+
+
+@bp.get("/calls")
+def calls() -> Any:
+    s = state()
+    found = s.calls_since(int_arg("since", 0, high=10**12))
+    return {"calls": found, "last": s.last_call}
+
+
+@bp.get("/deliveries")
+def deliveries() -> Any:
+    dispatcher = _dispatcher()
+    if dispatcher is None:
+        return {"deliveries": [], "idle": True}
+    wait = request.args.get("wait")
+    idle = dispatcher.wait_idle(min(float(wait), MAX_WAIT_S)) if wait else dispatcher.wait_idle(0)
+    return {"deliveries": dispatcher.records(int_arg("since", 0, high=10**9)), "idle": idle}
+
+
+@bp.get("/board/<board_id>")
+def board(board_id: str) -> Any:
+    s = state()
+    with s.lock:
+        found = s.board(board_id)
+        query = s.parse_jql(s.board_filter(found).jql)
+        ordered = query.sort([i for i in s.issues.values() if query.matches(i)])
+        rows = [
+            {
+                "key": i["key"],
+                "summary": i["fields"]["summary"],
+                "labels": list(i["fields"]["labels"]),
+                "impact": (i["fields"][catalog.IMPACT_FIELD] or {}).get("value"),
+                "priority": i["fields"]["priority"]["name"],
+                "status": i["fields"]["status"]["name"],
+                "rank": i["fields"][catalog.RANK_FIELD],
+            }
+            for i in ordered
+        ]
+    return {"board": found.id, "name": found.name, "issues": rows}
+
+
+@bp.post("/reset")
+def reset() -> Any:
+    s = state()
+    seed = _body().get("seed")
+    try:
+        s.reset(seed)
+    except ValueError as exc:
+        raise JiraApiError(400, str(exc)) from None
+    dispatcher = _dispatcher()
+    if dispatcher is not None:
+        dispatcher.clear()
+    return {"seed": s.seed_name, "flavour": s.flavour.value}
+
+
+@bp.post("/permissions")
+def permissions() -> Any:
+    s = state()
+    body = _body()
+    grant, revoke = list(body.get("grant", [])), list(body.get("revoke", []))
+    unknown = sorted(set(grant + revoke) - set(catalog.PERMISSIONS))
+    if unknown:
+        raise JiraApiError(400, f"Unknown permissions: {', '.join(unknown)}")
+    with s.lock:
+        account = s.account(str(body.get("user", "impact-bot")))
+        account.permissions |= set(grant)
+        account.permissions -= set(revoke)
+        return {"user": account.name, "permissions": sorted(account.permissions)}
+
+
+@bp.post("/projects/<key>/screen")
+def screen(key: str) -> Any:
+    """Take fields off (or put them back on) a project's edit screen."""
+    s = state()
+    body = _body()
+    with s.lock:
+        project = s.project(key)
+        project.screen |= set(body.get("add", [])) & set(catalog.SCREEN_OPERATIONS)
+        project.screen -= set(body.get("remove", []))
+        return {"project": project.key, "screen": sorted(project.screen)}

@@ -1,0 +1,158 @@
+"""Faults the tests switch on: error answers by method and path, slow answers, failed ranks.
+
+Every fault is used up after ``times`` matches, so nothing a test sets can loop forever.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+STATUSES = {
+    408: "Request timed out.",
+    409: "A conflicting update is in progress on this issue; try again.",
+    425: "Too early.",
+    429: "Rate limit exceeded.",
+    500: "Internal server error.",
+    502: "Bad gateway.",
+    503: "Service unavailable.",
+    504: "Gateway timeout.",
+}
+RANK_FAILURE = "JIRA Agile cannot execute the rank operation at this time. Please try again later."
+MAX_DELAY_MS = 30_000
+MAX_TIMES = 1_000
+
+
+@dataclass
+class Fault:
+    method: str | None  # None matches any method
+    path: re.Pattern[str]  # searched in the request path
+    status: int | None  # None: only delay, then answer normally
+    times: int
+    delay_ms: int = 0
+    retry_after: int | None = None  # seconds, sent with 429 (default 1) and 503 (when set)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.path.pattern,
+            "status": self.status,
+            "times": self.times,
+            "delay_ms": self.delay_ms,
+            "retry_after": self.retry_after,
+        }
+
+    def headers(self) -> dict[str, str]:
+        """Headers of the answer, shaped as Jira Cloud's rate limiter sends them."""
+        if self.status == 429:
+            wait = self.retry_after if self.retry_after is not None else 1
+            reset = datetime.now(UTC) + timedelta(seconds=wait)
+            return {
+                "Retry-After": str(wait),
+                "X-RateLimit-Reset": reset.strftime("%Y-%m-%dT%H:%MZ"),
+                "RateLimit-Reason": "jira-burst-based",
+                "X-RateLimit-Limit": "100",
+                "X-RateLimit-Remaining": "0",
+            }
+        if self.retry_after is not None:
+            return {"Retry-After": str(self.retry_after)}
+        return {}
+
+    def body(self) -> dict[str, Any]:
+        return {"errorMessages": [STATUSES.get(self.status or 0, "Fault.")], "errors": {}}
+
+
+class Faults:
+    """The switched-on faults; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+        self._rank_failures: dict[str, int] = {}  # issue key -> failures left
+
+    def add(self, spec: Mapping[str, Any]) -> Fault:
+        """Add a fault from its JSON description; ``ValueError`` names what is wrong."""
+        fault = parse_fault(spec)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def fail_ranks(self, keys: list[str], times: int = 1) -> None:
+        with self._lock:
+            for key in keys:
+                self._rank_failures[key.upper()] = times
+
+    def take(self, method: str, path: str) -> Fault | None:
+        """The first fault matching the request, counted as used once."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.method not in (None, method.upper()) or not fault.path.search(path):
+                    continue
+                fault.times -= 1
+                if fault.times <= 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    def take_rank_failure(self, key: str) -> bool:
+        with self._lock:
+            left = self._rank_failures.get(key, 0)
+            if left <= 0:
+                return False
+            if left == 1:
+                del self._rank_failures[key]
+            else:
+                self._rank_failures[key] = left - 1
+            return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self._rank_failures.clear()
+
+    def describe(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "faults": [f.describe() for f in self._faults],
+                "rank_fail": dict(self._rank_failures),
+            }
+
+
+def parse_fault(spec: Mapping[str, Any]) -> Fault:
+    unknown = set(spec) - {"method", "path", "status", "times", "delay_ms", "retry_after"}
+    if unknown:
+        raise ValueError(f"unknown fault keys: {sorted(unknown)}")
+    try:
+        path = re.compile(str(spec.get("path", "")))
+    except re.error as exc:
+        raise ValueError(f"path is not a regular expression: {exc}") from exc
+    status = spec.get("status")
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"status must be one of {sorted(STATUSES)}")
+    times = _bounded_int(spec, "times", 1, 1, MAX_TIMES)
+    delay = _bounded_int(spec, "delay_ms", 0, 0, MAX_DELAY_MS)
+    if status is None and not delay:
+        raise ValueError("a fault needs a status or a delay_ms")
+    retry_after = spec.get("retry_after")
+    if retry_after is not None and (not isinstance(retry_after, int) or retry_after < 0):
+        raise ValueError("retry_after must be a whole number of seconds")
+    method = spec.get("method")
+    return Fault(
+        method=str(method).upper() if method else None,
+        path=path,
+        status=status,
+        times=times,
+        delay_ms=delay,
+        retry_after=retry_after,
+    )
+
+
+def _bounded_int(spec: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = spec.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"{key} must be a whole number from {low} to {high}")
+    return value

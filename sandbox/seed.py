@@ -1,0 +1,158 @@
+"""Starting data: ``empty`` (accounts, projects, boards) and ``demo`` (the same plus issues).
+
+Accounts: the service account ``impact-bot`` (e-mail impact-bot@example.com, API token
+``sandbox-token``, PAT ``sandbox-pat``, every permission) and the people ana (support), ben and
+carla (token ``<name>-token``, PAT ``<name>-pat``, every permission but Administer).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox import catalog, issues, lexorank, shapes
+from sandbox.state import Account, Board, Filter, Project, SandboxState
+
+SEEDS = ("empty", "demo")
+SERVICE_ACCOUNT = "impact-bot"
+
+_PEOPLE = (  # name, display name, extra group
+    ("ana", "Ana Sousa", "support"),
+    ("ben", "Ben Carter", "logistics"),
+    ("carla", "Carla Mendes", "consulting"),
+)
+
+# summary, type, reporter, impact option (or None), components, labels, link to, description
+_Row = tuple[str, str, str, str | None, list[str], list[str], str | None, str]
+_SUP_ISSUES: tuple[_Row, ...] = (
+    ("Customers cannot find any product with search", "Task", "ana", None, ["Tickets"], [], None,
+     "Three customers called: search shows no results at all since this morning."),
+    ("Mobile product pages are slow (ticket #4411)", "Task", "ana", None, ["Tickets"], [], None,
+     "A customer reports product pages take 8 seconds to load on their phone."),
+)  # fmt: skip
+_SHOP_ISSUES: tuple[_Row, ...] = (
+    ("Checkout fails with a 500 error for saved cards", "Bug", "ana", None, ["Checkout"], [],
+     None, "Customers paying with a saved card get an error page. Several reports this morning."),
+    ("Order black medium-point pens for the logistics team", "Task", "ben",
+     "None: internal preference", [], [], None,
+     "The logistics team prefers black medium-point pens to the blue ones we stock."),
+    ("Outage: product search returns no results", "Bug", "ana", "Blocks paying customers",
+     ["Search"], [], "SUP-1", "Since 09:00 every search returns nothing; customers cannot shop."),
+    ("Invoice PDF shows the wrong VAT rate", "Bug", "carla",
+     "Degrades paying customers' experience", ["Billing"], [], None,
+     "Invoices for Portuguese addresses show 21% instead of 23%."),
+    ("Flip-chart markers for the consultants' client workshop", "Task", "carla",
+     "Indirect: feeds customer-facing work", [], [], None,
+     "The consultants run a paid workshop at a client site on Friday and need markers."),
+    ("Rename the internal deploys chat channel", "Task", "ben", None, [], [], None,
+     "#deploys-new should become #deploys now that the old one is archived."),
+    ("Product pages load slowly on mobile", "Bug", "ana", None, ["Catalog"], [], "SUP-2",
+     "Support forwarded a ticket: pages take about 8 s on mobile networks."),
+    ("Upgrade the CI runners to the new base image", "Task", "carla", None, [], [], None,
+     "The old image loses security updates next quarter."),
+    ("Coupon field rejects valid codes", "Bug", "ana", None, ["Checkout"], ["checkout"], None,
+     "Codes with lower-case letters are refused."),
+    ("New plants for the office kitchen", "Task", "ben", "None: internal preference", [], [],
+     None, "The kitchen plants did not survive the summer."),
+    ("Price list export for the sales team's proposals", "Story", "carla", None, [], ["sales"],
+     None, "Sales want a CSV of current prices to prepare customer proposals."),
+    ("Dark colour scheme for the internal admin dashboard", "Story", "ben", None, [], [], None,
+     "Several of us would like a dark theme."),
+)  # fmt: skip
+# The SHOP board's starting order, by issue number: deliberately not by impact.
+_SHOP_ORDER = (6, 2, 1, 8, 10, 4, 12, 3, 5, 9, 7, 11)
+_SHOP_STATUS = {8: "3", 10: "10001"}  # In Progress, Done
+
+
+def apply(state: SandboxState, name: str) -> None:
+    """Fill an empty state with the named seed."""
+    if name not in SEEDS:
+        raise ValueError(f"unknown seed {name!r}; choose from {', '.join(SEEDS)}")
+    _base(state)
+    if name == "demo":
+        _demo(state)
+
+
+def _base(state: SandboxState) -> None:
+    state.add_account(
+        Account(
+            name=SERVICE_ACCOUNT,
+            display_name="Impact Bot",
+            email="impact-bot@example.com",
+            api_token="sandbox-token",
+            pat="sandbox-pat",
+            groups=["jira-software-users", "jira-administrators"],
+            permissions=set(catalog.PERMISSIONS),
+        )
+    )
+    for name, display, group in _PEOPLE:
+        state.add_account(
+            Account(
+                name=name,
+                display_name=display,
+                email=f"{name}@example.com",
+                api_token=f"{name}-token",
+                pat=f"{name}-pat",
+                groups=["jira-software-users", group],
+                permissions=set(catalog.PERSON_PERMISSIONS),
+            )
+        )
+    shop_components = ["Checkout", "Billing", "Search", "Catalog", "Warehouse"]
+    state.projects["SHOP"] = Project(
+        "10000", "SHOP", "Shop", [(str(10010 + n), c) for n, c in enumerate(shop_components)]
+    )
+    state.projects["SUP"] = Project("10001", "SUP", "Support", [("10020", "Tickets")])
+    for board_id, key in ((1, "SHOP"), (2, "SUP")):
+        filter_id = 10000 + board_id - 1
+        state.filters[filter_id] = Filter(
+            filter_id,
+            f"Filter for {key} board",
+            f"project = {key} ORDER BY Rank ASC",
+            SERVICE_ACCOUNT,
+        )
+        state.boards[board_id] = Board(board_id, f"{key} board", "kanban", key, filter_id)
+
+
+def _demo(state: SandboxState) -> None:
+    for project, rows in (("SUP", _SUP_ISSUES), ("SHOP", _SHOP_ISSUES)):
+        for row in rows:
+            _create(state, project, *row)
+    shop = [state.issues[f"SHOP-{n}"] for n in _SHOP_ORDER]
+    sup = [i for i in state.issues.values() if i["fields"]["project"]["key"] == "SUP"]
+    for issue, rank in zip([*sup, *shop], lexorank.spread(len(sup) + len(shop)), strict=True):
+        issue["fields"][catalog.RANK_FIELD] = rank
+    for number, status_id in _SHOP_STATUS.items():
+        state.issues[f"SHOP-{number}"]["fields"]["status"] = shapes.status_json(
+            state.base_url, status_id
+        )
+
+
+def _create(
+    state: SandboxState,
+    project: str,
+    summary: str,
+    issuetype: str,
+    reporter: str,
+    impact: str | None,
+    components: list[str],
+    labels: list[str],
+    link: str | None,
+    description: str,
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "project": {"key": project},
+        "issuetype": {"name": issuetype},
+        "summary": summary,
+        "description": description,
+        "labels": labels,
+        "components": [{"name": c} for c in components],
+    }
+    if impact:
+        fields[catalog.IMPACT_FIELD] = {"value": impact}
+    update = {}
+    if link:
+        update["issuelinks"] = [
+            {"add": {"type": {"name": "Relates"}, "outwardIssue": {"key": link}}}
+        ]
+    return issues.create_issue(
+        state, state.accounts[reporter], {"fields": fields, "update": update}
+    )

@@ -1,0 +1,303 @@
+"""The sandbox's state: accounts, projects, issues, boards, webhooks, and the request log.
+
+One re-entrant lock guards everything; views take it for the whole of an operation, so each
+request sees and leaves a consistent state. Issues are stored in the JSON shape
+``GET /rest/api/2/issue/{key}`` returns, so JQL and webhooks read them directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sandbox import catalog, jql
+from sandbox.faults import Faults
+
+MAX_CALLS = 10_000  # the request log keeps this many, oldest dropped first
+NOT_FOUND = "Issue does not exist or you do not have permission to see it."
+
+
+class Flavour(StrEnum):
+    CLOUD = "cloud"
+    DC = "dc"
+
+
+class JiraApiError(Exception):
+    """An answer in Jira's error shape: ``{"errorMessages": [...], "errors": {...}}``."""
+
+    def __init__(
+        self,
+        status: int,
+        *messages: str,
+        errors: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(f"{status}: {'; '.join(messages) or errors}")
+        self.status = status
+        self.messages = list(messages)
+        self.errors = dict(errors or {})
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        return {"errorMessages": self.messages, "errors": self.errors}
+
+
+@dataclass
+class Account:
+    name: str  # username on Data Center
+    display_name: str
+    email: str
+    api_token: str
+    pat: str
+    groups: list[str]
+    permissions: set[str]
+    key: str = ""  # Data Center user key
+    account_id: str = ""  # Cloud account id
+    time_zone: str = "Europe/Lisbon"
+
+    def __post_init__(self) -> None:
+        digest = hashlib.sha1(self.name.encode()).hexdigest()
+        self.account_id = self.account_id or "5f" + digest[:22]
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+
+@dataclass
+class Project:
+    id: str
+    key: str
+    name: str
+    components: list[tuple[str, str]]  # (id, name)
+    screen: set[str] = field(default_factory=lambda: set(catalog.SCREEN_OPERATIONS))
+    next_number: int = 1
+
+
+@dataclass
+class Filter:
+    id: int
+    name: str
+    jql: str
+    owner: str  # account name
+
+
+@dataclass
+class Board:
+    id: int
+    name: str
+    type: str  # "kanban" | "scrum"
+    project: str  # project key
+    filter_id: int
+
+
+@dataclass
+class Webhook:
+    id: int
+    name: str
+    url: str
+    events: list[str]
+    jql: str  # "" when the webhook has no filter
+    exclude_body: bool
+    secret: str | None
+    updated_by: str  # account name
+    updated_ms: int
+    query: Any = None  # the parsed jql, or None
+
+
+class SandboxState:
+    """Everything the fake Jira knows; build one per server (or per test)."""
+
+    def __init__(
+        self,
+        *,
+        flavour: Flavour | str = Flavour.CLOUD,
+        seed: str = "demo",
+        base_url: str = "http://127.0.0.1",
+        emit: Callable[[SandboxState, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.flavour = Flavour(flavour)
+        self.seed_name = seed
+        self.base_url = base_url.rstrip("/")
+        self.faults = Faults()
+        self._emit = emit  # set by the webhook dispatcher
+        self._calls: list[dict[str, Any]] = []
+        self._call_seq = 0
+        self.reset()
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def reset(self, seed: str | None = None) -> None:
+        from sandbox import seed as seeds  # seeds build on this module
+
+        with self.lock:
+            self.seed_name = seed or self.seed_name
+            self._next_id = 10200
+            self.accounts: dict[str, Account] = {}
+            self.projects: dict[str, Project] = {}
+            self.issues: dict[str, dict[str, Any]] = {}  # key -> issue JSON
+            self.comments: dict[str, list[dict[str, Any]]] = {}
+            self.properties: dict[str, dict[str, Any]] = {}
+            self.filters: dict[int, Filter] = {}
+            self.boards: dict[int, Board] = {}
+            self.webhooks: dict[int, Webhook] = {}
+            self._calls.clear()
+            self.faults.clear()
+            seeds.apply(self, self.seed_name)
+
+    def set_base_url(self, url: str) -> None:
+        """Serve under ``url``; the stored ``self`` links change, so this re-seeds."""
+        with self.lock:
+            if url.rstrip("/") != self.base_url:
+                self.base_url = url.rstrip("/")
+                self.reset()
+
+    # ---------------------------------------------------------------- ids and time
+
+    def next_id(self) -> int:
+        with self.lock:
+            self._next_id += 1
+            return self._next_id
+
+    @staticmethod
+    def now() -> str:
+        stamp = datetime.now(UTC)
+        return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}+0000"
+
+    @staticmethod
+    def now_ms() -> int:
+        return int(datetime.now(UTC).timestamp() * 1000)
+
+    # ---------------------------------------------------------------- accounts
+
+    def add_account(self, account: Account) -> Account:
+        account.key = account.key or f"JIRAUSER{10100 + len(self.accounts)}"
+        self.accounts[account.name] = account
+        return account
+
+    def authenticate_basic(self, user: str, secret: str) -> Account | None:
+        for account in self.accounts.values():
+            if user in (account.email, account.name) and secret == account.api_token:
+                return account
+        return None
+
+    def authenticate_bearer(self, token: str) -> Account | None:
+        for account in self.accounts.values():
+            if token == account.pat:
+                return account
+        return None
+
+    def account(self, name: str) -> Account:
+        """An account by name, key, account id or e-mail; 404 when there is none."""
+        for account in self.accounts.values():
+            if name in (account.name, account.key, account.account_id, account.email):
+                return account
+        raise JiraApiError(
+            404, "Specified user does not exist or you do not have required permissions"
+        )
+
+    def user_json(self, account: Account, *, email: bool = False) -> dict[str, Any]:
+        """A user as Jira shows it: accountId on Cloud, name and key on Data Center."""
+        avatar = f"{self.base_url}/secure/useravatar?ownerId={account.key}"
+        user: dict[str, Any] = {}
+        if self.flavour is Flavour.CLOUD:
+            user["self"] = f"{self.base_url}/rest/api/2/user?accountId={account.account_id}"
+            user["accountId"] = account.account_id
+            user["accountType"] = "atlassian"
+        else:
+            user["self"] = f"{self.base_url}/rest/api/2/user?username={account.name}"
+            user["name"] = account.name
+            user["key"] = account.key
+        if email or self.flavour is Flavour.DC:
+            user["emailAddress"] = account.email
+        user["avatarUrls"] = {
+            size: f"{avatar}&size={size}" for size in ("48x48", "24x24", "16x16", "32x32")
+        }
+        user["displayName"] = account.display_name
+        user["active"] = True
+        user["timeZone"] = account.time_zone
+        return user
+
+    def group_json(self, name: str) -> dict[str, Any]:
+        group: dict[str, Any] = {
+            "name": name,
+            "self": f"{self.base_url}/rest/api/2/group?groupname={name}",
+        }
+        if self.flavour is Flavour.CLOUD:
+            group["groupId"] = (
+                hashlib.sha1(name.encode()).hexdigest()[:8] + "-0000-4000-8000-000000000000"
+            )
+        return group
+
+    # ---------------------------------------------------------------- issues
+
+    def issue(self, key_or_id: str, viewer: Account | None = None) -> dict[str, Any]:
+        """The stored issue (not a copy); 404 in Jira's words when it is missing or hidden."""
+        wanted = str(key_or_id).upper()
+        issue = self.issues.get(wanted)
+        if issue is None:
+            issue = next((i for i in self.issues.values() if i["id"] == wanted), None)
+        if issue is None or (viewer is not None and not viewer.can("BROWSE_PROJECTS")):
+            raise JiraApiError(404, NOT_FOUND)
+        return issue
+
+    def project(self, key_or_id: str) -> Project:
+        for project in self.projects.values():
+            if str(key_or_id) in (project.key, project.id):
+                return project
+        raise JiraApiError(404, f"No project could be found with key '{key_or_id}'.")
+
+    def visible_issues(self, viewer: Account) -> list[dict[str, Any]]:
+        return list(self.issues.values()) if viewer.can("BROWSE_PROJECTS") else []
+
+    def snapshot(self, issue: Mapping[str, Any]) -> dict[str, Any]:
+        return copy.deepcopy(dict(issue))
+
+    # ---------------------------------------------------------------- JQL
+
+    def parse_jql(self, text: str) -> jql.Query:
+        try:
+            return jql.parse(text, fields=catalog.jql_field_names())
+        except jql.JqlError as exc:
+            raise JiraApiError(400, str(exc)) from exc
+
+    def board_filter(self, board: Board) -> Filter:
+        return self.filters[board.filter_id]
+
+    def board(self, board_id: int | str) -> Board:
+        try:
+            return self.boards[int(board_id)]
+        except (KeyError, ValueError):
+            raise JiraApiError(
+                404, "Board does not exist or you do not have permission to see it."
+            ) from None
+
+    # ---------------------------------------------------------------- events and the log
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Hand an event (see ``sandbox.hooks``) to the webhook dispatcher, if one listens."""
+        if self._emit is not None:
+            self._emit(self, event)
+
+    def set_emitter(self, emit: Callable[[SandboxState, dict[str, Any]], None] | None) -> None:
+        self._emit = emit
+
+    def record_call(self, call: dict[str, Any]) -> None:
+        with self.lock:
+            self._call_seq += 1
+            self._calls.append({"seq": self._call_seq, **call})
+            del self._calls[:-MAX_CALLS]
+
+    def calls_since(self, seq: int) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(c) for c in self._calls if c["seq"] > seq]
+
+    @property
+    def last_call(self) -> int:
+        return self._call_seq
