@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import requests
 from jira import JIRA, JIRAError
 
+from connector.boards import BoardsMixin
 from connector.edits import edit_body, edit_params
 from connector.errors import (
     JiraAuthError,
@@ -178,15 +179,21 @@ def _person(raw: Mapping[str, Any]) -> Person:
 class JiraSettings(Protocol):
     """What the connector reads from the deployment settings (``webhooks.settings.Settings``)."""
 
-    jira_url: str
-    jira_email: str | None
-    jira_api_token: str | None
-    jira_pat: str | None
-    notify_users: bool
+    @property
+    def jira_url(self) -> str: ...
+    @property
+    def jira_email(self) -> str | None: ...
+    @property
+    def jira_api_token(self) -> str | None: ...
+    @property
+    def jira_pat(self) -> str | None: ...
+    @property
+    def notify_users(self) -> bool: ...
 
 
-class JiraConnector:
+class JiraConnector(BoardsMixin):
     """The real ``connector.protocol.Jira``. Cloud: ``email`` + ``api_token``; Data Center: ``pat``.
+    ``BoardsMixin`` adds the ``connector.protocol.Boards`` methods (board ranking).
 
     Nothing is sent until first use; the first use fetches ``serverInfo`` (Cloud or Data Center).
     """

@@ -1,5 +1,7 @@
 """What the rest of the product asks of Jira. ``connector.client.JiraConnector`` is the real
-one; ``tests/conftest.py`` holds the one recording fake the tests above the connector use."""
+one; ``tests/conftest.py`` holds the one recording fake the tests above the connector use.
+``Boards`` is what board ranking asks on top (``connector.boards`` implements it); a ``Jira``
+is also a ``Boards``."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from impact.model import Person, Plan
+from impact.ranking import RankCall
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,46 @@ class Call:
         return f"{self.method} {self.path} -> {status}"
 
 
-class Jira(Protocol):
+@dataclass(frozen=True)
+class BoardSetup:
+    """What ranking needs to know of a board: its configuration and its saved filter."""
+
+    board_id: int
+    rank_field_id: int | None  # the configuration's ranking.rankCustomFieldId
+    filter_id: str
+    filter_jql: str
+    ordered_by_rank: bool  # the filter's first ORDER BY key is Rank, ascending
+
+
+@dataclass(frozen=True)
+class BoardEntry:
+    """One issue of a board as ranking reads it: its key and its labels."""
+
+    key: str
+    labels: tuple[str, ...] = ()
+
+
+class Boards(Protocol):
+    def board_setup(self, board_id: int) -> BoardSetup:
+        """The board's rank field and filter, fetched once and kept for a while (they rarely
+        change). Raises ``JiraNotFoundError`` for a board the account cannot see."""
+
+    def board_issues(
+        self, board_id: int, *, jql: str, limit: int | None = None
+    ) -> tuple[BoardEntry, ...]:
+        """The board's issues matching ``jql`` (which may end in its own ``ORDER BY``), in the
+        order Jira gives them (rank order by default); at most ``limit``, every page when None."""
+
+    def can_schedule(self, project_key: str) -> bool:
+        """Whether the service account holds the Schedule issues permission in the project."""
+
+    def rank_issues(self, board_id: int, call: RankCall) -> tuple[Call, ...]:
+        """Send one rank call with the board's rank field. A 207 is retried once for the failed
+        issues only; what still fails raises ``RankPartialError``. A 403 raises
+        ``JiraForbiddenError`` naming the Schedule issues permission. Returns the calls made."""
+
+
+class Jira(Boards, Protocol):
     def field_id(self) -> str | None:
         """The impact field's id (``customfield_NNNNN``), found by the configured name or id once.
 

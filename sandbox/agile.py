@@ -112,7 +112,9 @@ def board_issues(board_id: str) -> Any:
             for i in s.visible_issues(actor())
             if board_query.matches(i) and (extra_query is None or extra_query.matches(i))
         ]
-        ordered = board_query.sort(matching)
+        # A jql with its own ORDER BY sorts the page, as Jira does; otherwise the board's order.
+        by = extra_query if extra_query is not None and extra_query.order_by else board_query
+        ordered = by.sort(matching)
         chosen = [shapes.issue_view(i, wanted) for i in ordered[start : start + size]]
     return {
         "expand": "schema,names",

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from sandbox import catalog, issues, shapes
-from sandbox.state import Flavour, JiraApiError, Project
+from sandbox.state import Filter, Flavour, JiraApiError, Project
 from sandbox.web import actor, int_arg, json_body, state
 
 bp = Blueprint("platform", __name__, url_prefix="/rest/api/<any('2','3'):v>")
@@ -245,17 +245,36 @@ def get_property(v: str, key: str, prop: str) -> Any:
 # ---------------------------------------------------------------- filters
 
 
+def _filter(filter_id: str) -> Filter:
+    found = state().filters.get(int(filter_id)) if filter_id.isdigit() else None
+    if found is None:
+        raise JiraApiError(
+            400,
+            "The selected filter is not available to you, perhaps it has been deleted or "
+            "had its permissions changed.",
+        )
+    return found
+
+
+@bp.put("/filter/<filter_id>")
+def update_filter(v: str, filter_id: str) -> Any:
+    """Change a filter's JQL (what an admin does when a board's filter loses ORDER BY Rank)."""
+    s = state()
+    body = json_body()
+    jql = body.get("jql") if isinstance(body, dict) else None
+    with s.lock:
+        found = _filter(filter_id)
+        if isinstance(jql, str):
+            s.parse_jql(jql)  # a JqlError answers 400 like Jira
+            found.jql = jql
+    return get_filter(v, filter_id)
+
+
 @bp.get("/filter/<filter_id>")
 def get_filter(v: str, filter_id: str) -> Any:
     s = state()
     with s.lock:
-        found = s.filters.get(int(filter_id)) if filter_id.isdigit() else None
-        if found is None:
-            raise JiraApiError(
-                400,
-                "The selected filter is not available to you, perhaps it has been deleted or "
-                "had its permissions changed.",
-            )
+        found = _filter(filter_id)
         base = s.base_url
         return {
             "self": f"{base}/rest/api/{v}/filter/{found.id}",

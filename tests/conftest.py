@@ -11,10 +11,13 @@ from typing import Any
 
 import pytest
 
+from connector.boards import orders_by_rank
 from connector.errors import JiraError, JiraNotFoundError
-from connector.protocol import Call
+from connector.protocol import BoardEntry, BoardSetup, Call
 from impact.config import load_config
 from impact.model import ImpactConfig, Person, Plan
+from impact.ranking import RankCall, apply_calls
+from sandbox import jql as sandbox_jql
 from webhooks import create_app
 from webhooks.settings import Settings
 from webhooks.signature import sign
@@ -27,7 +30,12 @@ BOT = Person(account_id="557058:bot", display_name="Impact Bot")
 
 
 class FakeJira:
-    """Serves issues from a dict and records every request the product would make."""
+    """Serves issues from a dict and records every request the product would make.
+
+    Boards (``connector.protocol.Boards``): ``boards`` maps a board id to its issues in rank
+    order; keys in ``done`` are Done; the board's filter is ``board_jql``; JQL is evaluated with
+    the sandbox's evaluator, so ``ORDER BY Rank`` follows the board's order. Board requests are
+    recorded apart, in ``board_requests``."""
 
     def __init__(
         self,
@@ -44,6 +52,11 @@ class FakeJira:
         self.requests: list[str] = []  # "GET issue/SHOP-1", "PUT issue/SHOP-1", ...
         self.applied: list[Plan] = []
         self.fail_with: JiraError | None = None  # raised by the next write
+        self.boards: dict[int, list[BoardEntry]] = {}
+        self.done: set[str] = set()
+        self.board_jql = "project = SHOP ORDER BY Rank ASC"
+        self.schedule = True  # the Schedule issues permission
+        self.board_requests: list[str] = []  # "GET board/1/issue <jql>", "PUT rank 1 after X: Y"
 
     def field_id(self) -> str | None:
         return self._field_id
@@ -76,6 +89,54 @@ class FakeJira:
             self.requests.append(f"PUT issue/{plan.issue_key}")
             calls.append(Call("PUT", f"/rest/api/2/issue/{plan.issue_key}", 204))
         return tuple(calls)
+
+    # ---- boards
+
+    def board_setup(self, board_id: int) -> BoardSetup:
+        self.board_requests.append(f"GET board/{board_id}/configuration")
+        if board_id not in self.boards:
+            raise JiraNotFoundError("Board does not exist", status=404)
+        return BoardSetup(board_id, 10019, "10000", self.board_jql, orders_by_rank(self.board_jql))
+
+    def board_issues(
+        self, board_id: int, *, jql: str, limit: int | None = None
+    ) -> tuple[BoardEntry, ...]:
+        self.board_requests.append(f"GET board/{board_id}/issue {jql}")
+        board = self.boards[board_id]
+        rows = {entry.key: entry for entry in board}
+        category = {key: "done" for key in self.done}
+        issues = [
+            {
+                "key": entry.key,
+                "id": str(10000 + n),
+                "fields": {
+                    "labels": list(entry.labels),
+                    "status": {"statusCategory": {"key": category.get(entry.key, "new")}},
+                    "customfield_10019": f"0|{n:06d}:",
+                },
+            }
+            for n, entry in enumerate(board)
+        ]
+        query = sandbox_jql.parse(jql, fields={})
+        found = query.sort([issue for issue in issues if query.matches(issue)])
+        return tuple(rows[issue["key"]] for issue in found[:limit])
+
+    def can_schedule(self, project_key: str) -> bool:
+        self.board_requests.append(f"GET mypermissions {project_key}")
+        return self.schedule
+
+    def rank_issues(self, board_id: int, call: RankCall) -> tuple[Call, ...]:
+        self.board_requests.append(f"PUT rank {call.describe()}")
+        if self.fail_with is not None:
+            error, self.fail_with = self.fail_with, None
+            raise error
+        board = {entry.key: entry for entry in self.boards[board_id]}
+        order = apply_calls(list(board), [call])
+        self.boards[board_id] = [board[key] for key in order]
+        return (Call("PUT", "/rest/agile/1.0/issue/rank", 204),)
+
+    def board_keys(self, board_id: int) -> list[str]:
+        return [entry.key for entry in self.boards[board_id]]
 
 
 def load_payload(name: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from impact.decide import decide
 from impact.events import WebhookEvent, should_triage
 from impact.model import ImpactConfig, Issue, Plan
 from impact.snapshot import issue_from_json
+from webhooks.ranking import place
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ def triage(
     for note in plan.notes:
         log.warning("%s", note)
     calls = jira.apply_plan(plan)
+    if plan.rank is not None:  # the issue entered a band: the bottom of it on the board
+        calls += place(plan, project, jira)
     log.info("triaged %s", plan.summary())
     return Outcome("done", plan=plan, calls=calls)
 

@@ -1,0 +1,307 @@
+"""Board ranking end to end: the Jira sandbox in its own process on 127.0.0.1, the real connector
+over HTTP, and the ``rerank`` command as an admin runs it. Assertions read the sandbox's board
+(its rank order) and its request log (every rank call the product sent, with its body)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from click.testing import CliRunner, Result
+
+from connector.client import JiraConnector
+from connector.errors import JiraForbiddenError
+from impact.config import load_config
+from impact.model import FieldRef, ImpactClass, Plan, ProjectConfig, RankIntent, Source
+from impact.ranking import PINNED_LABEL
+from webhooks.rank_commands import rerank_command
+from webhooks.ranking import band_of, place
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "config" / "impact.toml"
+RANK_PATH = "/rest/agile/1.0/issue/rank"
+LABEL = {
+    "blocking": "customer-impact-blocking",
+    "degraded": "customer-impact-degraded",
+    "indirect": "customer-impact-indirect",
+    "missing": "needs-customer-impact",
+    "none": "internal-preference",
+}
+CREDENTIALS = {
+    "cloud": {"JIRA_EMAIL": "impact-bot@example.com", "JIRA_API_TOKEN": "sandbox-token"},
+    "dc": {"JIRA_PAT": "sandbox-pat"},
+}
+
+
+class Sandbox:
+    """``python -m sandbox`` in a subprocess, and what the tests ask of it."""
+
+    def __init__(self, flavour: str) -> None:
+        self.flavour = flavour
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sandbox",
+                "--port",
+                "0",
+                "--flavour",
+                flavour,
+                "--seed",
+                "empty",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        assert self.proc.stdout is not None
+        line = self._first_line(timeout=30)
+        if not line.startswith("SANDBOX_URL="):
+            self.close()
+            raise RuntimeError(f"the sandbox did not start: {line!r}")
+        self.url = line.partition("=")[2]
+        self.http = requests.Session()
+
+    def _first_line(self, timeout: float) -> str:
+        found: list[str] = []
+        reader = threading.Thread(
+            target=lambda: found.append(self.proc.stdout.readline().decode().strip()),  # type: ignore[union-attr]
+            daemon=True,
+        )
+        reader.start()
+        reader.join(timeout)
+        return found[0] if found else ""
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        answer = self.http.request(method, f"{self.url}/_sandbox{path}", json=body, timeout=30)
+        answer.raise_for_status()
+        return answer.json() if answer.content else None
+
+    def env(self) -> dict[str, str]:
+        return {
+            "JIRA_URL": self.url,
+            "JIRA_WEBHOOK_SECRET": "e2e-secret",
+            "IMPACT_CONFIG": str(CONFIG),
+            **CREDENTIALS[self.flavour],
+        }
+
+    def connector(self) -> JiraConnector:
+        settings = self.env()
+        return JiraConnector(
+            self.url,
+            field=FieldRef(name="External customer impact"),
+            email=settings.get("JIRA_EMAIL"),
+            api_token=settings.get("JIRA_API_TOKEN"),
+            pat=settings.get("JIRA_PAT"),
+        )
+
+    def seed(self, bands: list[str], *, pinned: tuple[int, ...] = (), done: tuple[int, ...] = ()):
+        """Issues on the SHOP board in this order, labelled by band ("" for no managed label)."""
+        keys = []
+        for n, band in enumerate(bands):
+            labels = [LABEL[band]] if band else ["checkout"]
+            labels += [PINNED_LABEL] if n in pinned else []
+            answer = self.control("POST", "/issues", {"summary": f"issue {n}", "labels": labels})
+            keys.append(answer["key"])
+            if n in done:
+                self.control("POST", f"/issues/{answer['key']}/edit", {"status": "Done"})
+        return keys
+
+    def board(self) -> list[dict[str, Any]]:
+        return list(self.control("GET", "/board/1")["issues"])
+
+    def keys(self) -> list[str]:
+        return [row["key"] for row in self.board()]
+
+    def last_call(self) -> int:
+        return int(self.control("GET", "/calls?since=1000000000000")["last"])
+
+    def rank_bodies(self, since: int) -> list[dict[str, Any]]:
+        calls = self.control("GET", f"/calls?since={since}")["calls"]
+        return [c["json"] for c in calls if c["method"] == "PUT" and c["path"] == RANK_PATH]
+
+    def rerank(self, *args: str) -> Result:
+        return CliRunner().invoke(rerank_command, ["--board", "1", *args], env=self.env())
+
+
+@pytest.fixture(scope="module", params=["cloud", "dc"])
+def running(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    sandbox = Sandbox(request.param)
+    try:
+        yield sandbox
+    finally:
+        sandbox.close()
+
+
+@pytest.fixture
+def sandbox(running: Sandbox) -> Sandbox:
+    running.control("POST", "/reset", {"seed": "empty"})
+    return running
+
+
+@pytest.fixture(scope="module")
+def shop() -> ProjectConfig:
+    found = load_config(CONFIG).for_project("SHOP")
+    assert found is not None and found.project.board == 1
+    return found
+
+
+def open_bands(sandbox: Sandbox, shop: ProjectConfig) -> list[tuple[str, str]]:
+    """(key, band) of the board's open, unpinned issues, top to bottom."""
+    return [
+        (row["key"], band_of(row["labels"], shop)[0])
+        for row in sandbox.board()
+        if row["status"] != "Done" and PINNED_LABEL not in row["labels"]
+    ]
+
+
+OUT_OF_ORDER = ["none", "blocking", "indirect", "none", "degraded", "", "blocking", "none",
+                "indirect", "degraded", "missing", "blocking"]  # fmt: skip
+ORDER = ["blocking", "degraded", "indirect", "missing", "none"]
+
+
+def test_rerank_shows_the_plan_then_applies_it(sandbox: Sandbox, shop: ProjectConfig) -> None:
+    keys = sandbox.seed(OUT_OF_ORDER, pinned=(3,), done=(7,))
+    before = sandbox.keys()
+    since = sandbox.last_call()
+
+    shown = sandbox.rerank()
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith("Rerank plan: ")
+    assert "Dry run: nothing was changed" in shown.output
+    assert sandbox.keys() == before
+    assert sandbox.rank_bodies(since) == []
+
+    bands_before = [(k, b) for k, b in open_bands(sandbox, shop)]
+    applied = sandbox.rerank("--apply")
+    assert applied.exit_code == 0, applied.output
+    assert "Applied: " in applied.output
+    after = open_bands(sandbox, shop)
+    # Band order, and inside each band the order the team had.
+    assert after == sorted(bands_before, key=lambda kb: ORDER.index(kb[1]))
+    sent = sandbox.rank_bodies(since)
+    assert sent and all(body["rankCustomFieldId"] == 10019 for body in sent)
+    moved = {key for body in sent for key in body["issues"]}
+    assert keys[3] not in moved and keys[7] not in moved  # pinned and Done stay where they were
+    again = sandbox.rerank()
+    assert "already in band order" in again.output
+
+
+def test_a_207_is_retried_for_the_failed_issues_then_reported(
+    sandbox: Sandbox, shop: ProjectConfig
+) -> None:
+    bands = ["blocking", "none", "none", "blocking", "blocking", "degraded"]
+    keys = sandbox.seed(bands)  # the two "none" issues go after the last, in one call
+    sandbox.control("POST", "/faults", {"rank_fail": [keys[2]], "times": 1})
+    since = sandbox.last_call()
+    applied = sandbox.rerank("--apply")
+    assert applied.exit_code == 0, applied.output
+    assert sandbox.rank_bodies(since) == [
+        {"issues": [keys[1], keys[2]], "rankAfterIssue": keys[5], "rankCustomFieldId": 10019},
+        {"issues": [keys[2]], "rankAfterIssue": keys[1], "rankCustomFieldId": 10019},  # the retry
+    ]
+    assert sandbox.keys() == [keys[0], keys[3], keys[4], keys[5], keys[1], keys[2]]
+
+    sandbox.control("POST", "/reset", {"seed": "empty"})
+    keys = sandbox.seed(bands)
+    sandbox.control("POST", "/faults", {"rank_fail": [keys[2]], "times": 2})
+    failed = sandbox.rerank("--apply")
+    assert failed.exit_code == 1
+    assert f"could not be ranked, even on a retry: {keys[2]} (JIRA Agile cannot" in failed.output
+    assert sandbox.keys()[-2:] == [keys[5], keys[1]]  # what did not fail moved
+
+
+def test_without_schedule_issues_the_rerank_is_refused(sandbox: Sandbox) -> None:
+    sandbox.seed(["none", "blocking"])
+    sandbox.control("POST", "/permissions", {"user": "impact-bot", "revoke": ["SCHEDULE_ISSUES"]})
+    since = sandbox.last_call()
+    refused = sandbox.rerank("--apply")
+    assert refused.exit_code == 1
+    assert "board 1 cannot be ranked" in refused.output
+    assert "lacks the Schedule issues permission in project SHOP" in refused.output
+    assert sandbox.rank_bodies(since) == []
+
+
+def test_a_rank_call_answered_403_names_the_permission(sandbox: Sandbox) -> None:
+    keys = sandbox.seed(["none", "blocking"])
+    sandbox.control("POST", "/permissions", {"user": "impact-bot", "revoke": ["SCHEDULE_ISSUES"]})
+    from impact.ranking import RankCall
+
+    with pytest.raises(JiraForbiddenError) as caught:
+        sandbox.connector().rank_issues(1, RankCall((keys[1],), before=keys[0]))
+    assert "grant it the Schedule issues permission" in str(caught.value)
+    assert caught.value.status == 403
+
+
+def test_a_board_filter_not_ordered_by_rank_is_refused(sandbox: Sandbox) -> None:
+    sandbox.seed(["none", "blocking"])
+    changed = sandbox.http.put(
+        f"{sandbox.url}/rest/api/2/filter/10000",
+        json={"jql": "project = SHOP ORDER BY created DESC"},
+        **_as_person(sandbox),
+        timeout=10,
+    )
+    if changed.status_code in (404, 405):
+        pytest.skip("this sandbox cannot change a filter (PUT /rest/api/2/filter/{id})")
+    assert changed.ok, changed.text
+    refused = sandbox.rerank()
+    assert refused.exit_code == 1
+    assert "is not ordered by Rank ('project = SHOP ORDER BY created DESC')" in refused.output
+    assert "ORDER BY Rank ASC" in refused.output
+
+
+def _as_person(sandbox: Sandbox) -> dict[str, Any]:
+    if sandbox.flavour == "dc":
+        return {"headers": {"Authorization": "Bearer ana-pat"}}
+    return {"auth": ("ana@example.com", "ana-token")}
+
+
+def test_a_reclassified_issue_is_placed_with_one_call_and_none_when_in_band(
+    sandbox: Sandbox, shop: ProjectConfig
+) -> None:
+    keys = sandbox.seed(["blocking", "degraded", "degraded", "indirect", "none", "none"])
+    moved = keys[4]  # "none" until now; triage gives it "degraded"
+    sandbox.control(
+        "POST", f"/issues/{moved}/edit", {"labels": [LABEL["degraded"]]}
+    )  # what the plan's edit wrote
+    plan = Plan(
+        issue_key=moved,
+        level="degraded",
+        source=Source.FIELD,
+        impact_class=ImpactClass.EXTERNAL,
+        score=70,
+        add_labels=(LABEL["degraded"],),
+        remove_labels=(LABEL["none"],),
+        rank=RankIntent("degraded", 70),
+    )
+    last = sandbox.connector().board_issues(
+        1, jql="statusCategory != Done ORDER BY Rank DESC", limit=1
+    )
+    if last[0].key != keys[-1]:
+        pytest.skip("this sandbox ignores the ORDER BY of the board issues' jql parameter")
+    since = sandbox.last_call()
+    place(plan, shop, sandbox.connector())
+    assert sandbox.rank_bodies(since) == [
+        {"issues": [moved], "rankAfterIssue": keys[2], "rankCustomFieldId": 10019}
+    ]
+    assert sandbox.keys() == [keys[0], keys[1], keys[2], moved, keys[3], keys[5]]
+
+    since = sandbox.last_call()
+    place(plan, shop, sandbox.connector())  # already at the bottom of its band
+    assert sandbox.rank_bodies(since) == []
