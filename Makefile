@@ -29,8 +29,20 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 # Web and worker from the Procfile, with settings from the environment or a .env file.
+# The Procfile's release step (migrations) runs first, as a Procfile platform runs it.
 run: $(STAMP)
-	$(BIN)/honcho start
+	$(BIN)/jira-impact db upgrade
+	$(BIN)/honcho start web worker
+
+# The main job against the bundled Jira sandbox: no Jira needed, nothing left running.
+demo: $(STAMP)
+	$(BIN)/python -m sandbox.demo
+
+# Figures, not pass/fail: the receiver under load, and board ranking. Not part of `make test`.
+bench: $(STAMP)
+	$(BIN)/python bench/receiver.py
+	$(BIN)/python bench/rank_plan.py
+	$(BIN)/python bench/rank_sandbox.py
 
 clean:
 	rm -rf $(VENV) .coverage .mypy_cache .pytest_cache .ruff_cache

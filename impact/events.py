@@ -228,11 +228,14 @@ def decode_body(body: bytes) -> dict[str, Any]:
     return data
 
 
+_SCHEMA = WebhookEventSchema()  # built once: marshmallow schemas are reusable and costly to make
+
+
 def parse_event(data: Any) -> WebhookEvent:
     if not isinstance(data, Mapping):
         raise PayloadError({"_schema": [f"expected a JSON object, got {_json_type(data)}"]})
     try:
-        event = WebhookEventSchema().load(data)
+        event = _SCHEMA.load(data)
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
         raise PayloadError(_flatten(messages)) from exc

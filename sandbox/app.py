@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer
 from werkzeug.serving import make_server as werkzeug_server
 
-from sandbox import agile, control, platform, search, web, webhook_admin
+from sandbox import agile, control, meta, platform, search, web, webhook_admin
 from sandbox.hooks import HookDispatcher
 from sandbox.state import Account, Flavour, JiraApiError, SandboxState
 
@@ -32,7 +32,7 @@ def create_app(state: SandboxState, dispatcher: HookDispatcher | None = None) ->
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["sandbox"] = state
     app.extensions["sandbox.hooks"] = dispatcher
-    for blueprint in (platform.bp, search.bp, agile.bp, webhook_admin.bp, control.bp):
+    for blueprint in (platform.bp, meta.bp, search.bp, agile.bp, webhook_admin.bp, control.bp):
         app.register_blueprint(blueprint)
     app.before_request(_before)
     app.after_request(_after)

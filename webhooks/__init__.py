@@ -10,7 +10,11 @@ from typing import Any
 from flask import Flask
 
 from impact.config import load_config
+from webhooks.admin import bp as admin_bp
 from webhooks.errors import register_error_handlers
+from webhooks.health import bp as health_bp
+from webhooks.logs import configure_logging
+from webhooks.metrics import bp as metrics_bp
 from webhooks.receiver import Receiver
 from webhooks.receiver import bp as receiver_bp
 from webhooks.settings import Settings
@@ -22,23 +26,31 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     ``test_config`` may give ``SETTINGS`` (a ``Settings``), ``IMPACT`` (an ``ImpactConfig``),
     ``JIRA`` (a ``connector.protocol.Jira``) and ``DISPATCHER`` objects, plus Flask config keys.
+    Without a ``DISPATCHER``, a given ``JIRA`` means triage inline (tests); none means the queue.
     """
     overrides = dict(test_config or {})
     settings: Settings = overrides.pop("SETTINGS", None) or Settings.from_env(os.environ)
+    if test_config is None:  # gunicorn's workers; tests keep pytest's own log capture
+        configure_logging(settings)
     config = overrides.pop("IMPACT", None) or load_config(settings.impact_config)
     jira = overrides.pop("JIRA", None)
     dispatcher = overrides.pop("DISPATCHER", None)
 
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, **overrides)
-    if dispatcher is None:
+    if dispatcher is None and jira is not None:
+        # Tests of the web layer: triage at once, in the request, against the given Jira.
         from webhooks.dispatch import InlineDispatcher
 
-        if jira is None:
-            from connector.client import JiraConnector
-
-            jira = JiraConnector.from_settings(settings, field=config.field)
         dispatcher = InlineDispatcher(jira=jira, config=config)
+    elif dispatcher is None:
+        # Production: record and enqueue; the worker (`jira-impact worker`) talks to Jira.
+        from webhooks.deliveries import check_schema
+        from webhooks.queue import QueueDispatcher
+
+        dispatcher = QueueDispatcher.from_settings(settings)
+        check_schema(dispatcher.log.engine)
+        dispatcher.log.engine.dispose()  # no connection is carried into a forked process
 
     app.extensions["impact.settings"] = settings
     app.extensions["impact.config"] = config
@@ -46,6 +58,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         settings=settings, config=config, dispatcher=dispatcher
     )
     app.register_blueprint(receiver_bp)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(metrics_bp)
+    app.register_blueprint(admin_bp)
     register_error_handlers(app)
     logging.getLogger(__name__).info(
         "jira-customer-impact ready: Jira %s, %d project(s) from %s",

@@ -5,10 +5,24 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from datetime import UTC, datetime
 
 import click
 
 from impact.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from webhooks.admin_commands import backfill_command, check_command, webhook_group
+from webhooks.deliveries import (
+    STATUSES,
+    DeliveryLog,
+    SchemaError,
+    migrate,
+    schema_revisions,
+)
+from webhooks.queue import DeliveryQueue, make_huey
+from webhooks.rank_commands import rerank_command
+from webhooks.settings import Settings, SettingsError, database_url_from
+from webhooks.worker import jira_client, run_worker
 
 
 @click.group()
@@ -42,3 +56,120 @@ def config_check(path: str) -> None:
         f"{path}: OK — {len(cfg.levels)} levels, {len(cfg.rules)} rules, "
         f"{len(cfg.projects)} project(s): {', '.join(p.key for p in cfg.projects) or 'none'}"
     )
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env(os.environ)
+    except SettingsError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+
+
+def _delivery_log() -> DeliveryLog:
+    """The log at $DATABASE_URL (or the default SQLite file); needs no other setting."""
+    return DeliveryLog.from_url(database_url_from(os.environ))
+
+
+@main.command()
+def worker() -> None:
+    """Run the queue's worker: triage the deliveries the web process accepted."""
+    from webhooks.logs import configure_logging
+    from webhooks.metrics import prepare_multiprocess
+
+    prepare_multiprocess()  # before any metric: the web's /metrics adds the worker's counts
+    settings = _settings()
+    configure_logging(settings)
+    try:
+        cfg = load_config(settings.impact_config)
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    try:
+        run_worker(settings, cfg, jira=lambda: jira_client(settings, cfg))
+    except SchemaError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+
+
+@main.group()
+def db() -> None:
+    """The delivery log's database ($DATABASE_URL, default an SQLite file under var/)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Alembic revision.")
+def db_upgrade(revision: str) -> None:
+    """Create or upgrade the delivery log's tables (safe to run on every deploy)."""
+    engine = _delivery_log().engine
+    migrate(engine, revision)
+    current, _head = schema_revisions(engine)
+    click.echo(f"{engine.url.render_as_string(hide_password=True)}: at schema {current}")
+
+
+@main.group()
+def deliveries() -> None:
+    """The delivery log: what Jira sent and what became of it."""
+
+
+@deliveries.command("list")
+@click.option("--status", type=click.Choice(STATUSES), help="Only deliveries in this state.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+def deliveries_list(status: str | None, limit: int) -> None:
+    """The newest deliveries first, one a line."""
+    delivery_log = _delivery_log()
+    counts = delivery_log.counts()
+    click.echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no deliveries")
+    for e in delivery_log.entries(status=status, limit=limit):
+        outcome = e.error or e.plan or ""
+        click.echo(
+            f"{_when(e.received_at)}  {e.status:<9} {e.attempts:>2}x  {e.issue_key or '-':<12} "
+            f"{e.identifier}  {e.event}  {outcome.splitlines()[0][:100] if outcome else ''}"
+        )
+
+
+@deliveries.command("show")
+@click.argument("identifier")
+def deliveries_show(identifier: str) -> None:
+    """Everything the log holds about one delivery (the calls made, Jira's message)."""
+    entry = _delivery_log().get(identifier)
+    if entry is None:
+        click.echo(f"no delivery {identifier!r} in the log", err=True)
+        sys.exit(1)
+    for name, value in vars(entry).items():
+        if name.endswith("_at"):
+            value = _when(value) if value is not None else None
+        if value is not None and "\n" in str(value):
+            value = "\n    " + str(value).replace("\n", "\n    ")
+        click.echo(f"{name}: {value if value is not None else '-'}")
+
+
+@deliveries.command("replay")
+@click.argument("identifiers", nargs=-1)
+@click.option("--all-dead", is_flag=True, help="Replay every dead delivery.")
+def deliveries_replay(identifiers: tuple[str, ...], all_dead: bool) -> None:
+    """Queue finished deliveries again (dead, failed, done or ignored), attempts from zero."""
+    if bool(identifiers) == all_dead:
+        raise click.UsageError("give delivery identifiers or --all-dead, not both or neither")
+    settings = _settings()
+    delivery_log = DeliveryLog.from_url(settings.database_url)
+    queue = DeliveryQueue(make_huey(settings))
+    replayed = delivery_log.replay(identifiers, all_dead=all_dead, now=time.time())
+    for delivery in replayed:
+        queue.enqueue(delivery)
+        click.echo(f"queued {delivery.id} ({delivery.issue_key})")
+    missing = set(identifiers) - {d.id for d in replayed}
+    for identifier in sorted(missing):
+        click.echo(f"not replayed: {identifier} (unknown, or still queued or running)", err=True)
+    click.echo(f"{len(replayed)} delivery(ies) queued again")
+    if missing:
+        sys.exit(1)
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+# The admin's commands that live in their own modules.
+for _command in (check_command, backfill_command, webhook_group, rerank_command):
+    main.add_command(_command)

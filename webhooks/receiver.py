@@ -18,12 +18,15 @@ from flask.typing import ResponseReturnValue
 
 from impact.events import EventError, decode_body, parse_event, should_triage
 from impact.model import ImpactConfig
+from webhooks import metrics
 from webhooks.errors import (
     BadBodyError,
     InvalidPayloadError,
+    ReceiverError,
     UnauthenticatedError,
     UnsupportedMediaError,
 )
+from webhooks.logs import delivery_context
 from webhooks.settings import Settings
 from webhooks.signature import SignatureError, verify_signature, verify_token
 
@@ -103,6 +106,7 @@ class Receiver:
         reason = should_triage(event, service_account=None, projects=self.projects)
         if reason is not None:
             log.info("ignored %s for %s: %s", event.name, event.issue_key, reason)
+            metrics.webhook_received(event.name, "ignored")
             return {"status": "ignored", "reason": reason}
 
         delivery = Delivery(
@@ -113,7 +117,14 @@ class Receiver:
             retry=_retry_count(headers),
             received_at=self.clock(),
         )
-        status = self.dispatcher.submit(delivery)
+        with delivery_context(delivery.id, delivery.issue_key):
+            try:
+                status = self.dispatcher.submit(delivery)
+            except ReceiverError:
+                metrics.webhook_received(event.name, "unavailable")
+                raise
+            log.info("delivery %s (%s): %s", delivery.id, event.name, status)
+        metrics.webhook_received(event.name, status)
         return {"status": status, "delivery": delivery.id, "issue": delivery.issue_key}
 
 
@@ -135,7 +146,12 @@ bp = Blueprint("receiver", __name__)
 @bp.post("/webhooks/jira")
 def receive_jira() -> ResponseReturnValue:
     receiver: Receiver = current_app.extensions["impact.receiver"]
-    result = receiver.receive(
-        request.get_data(cache=False), request.headers, request.args, request.mimetype
-    )
+    try:
+        result = receiver.receive(
+            request.get_data(cache=False), request.headers, request.args, request.mimetype
+        )
+    except ReceiverError as exc:
+        if exc.status != 503:  # a 503 was counted where it happened
+            metrics.webhook_received(None, "rejected")
+        raise
     return jsonify(result), 202

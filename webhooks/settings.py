@@ -16,7 +16,9 @@ from impact.config import DEFAULT_CONFIG_PATH
 log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_URL = "sqlite:///var/impact.db"
+DEFAULT_QUEUE_PATH = "var/queue.db"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+HOUR = 3600.0
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -41,6 +43,16 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     notify_users: bool = False
     allow_unsigned: bool = False
+    # The queue and the worker (see webhooks/queue.py and webhooks/worker.py).
+    queue_path: str = DEFAULT_QUEUE_PATH  # Huey's SQLite file, when REDIS_URL is not set
+    worker_threads: int = 2
+    worker_nice: int = 10  # the worker yields the CPU to web processes on the same machine
+    delivery_attempts: int = 12  # with the backoff below: about an hour in all
+    retry_base_seconds: float = 5.0
+    retry_max_seconds: float = 900.0
+    stale_after_seconds: float = 60.0  # older deliveries re-read the issue first
+    lease_seconds: float = 300.0  # a job running longer is taken for dead and run again
+    retention_hours: float = 14 * 24.0
     jira_email: str | None = None
     # Secrets: never shown by repr.
     jira_api_token: str | None = field(default=None, repr=False)
@@ -83,6 +95,20 @@ class Settings:
                 return default
             if not low <= value <= high:
                 problems.append(f"{name}={value} is out of range ({low} to {high})")
+            return value
+
+        def number(name: str, default: float, low: float, high: float) -> float:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                problems.append(f"{name}={raw!r} is not a number")
+                return default
+            if not low <= value <= high:  # also false for nan
+                problems.append(f"{name}={raw} is out of range ({low:g} to {high:g})")
+                return default
             return value
 
         jira_url = get("JIRA_URL")
@@ -128,14 +154,17 @@ class Settings:
         if redis_scheme not in ("redis", "rediss", "unix"):
             problems.append(f"REDIS_URL must be a redis:// or rediss:// URL, not {redis_scheme}://")
 
-        database_url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
-        if database_url.startswith("postgres://"):  # Heroku-style add-ons still hand these out
-            database_url = "postgresql://" + database_url.removeprefix("postgres://")
+        retry_base = number("RETRY_BASE_SECONDS", 5.0, 0.01, HOUR)
+        retry_max = number("RETRY_MAX_SECONDS", 900.0, 0.01, 24 * HOUR)
+        if retry_max < retry_base:
+            problems.append(
+                f"RETRY_MAX_SECONDS={retry_max:g} is below RETRY_BASE_SECONDS={retry_base:g}"
+            )
 
         settings = cls(
             jira_url=(jira_url or "").rstrip("/"),
             impact_config=get("IMPACT_CONFIG") or DEFAULT_CONFIG_PATH,
-            database_url=database_url,
+            database_url=database_url_from(env),
             redis_url=redis_url,
             port=integer("PORT", 8000, 1, 65535),
             max_body_bytes=integer(
@@ -143,6 +172,16 @@ class Settings:
             ),
             notify_users=flag("JIRA_NOTIFY_USERS", False),
             allow_unsigned=allow_unsigned,
+            queue_path=get("QUEUE_PATH") or DEFAULT_QUEUE_PATH,
+            worker_threads=integer("WORKER_THREADS", 2, 1, 64),
+            worker_nice=integer("WORKER_NICE", 10, 0, 19),
+            delivery_attempts=integer("DELIVERY_ATTEMPTS", 12, 1, 100),
+            retry_base_seconds=retry_base,
+            retry_max_seconds=retry_max,
+            stale_after_seconds=number("STALE_DELIVERY_SECONDS", 60.0, 0.0, 24 * HOUR),
+            lease_seconds=number("DELIVERY_LEASE_SECONDS", 300.0, 1.0, 24 * HOUR),
+            # Jira retries for up to 30 minutes; identifiers are kept at least a day.
+            retention_hours=number("DELIVERY_RETENTION_HOURS", 14 * 24.0, 24.0, 10 * 365 * 24.0),
             jira_email=email,
             jira_api_token=api_token,
             jira_pat=pat,
@@ -169,3 +208,11 @@ class Settings:
             self.admin_token,
         )
         return tuple(v for v in values if v)
+
+
+def database_url_from(env: Mapping[str, str]) -> str:
+    """``DATABASE_URL`` or the default SQLite file; for the commands that need nothing else."""
+    url = env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+    if url.startswith("postgres://"):  # Heroku-style add-ons still hand these out
+        url = "postgresql://" + url.removeprefix("postgres://")
+    return url

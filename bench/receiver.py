@@ -1,0 +1,448 @@
+"""``make bench``: how fast the receiver takes deliveries, next to a bare Flask endpoint.
+
+    .venv/bin/python bench/receiver.py [--seconds 10] [--backends sqlite,redis,redis+postgresql]
+
+Everything runs on this machine, on 127.0.0.1: the Jira sandbox, the Procfile's web process
+(gunicorn on ``webhooks:create_app()``) with its worker running, and a bare Flask endpoint that
+only reads the body and answers 202, started with the same gunicorn command. ``wrk`` sends
+signed, real-size deliveries (each with its own X-Atlassian-Webhook-Identifier, so every one is
+accepted and queued) over 16 connections; the two endpoints take turns, twice each.
+
+Printed: accepted deliveries per second, p50 / p99 time to the 202, the ratio to the bare
+endpoint; then, with the worker idle, the time from a delivery's POST to the issue's edit
+arriving at the sandbox. Needs ``wrk`` (apt-get install wrk); the Redis and PostgreSQL rows
+need ``redis-server`` and PostgreSQL's ``initdb``/``pg_ctl``.
+
+During the load the worker triages every delivery it is handed: they are updates to issues that
+already carry their label, so triage (parse, decide, record) makes no Jira call and the figures
+measure our own processes, not the sandbox's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SECRET = "bench-secret"
+BOT_AUTH = ("impact-bot@example.com", "sandbox-token")
+POOL = 64  # issues the load's deliveries are about
+WEB_PATH = "/webhooks/jira"
+
+
+def bare_app() -> Any:
+    """The bare endpoint: reads the body, answers 202. Started by gunicorn from this file."""
+    from flask import Flask, request
+
+    app = Flask("bare")
+
+    @app.post(WEB_PATH)
+    def receive() -> Any:
+        request.get_data()
+        return {"status": "queued"}, 202
+
+    return app
+
+
+# --------------------------------------------------------------------------------------------
+# Processes
+
+
+class Process:
+    def __init__(self, name: str, command: str, *, env: dict[str, str], cwd: Path) -> None:
+        self.name = name
+        self.log = cwd / f"{name}.log"
+        with self.log.open("ab") as out:
+            self.popen = subprocess.Popen(
+                ["sh", "-c", "exec " + command],
+                env=env,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(15)
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise SystemExit(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def listening(port: int) -> bool:
+    import socket
+
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        return True
+    return False
+
+
+def procfile(name: str) -> str:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return line.partition(":")[2].strip().replace("0.0.0.0:", "127.0.0.1:")
+    raise SystemExit(f"no {name}: line in the Procfile")
+
+
+# --------------------------------------------------------------------------------------------
+# Jira (the sandbox)
+
+
+class Sandbox:
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+        import requests
+
+        self.http = requests.Session()
+        self.process = Process(
+            "sandbox",
+            f"{shlex.quote(sys.executable)} -m sandbox --port 0 --flavour cloud --seed empty",
+            env=env,
+            cwd=folder,
+        )
+        found = wait_until(
+            "the sandbox", lambda: re.search(r"SANDBOX_URL=(\S+)", self.process.log.read_text())
+        )
+        self.url: str = found.group(1)
+
+    def create_issue(self, **fields: Any) -> str:
+        r = self.http.post(f"{self.url}/_sandbox/issues", json={"project": "SHOP", **fields})
+        r.raise_for_status()
+        return str(r.json()["key"])
+
+    def issue(self, key: str) -> dict[str, Any]:
+        r = self.http.get(f"{self.url}/rest/api/2/issue/{key}", auth=BOT_AUTH)
+        r.raise_for_status()
+        return dict(r.json())
+
+    def calls_since(self, seq: int) -> tuple[list[dict[str, Any]], int]:
+        body = self.http.get(f"{self.url}/_sandbox/calls", params={"since": seq}).json()
+        return body["calls"], int(body["last"])
+
+
+def delivery(event: str, issue: dict[str, Any], *, by: str = "ana") -> bytes:
+    return json.dumps(
+        {
+            "timestamp": int(time.time() * 1000),
+            "webhookEvent": event,
+            "issue_event_type_name": "issue_updated" if event.endswith("updated") else None,
+            "user": {"accountId": by, "displayName": by.title(), "accountType": "atlassian"},
+            "issue": issue,
+            "changelog": {"id": "1", "items": [{"field": "description", "fieldtype": "jira"}]},
+        }
+    ).encode()
+
+
+# --------------------------------------------------------------------------------------------
+# Load (wrk)
+
+WRK_SCRIPT = """
+local bodies, signatures, n = {}, {}, 0
+for i, path in ipairs({PATHS}) do
+  local f = io.open(path, "rb"); bodies[i] = f:read("*a"); f:close()
+end
+signatures = {SIGNATURES}
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  n = n + 1
+  local i = (n % #bodies) + 1
+  wrk.headers["X-Hub-Signature"] = signatures[i]
+  wrk.headers["X-Atlassian-Webhook-Identifier"] = "{PREFIX}-" .. n
+  return wrk.format(nil, nil, nil, bodies[i])
+end
+"""
+
+
+@dataclass
+class Load:
+    accepted_per_s: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    refused: int
+
+
+def _ms(text: str) -> float:
+    found = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    if found is None:
+        raise ValueError(f"not a wrk duration: {text!r}")
+    value, unit = found.groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1e3, "m": 6e4, "h": 3.6e6}[unit]
+
+
+def run_wrk(url: str, script: Path, seconds: int, connections: int) -> Load:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if "requests in" not in out or "50%" not in out:
+        raise SystemExit(f"wrk said:\n{out}")
+    total, took = re.search(r"(\d+) requests in (\S+),", out).groups()  # type: ignore[union-attr]
+    duration = _ms(took) / 1000
+    refused = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if errors:
+        refused += sum(int(n) for n in errors.groups())
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)\s*$", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)\s*$", out, re.M).group(1))  # type: ignore[union-attr]
+    return Load((int(total) - refused) / duration, p50, p99, int(total), refused)
+
+
+def write_script(folder: Path, bodies: list[bytes], prefix: str) -> Path:
+    from webhooks.signature import sign
+
+    paths, signatures = [], []
+    for i, body in enumerate(bodies):
+        path = folder / f"body-{prefix}-{i}.json"
+        path.write_bytes(body)
+        paths.append(json.dumps(str(path)))
+        signatures.append(json.dumps(sign(body, secret=SECRET)))
+    script = folder / f"load-{prefix}.lua"
+    script.write_text(
+        WRK_SCRIPT.replace("{PATHS}", "{" + ", ".join(paths) + "}")
+        .replace("{SIGNATURES}", "{" + ", ".join(signatures) + "}")
+        .replace("{PREFIX}", prefix)
+    )
+    return script
+
+
+# --------------------------------------------------------------------------------------------
+# The receiver under test
+
+
+@contextlib.contextmanager
+def backend_env(name: str, folder: Path) -> Iterator[dict[str, str]]:
+    sys.path.insert(0, str(ROOT))
+    from tests.servers import postgres_server, redis_server
+
+    env = {
+        "DATABASE_URL": f"sqlite:///{folder}/var/impact.db",
+        "QUEUE_PATH": str(folder / "var" / "queue.db"),
+    }
+    with contextlib.ExitStack() as stack:
+        if "redis" in name:
+            env["REDIS_URL"] = stack.enter_context(redis_server())
+        if "postgresql" in name:
+            env["DATABASE_URL"] = stack.enter_context(postgres_server())
+        yield env
+
+
+def start_receiver(
+    folder: Path, env: dict[str, str], *, worker: bool = True
+) -> tuple[list[Process], str]:
+    port = free_port()
+    env = env | {"PORT": str(port)}
+    subprocess.run([str(BIN / "jira-impact"), "db", "upgrade"], env=env, cwd=folder, check=True,
+                   capture_output=True)  # fmt: skip
+    web = Process("web", procfile("web"), env=env, cwd=folder)
+    processes = [web]
+    if worker:
+        processes.append(Process("worker", procfile("worker"), env=env, cwd=folder))
+    wait_until("the web process", lambda: listening(port))
+    return processes, f"http://127.0.0.1:{port}{WEB_PATH}"
+
+
+def delivery_log(env: dict[str, str]) -> Any:
+    from webhooks.deliveries import DeliveryLog
+
+    return DeliveryLog.from_url(env["DATABASE_URL"])
+
+
+def end_to_end(sandbox: Sandbox, url: str, samples: int) -> list[float]:
+    """Milliseconds from sending a delivery to the sandbox receiving the issue's edit."""
+    import requests
+
+    from webhooks.signature import sign
+
+    seq = sandbox.calls_since(10**11)[1]
+    took = []
+    for n in range(samples):
+        key = sandbox.create_issue(summary=f"Latency probe {n}")
+        body = delivery("jira:issue_created", sandbox.issue(key))
+        _, seq = sandbox.calls_since(seq)
+        time.sleep(0.3)  # the worker is idle: its pollers have backed off
+        headers = {
+            "Content-Type": "application/json",
+            "X-Hub-Signature": sign(body, secret=SECRET),
+            "X-Atlassian-Webhook-Identifier": f"e2e-{uuid.uuid4()}",
+        }
+        started = time.perf_counter()
+        r = requests.post(url, data=body, headers=headers, timeout=10)
+        assert r.status_code == 202, r.text
+
+        def edited(key: str = key) -> bool:
+            nonlocal seq
+            calls, seq = sandbox.calls_since(seq)
+            return any(c["method"] == "PUT" and c["path"].endswith(f"/{key}") for c in calls)
+
+        deadline = time.monotonic() + 30
+        while not edited():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{key} was never edited")
+            time.sleep(0.002)
+        took.append((time.perf_counter() - started) * 1000)
+    return took
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10, help="per load run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--backends", default="sqlite,redis,redis+postgresql")
+    parser.add_argument("--e2e-samples", type=int, default=40)
+    parser.add_argument(
+        "--no-worker", action="store_true", help="diagnosis only: the web process alone"
+    )
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    sys.path.insert(0, str(ROOT))
+
+    folder = Path(tempfile.mkdtemp(prefix="impact-bench-"))
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("JIRA_", "REDIS"))}
+    base_env.pop("DATABASE_URL", None)
+    base_env["PATH"] = f"{BIN}{os.pathsep}{base_env.get('PATH', '')}"
+    base_env["PYTHONPATH"] = str(ROOT)
+    base_env["HOST"] = "127.0.0.1"  # the Procfile's bind address: loopback only
+    processes: list[Process] = []
+    try:
+        sandbox = Sandbox(folder, base_env)
+        processes.append(sandbox.process)
+        env = base_env | {
+            "JIRA_URL": sandbox.url,
+            "JIRA_EMAIL": BOT_AUTH[0],
+            "JIRA_API_TOKEN": BOT_AUTH[1],
+            "JIRA_WEBHOOK_SECRET": SECRET,
+            "IMPACT_CONFIG": str(ROOT / "config" / "impact.toml"),
+        }
+        bare_port = free_port()
+        bare_command = procfile("web").replace("'webhooks:create_app()'", "'receiver:bare_app()'")
+        bare = Process(
+            "bare",
+            bare_command + f" --pythonpath {shlex.quote(str(ROOT / 'bench'))}",
+            env=env | {"PORT": str(bare_port)},
+            cwd=folder,
+        )
+        processes.append(bare)
+        wait_until("the bare endpoint", lambda: listening(bare_port))
+        bare_url = f"http://127.0.0.1:{bare_port}{WEB_PATH}"
+
+        labelled = [
+            sandbox.create_issue(summary=f"Labelled {n}", labels=["needs-customer-impact"])
+            for n in range(POOL)
+        ]
+        bodies = [delivery("jira:issue_updated", sandbox.issue(key)) for key in labelled]
+        print(f"payload: {len(bodies[0])} bytes, signed; {args.connections} connections; "
+              f"gunicorn: {procfile('web')}", flush=True)  # fmt: skip
+
+        rows = []
+        e2e: list[float] = []
+        for backend in args.backends.split(","):
+            sub = folder / backend.replace("+", "-")
+            sub.mkdir()
+            with backend_env(backend, sub) as store_env:
+                receiver, url = start_receiver(sub, env | store_env, worker=not args.no_worker)
+                processes.extend(receiver)
+                if not e2e and not args.no_worker:
+                    e2e = end_to_end(sandbox, url, args.e2e_samples)
+                warm = write_script(sub, bodies, f"warm-{backend}")
+                run_wrk(bare_url, warm, 2, args.connections)
+                run_wrk(url, warm, 2, args.connections)
+                ours, theirs = [], []
+                for turn in range(2):
+                    theirs.append(run_wrk(bare_url, warm, args.seconds, args.connections))
+                    script = write_script(sub, bodies, f"{backend}-{turn}")
+                    ours.append(run_wrk(url, script, args.seconds, args.connections))
+                accepted = sum(o.requests - o.refused for o in ours)
+                log = delivery_log(env | store_env)
+                stored = (
+                    log.counts()
+                    if args.no_worker
+                    else wait_until(
+                        "the worker to finish the queue",
+                        lambda log=log: (
+                            (c := log.counts()).get("queued", 0) + c.get("running", 0) == 0 and c
+                        ),
+                        600,
+                    )
+                )
+                rows.append((backend, ours, theirs, accepted, stored))
+                for p in receiver:
+                    p.stop()
+
+        print()
+        print(f"{'backend':<18} {'accepted/s':>10} {'p50 ms':>7} {'p99 ms':>7} "
+              f"{'bare/s':>8} {'ratio':>6}  refused  worker results")  # fmt: skip
+        for backend, ours, theirs, _accepted, stored in rows:
+            rate = statistics.mean(o.accepted_per_s for o in ours)
+            bare_rate = statistics.mean(t.accepted_per_s for t in theirs)
+            p50 = statistics.mean(o.p50_ms for o in ours)
+            p99 = max(o.p99_ms for o in ours)
+            refused = sum(o.refused for o in ours)
+            ratio = rate / bare_rate
+            print(
+                f"{backend:<18} {rate:>10.0f} {p50:>7.2f} {p99:>7.2f} {bare_rate:>8.0f} "
+                f"{ratio:>6.2f}  {refused:>7}  {dict(sorted(stored.items()))}"
+            )
+        print()
+        if e2e:
+            print(
+                f"end to end, idle worker ({len(e2e)} deliveries, POST sent → edit at Jira): "
+                f"p50 {percentile(e2e, 0.5):.0f} ms, p90 {percentile(e2e, 0.9):.0f} ms, "
+                f"max {max(e2e):.0f} ms"
+            )
+    finally:
+        for p in reversed(processes):
+            p.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

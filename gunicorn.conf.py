@@ -1,0 +1,20 @@
+"""gunicorn's settings beyond the Procfile's command line (gunicorn reads ./gunicorn.conf.py from
+the folder it starts in by itself).
+
+- Prometheus multiprocess mode: every web worker and the queue's worker write their counts under
+  ``PROMETHEUS_MULTIPROC_DIR`` (default ``var/metrics``), which ``/metrics`` adds up. It has to be
+  set here, in the master, before any worker imports prometheus_client.
+- gunicorn's own log lines as JSON, like the app's (see ``webhooks.logs``).
+"""
+
+from webhooks.metrics import prepare_multiprocess
+
+prepare_multiprocess()
+
+logger_class = "webhooks.logs.GunicornLogger"
+
+
+def child_exit(server, worker):
+    from webhooks.metrics import process_exited
+
+    process_exited(worker.pid)

@@ -1,0 +1,195 @@
+"""``make demo``: the product's main job, end to end, against the bundled Jira sandbox.
+
+Starts the sandbox (a project SHOP with a dozen realistic issues of mixed impact on board 1),
+the Procfile's web and worker processes, registers the admin webhook, triages the existing issues
+(``jira-impact backfill``), orders the board (``jira-impact rerank``), then files a few new issues
+as people do and lets the webhooks do the rest. Prints the board before and after, with each
+issue's impact, labels and why it sits where it does, and the Jira calls made per issue.
+Leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from impact.config import load_config
+from impact.decide import decide, explain
+from impact.model import ProjectConfig
+from impact.snapshot import issue_from_json
+from sandbox.catalog import IMPACT_FIELD
+from sandbox.stack import ROOT, Stack
+
+BOARD = 1
+NEW_ISSUES = [
+    {
+        "as": "ana",
+        "summary": "Customers are charged twice when they retry a failed payment",
+        "issuetype": "Bug",
+        "components": ["Billing"],
+        "description": "Three tickets today; card statements show two charges.",
+    },
+    {
+        "as": "ben",
+        "summary": "Flip-chart markers for the client workshop on Thursday",
+        "impact": "Indirect: feeds customer-facing work",
+        "description": "The consultants run a paid workshop at the client's office.",
+    },
+    {
+        "as": "carla",
+        "summary": "New monitor arm for the logistics desk",
+        "description": "The current one wobbles.",
+    },
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.demo", description=__doc__)
+    parser.add_argument("--flavour", choices=["cloud", "dc"], default="cloud")
+    args = parser.parse_args(argv)
+    project = load_config(ROOT / "config" / "impact.toml").for_project("SHOP")
+    assert project is not None, "config/impact.toml configures project SHOP"
+    started = time.monotonic()
+
+    with tempfile.TemporaryDirectory(prefix="impact-demo-") as tmp:
+        say(f"Starting the Jira sandbox ({args.flavour}), the web process and the worker…")
+        with Stack(Path(tmp), flavour=args.flavour, seed="demo") as stack:
+            say(f"  Jira sandbox {stack.sandbox_url}   product {stack.app_url}")
+            show_board(stack, project, "The board before: in the order the team left it")
+
+            say("Registering the admin webhook (issue created / updated, signed with a secret)…")
+            hook = stack.register_webhook()
+            say(f"  {hook['name']} → {hook['url']}")
+
+            mark = stack.last_call()
+            run(
+                stack,
+                "Triaging the existing issues",
+                "backfill",
+                "--jql",
+                "project = SHOP",
+                "--apply",
+            )
+            stack.settle()
+            backfill_calls = stack.calls(since=mark)
+
+            run(stack, "Planning the board's order (dry run)", "rerank", "--board", str(BOARD))
+            mark = stack.last_call()
+            run(stack, "Applying it", "rerank", "--board", str(BOARD), "--apply")
+            stack.settle()
+            rerank_calls = stack.calls(since=mark)
+
+            say("Filing new issues as people do; Jira's webhooks bring them to the product…")
+            per_issue: dict[str, list[dict[str, Any]]] = {}
+            for fields in NEW_ISSUES:
+                mark = stack.last_call()
+                key = stack.create_issue(**fields)
+                stack.settle(quiet_s=1.0)
+                per_issue[key] = [c for c in stack.calls(since=mark) if c["user"] == "impact-bot"]
+                say(f"  {key} by {fields['as']}: {fields['summary']}")
+
+            show_board(stack, project, "The board after: customer-facing work first")
+            show_calls(backfill_calls, rerank_calls, per_issue)
+            show_asks(stack)
+    say(f"Done in {time.monotonic() - started:.0f}s; everything it started is stopped.")
+    return 0
+
+
+def run(stack: Stack, title: str, *command: str) -> None:
+    say(f"{title}: jira-impact {' '.join(_quote(c) for c in command)}")
+    done = subprocess.run(
+        ["jira-impact", *command],
+        cwd=ROOT,
+        env=stack.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    for line in (done.stdout + done.stderr).rstrip().splitlines():
+        say(f"  │ {line}")
+    if done.returncode != 0:
+        raise SystemExit(f"jira-impact {command[0]} failed with exit code {done.returncode}")
+
+
+def show_board(stack: Stack, project: ProjectConfig, title: str) -> None:
+    say("")
+    say(title)
+    rows = [row for row in stack.board(BOARD) if row["status"] != "Done"]
+    say(f"  {'#':>2}  {'key':<8} {'summary':<52} {'impact':<12} {'labels':<44} why")
+    for n, row in enumerate(rows, 1):
+        raw = stack.control("GET", f"/issues/{row['key']}")
+        why, level = reason(raw, project)
+        labels = ", ".join(sorted(row["labels"])) or "-"
+        say(
+            f"  {n:>2}  {row['key']:<8} {_cut(row['summary'], 52):<52} {level:<12} "
+            f"{_cut(labels, 44):<44} {why}"
+        )
+    say("")
+
+
+def reason(raw: dict[str, Any], project: ProjectConfig) -> tuple[str, str]:
+    """Why the issue sits in its band: its level and how the level was reached."""
+    issue = issue_from_json(raw, impact_field_id=IMPACT_FIELD)
+    labels = set(issue.labels)
+    if not labels & project.managed_labels:
+        return "not triaged yet", "?"
+    plan = decide(issue, project)
+    return explain(plan), plan.level or "missing"
+
+
+def show_calls(
+    backfill: list[dict[str, Any]],
+    rerank: list[dict[str, Any]],
+    per_issue: dict[str, list[dict[str, Any]]],
+) -> None:
+    say("Jira calls the product made")
+    for title, calls in (
+        ("triaging the existing issues", backfill),
+        ("ordering the board", rerank),
+    ):
+        mine = [c for c in calls if c["user"] == "impact-bot"]
+        kinds = Counter(f"{c['method']} {_endpoint(c['path'])}" for c in mine)
+        say(f"  {title}: {len(mine)} calls — " + ", ".join(f"{n}× {k}" for k, n in kinds.items()))
+    for key, calls in per_issue.items():
+        kinds = Counter(f"{c['method']} {_endpoint(c['path'])}" for c in calls)
+        say(f"  {key}: {len(calls)} calls — " + ", ".join(f"{n}× {k}" for k, n in kinds.items()))
+    say("")
+
+
+def show_asks(stack: Stack) -> None:
+    asked = [row["key"] for row in stack.board(BOARD) if "needs-customer-impact" in row["labels"]]
+    say(f"Issues asked for their impact (one comment each): {', '.join(asked) or 'none'}")
+    if asked:
+        body = stack.comments(asked[0])[0]["body"]
+        say(f"  The comment on {asked[0]}:")
+        for line in body.splitlines():
+            say("    " + line)
+    say("")
+
+
+def _endpoint(path: str) -> str:
+    parts = path.split("/")
+    return "/".join("{key}" if "-" in p and p.split("-")[-1].isdigit() else p for p in parts)
+
+
+def _cut(text: str, width: int) -> str:
+    return textwrap.shorten(text, width=width, placeholder="…")
+
+
+def _quote(arg: str) -> str:
+    return f'"{arg}"' if " " in arg else arg
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

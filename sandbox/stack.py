@@ -1,0 +1,307 @@
+"""The whole product on loopback: the Jira sandbox plus the Procfile's own processes.
+
+``Stack`` starts ``python -m sandbox`` and then every Procfile line (``web``, ``worker``) with
+``sh -c``, exactly as a Procfile platform would, with settings in the environment pointing at the
+sandbox. The end-to-end tests and ``make demo`` both use it. Everything binds to 127.0.0.1, every
+wait is bounded, and ``close()`` stops every process it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+BOT_EMAIL = "impact-bot@example.com"
+BOT_TOKEN = "sandbox-token"
+BOT_PAT = "sandbox-pat"
+PERSON_BASIC = ("ana@example.com", "ana-token")  # a person of the seed, for reading as people do
+PERSON_PAT = "ana-pat"
+START_TIMEOUT_S = 60.0
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def procfile(path: Path = ROOT / "Procfile") -> dict[str, str]:
+    """The Procfile's process types and their commands, in file order."""
+    entries: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        name, sep, command = line.partition(":")
+        if sep and name.strip() and not name.lstrip().startswith("#"):
+            entries[name.strip()] = command.strip()
+    return entries
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _drain(source: IO[bytes], sink: IO[bytes]) -> None:
+    for chunk in iter(lambda: source.read1(65536), b""):  # type: ignore[attr-defined]
+        sink.write(chunk)
+        sink.flush()
+
+
+class Stack:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        flavour: str = "cloud",
+        seed: str = "empty",
+        processes: Iterable[str] = ("web", "worker"),
+        env: Mapping[str, str] | None = None,
+        sandbox_args: Iterable[str] = (),
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.flavour = flavour
+        self.seed = seed
+        self.process_names = tuple(processes)
+        self.extra_env = dict(env or {})
+        self.sandbox_args = tuple(sandbox_args)
+        self.secret = secrets.token_hex(16)
+        self.port = free_port()
+        self.sandbox_url = ""
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.http = requests.Session()
+
+    # ---- lifecycle
+
+    def __enter__(self) -> Stack:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def app_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._start_sandbox()
+        self.release()
+        self.start_processes(self.process_names)
+
+    def env(self) -> dict[str, str]:
+        """The settings the product's processes run with, as a platform would set them."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("JIRA_", "IMPACT_"))}
+        env.update(
+            PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+            HOST="127.0.0.1",
+            PORT=str(self.port),
+            WEB_CONCURRENCY="2",
+            JIRA_URL=self.sandbox_url,
+            JIRA_WEBHOOK_SECRET=self.secret,
+            IMPACT_CONFIG=str(ROOT / "config" / "impact.toml"),
+            DATABASE_URL=f"sqlite:///{self.workdir / 'impact.db'}",
+            QUEUE_PATH=str(self.workdir / "queue.db"),
+            PYTHONUNBUFFERED="1",
+        )
+        if self.flavour == "dc":
+            env["JIRA_PAT"] = BOT_PAT
+        else:
+            env.update(JIRA_EMAIL=BOT_EMAIL, JIRA_API_TOKEN=BOT_TOKEN)
+        env.pop("REDIS_URL", None)
+        env.update(self.extra_env)
+        return env
+
+    def release(self) -> None:
+        """The Procfile's one-off ``release`` step (database migrations), run to completion."""
+        command = procfile().get("release", "jira-impact db upgrade")
+        done = subprocess.run(
+            ["sh", "-c", command], cwd=ROOT, env=self.env(), capture_output=True, timeout=120
+        )
+        if done.returncode != 0:
+            raise StackError(f"release step failed: {done.stdout.decode()}{done.stderr.decode()}")
+
+    def start_processes(self, names: Iterable[str]) -> None:
+        commands = procfile()
+        for name in names:
+            if name not in commands:
+                continue  # e.g. no worker line yet
+            log = (self.workdir / f"{name}.log").open("ab")
+            self.procs[name] = subprocess.Popen(
+                ["sh", "-c", f"exec {commands[name]}"],
+                cwd=ROOT,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group, so close() reaches gunicorn's workers
+            )
+        if "web" in names:
+            self._wait_for_web()
+
+    def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=timeout)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+    def close(self) -> None:
+        for name in list(self.procs):
+            self.stop_process(name)
+        self.http.close()
+
+    def log(self, name: str) -> str:
+        path = self.workdir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    # ---- talking to the sandbox
+
+    def jira(self, method: str, path: str, **kw: Any) -> requests.Response:
+        """A request to the sandbox's Jira API as the service account."""
+        headers = kw.pop("headers", {})
+        if self.flavour == "dc":
+            headers["Authorization"] = f"Bearer {BOT_PAT}"
+            auth = None
+        else:
+            auth = (BOT_EMAIL, BOT_TOKEN)
+        return self.http.request(
+            method, self.sandbox_url + path, auth=auth, headers=headers, timeout=30, **kw
+        )
+
+    def control(self, method: str, path: str, **kw: Any) -> Any:
+        """The sandbox's control API (``/_sandbox``); the parsed answer."""
+        response = self.http.request(method, f"{self.sandbox_url}/_sandbox{path}", timeout=40, **kw)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def register_webhook(self, *, jql: str = "project = SHOP") -> dict[str, Any]:
+        response = self.jira(
+            "POST",
+            "/rest/webhooks/1.0/webhook",
+            json={
+                "name": "jira-customer-impact",
+                "url": f"{self.app_url}/webhooks/jira",
+                "events": ["jira:issue_created", "jira:issue_updated"],
+                "filters": {"issue-related-events-section": jql},
+                "excludeBody": False,
+                "secret": self.secret,
+            },
+        )
+        response.raise_for_status()
+        registered: dict[str, Any] = response.json()
+        return registered
+
+    def create_issue(self, **fields: Any) -> str:
+        key: str = self.control("POST", "/issues", json=fields)["key"]
+        return key
+
+    def last_call(self) -> int:
+        """The sequence number of the last API call the sandbox logged."""
+        last: int = self.control("GET", "/calls?since=1000000000000")["last"]
+        return last
+
+    def comments(self, key: str) -> list[dict[str, Any]]:
+        """An issue's comments, read as a person (the service account's log stays the product's)."""
+        if self.flavour == "dc":
+            kw: dict[str, Any] = {"headers": {"Authorization": f"Bearer {PERSON_PAT}"}}
+        else:
+            kw = {"auth": PERSON_BASIC}
+        response = self.http.get(
+            f"{self.sandbox_url}/rest/api/2/issue/{key}/comment", timeout=10, **kw
+        )
+        response.raise_for_status()
+        return list(response.json()["comments"])
+
+    def calls(self, since: int = 0) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.control("GET", f"/calls?since={since}")["calls"]
+        return found
+
+    def board(self, board_id: int = 1) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.control("GET", f"/board/{board_id}")["issues"]
+        return rows
+
+    def settle(self, *, quiet_s: float = 1.5, timeout: float = 60.0) -> None:
+        """Wait until the sandbox has no webhook left to send and Jira saw no new call for
+        ``quiet_s`` seconds: the product has done all it will do for now."""
+        deadline = time.monotonic() + timeout
+        last, quiet_since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            idle = self.control("GET", "/deliveries?wait=2")["idle"]
+            seen = self.last_call()
+            if seen != last or not idle:
+                last, quiet_since = seen, time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet_s:
+                return
+            time.sleep(0.2)
+        raise StackError(f"the product was still busy after {timeout:.0f}s")
+
+    # ---- plumbing
+
+    def _start_sandbox(self) -> None:
+        log = (self.workdir / "sandbox.log").open("ab")
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sandbox",
+                "--port",
+                "0",
+                "--flavour",
+                self.flavour,
+                "--seed",
+                self.seed,
+                *self.sandbox_args,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,
+        )
+        self.procs["sandbox"] = proc
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode().strip()  # printed once it listens
+        if not line.startswith("SANDBOX_URL="):
+            raise StackError(f"the sandbox did not start: {line!r}\n{self.log('sandbox')}")
+        self.sandbox_url = line.partition("=")[2]
+        # Keep draining its stdout so that it can never block on a full pipe.
+        threading.Thread(target=_drain, args=(proc.stdout, log), daemon=True).start()
+
+    def _wait_for_web(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            web = self.procs.get("web")
+            if web is not None and web.poll() is not None:
+                raise StackError(f"the web process exited:\n{self.log('web')[-4000:]}")
+            try:
+                if self.http.get(f"{self.app_url}/healthz", timeout=10).status_code < 500:
+                    return
+            except (requests.ConnectionError, requests.Timeout):
+                pass
+            time.sleep(0.2)
+        raise StackError(f"the web process did not answer in {START_TIMEOUT_S:.0f}s")

@@ -1,0 +1,125 @@
+"""Real Redis and PostgreSQL servers for the tests, started on 127.0.0.1 in temporary folders.
+
+A missing binary skips the test on a developer's machine and fails it under CI (``CI=true``),
+where ``.ci/run`` installs them: a green CI must not hide a backend that was never tested.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+START_TIMEOUT = 30.0
+
+
+def find_binary(name: str) -> str | None:
+    """On PATH, or in Debian's versioned PostgreSQL folder (newest first)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
+    return candidates[0] if candidates else None
+
+
+def require_binary(name: str, package: str) -> str:
+    path = find_binary(name)
+    if path is None:
+        message = f"{name} is not installed (apt-get install {package})"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + ": CI must test this backend", pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on port {port} within {START_TIMEOUT:.0f} s")
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """A throwaway redis-server; yields its URL."""
+    binary = require_binary("redis-server", "redis-server")
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="impact-redis-") as folder:
+        proc = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", folder,
+             "--save", "", "--appendonly", "no", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            wait_for_port(port, proc, "redis-server")
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster (initdb + pg_ctl); yields its SQLAlchemy URL.
+
+    PostgreSQL refuses to run as root, so as root the cluster belongs to the ``postgres`` user
+    that Debian's package creates, and its commands run through ``runuser``."""
+    initdb = require_binary("initdb", "postgresql")
+    pg_ctl = require_binary("pg_ctl", "postgresql")
+    as_user: list[str] = []
+    owner = None
+    if os.geteuid() == 0:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.fail("running as root needs the postgres user to run PostgreSQL", pytrace=False)
+        as_user = [require_binary("runuser", "util-linux"), "-u", "postgres", "--"]
+    port = free_port()
+    folder = Path(tempfile.mkdtemp(prefix="impact-pg-"))
+    if owner is not None:
+        os.chown(folder, owner.pw_uid, owner.pw_gid)
+    data = folder / "data"
+    try:
+        subprocess.run(
+            [*as_user, initdb, "-D", str(data), "-U", "postgres", "--auth=trust",
+             "-E", "UTF8", "--no-sync"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        options = (
+            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off"
+        )
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(folder / "log"),
+             "-w", "-t", str(int(START_TIMEOUT)), "start"],
+            check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        finally:
+            subprocess.run(
+                [*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
+                check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

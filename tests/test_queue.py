@@ -1,0 +1,568 @@
+"""The durable path in one process: receiver → delivery log + Huey queue → worker → FakeJira.
+
+Jobs are run by draining the queue here (``run_jobs``), not by a consumer thread, so every test
+is deterministic; ``tests/test_reliability.py`` runs the real processes.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+from huey.exceptions import RetryTask
+
+from connector.errors import (
+    JiraBadRequestError,
+    JiraConflictError,
+    JiraForbiddenError,
+    JiraNotFoundError,
+    JiraRateLimitError,
+    JiraServerError,
+    JiraUnavailableError,
+)
+from tests.conftest import FakeJira, issue_payload, post_signed
+from tests.servers import redis_server
+from webhooks import create_app
+from webhooks.cli import main
+from webhooks.deliveries import DeliveryLog, SchemaError, make_engine, migrate
+from webhooks.queue import DeliveryQueue, QueueDispatcher, SqliteLeaseStorage, make_huey
+from webhooks.receiver import Delivery
+from webhooks.settings import Settings, SettingsError
+from webhooks.worker import DeliveryWorker, RetryPolicy, Sweeper, retry_verdict
+
+LEASE = 60.0
+
+
+class Clock:
+    """The worker's clock: real time, unless a test moves it on by ``ahead`` seconds."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.ahead
+
+
+@pytest.fixture
+def qsettings(settings, tmp_path) -> Settings:
+    return replace(
+        settings,
+        queue_path=str(tmp_path / "var" / "queue.db"),
+        database_url=f"sqlite:///{tmp_path}/var/impact.db",
+        delivery_attempts=3,
+        retry_base_seconds=2.0,
+        lease_seconds=LEASE,
+    )
+
+
+@pytest.fixture
+def dlog(qsettings) -> Iterator[DeliveryLog]:
+    engine = make_engine(qsettings.database_url)
+    migrate(engine)
+    yield DeliveryLog(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def huey(qsettings):
+    return make_huey(qsettings)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def make_worker(huey, dlog, config, jira, clock, **policy) -> DeliveryWorker:
+    return DeliveryWorker(
+        huey=huey,
+        log=dlog,
+        config=config,
+        jira=lambda: jira,
+        policy=RetryPolicy(**({"attempts": 3, "base": 2.0, "cap": 60.0} | policy)),
+        lease=LEASE,
+        stale_after=60.0,
+        clock=clock,
+        jitter=lambda: 0.5,
+    )
+
+
+@pytest.fixture
+def worker(huey, dlog, impact_config, jira, clock) -> DeliveryWorker:
+    return make_worker(huey, dlog, impact_config, jira, clock)
+
+
+@pytest.fixture
+def queue(huey, worker) -> DeliveryQueue:
+    return DeliveryQueue(huey, handle=worker.handle)
+
+
+def queue_client(settings, config, dlog, queue):
+    dispatcher = QueueDispatcher(log=dlog, queue=queue)
+    app = create_app(
+        {"SETTINGS": settings, "IMPACT": config, "DISPATCHER": dispatcher, "TESTING": True}
+    )
+    return app.test_client()
+
+
+@pytest.fixture
+def qclient(qsettings, impact_config, dlog, queue):
+    return queue_client(qsettings, impact_config, dlog, queue)
+
+
+def run_jobs(huey, clock: Clock | None = None, *, limit: int = 50) -> int:
+    """Run what the queue holds, as the consumer would. With ``clock``, time moves on an hour
+    before each job, for the worker and the queue alike, so scheduled retries come due too.
+    Returns the number of jobs run."""
+    for ran in range(limit):
+        now = None
+        if clock is not None:
+            clock.ahead += 3600
+            now = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=clock.ahead)
+            for task in huey.read_schedule(now):
+                huey.enqueue(task)
+        task = huey.dequeue()
+        if task is None:
+            return ran
+        huey.execute(task, now)
+    raise AssertionError(f"still jobs after {limit}")
+
+
+def webhook_id(n: int) -> dict[str, str]:
+    return {"X-Atlassian-Webhook-Identifier": f"wh-{n}"}
+
+
+def send(client, jira: FakeJira, n: int, key: str = "SHOP-311", **headers: str):
+    """Post delivery ``wh-n`` about ``key``, an issue Jira also serves (for a worker that
+    re-reads it)."""
+    payload = issue_payload(key=key)
+    jira.issues[key] = payload["issue"]
+    return post_signed(client, payload, headers=webhook_id(n) | headers)
+
+
+# --------------------------------------------------------------------------------------------
+# Receiver → log + queue
+
+
+def test_accepted_delivery_is_stored_and_queued_and_jira_not_called(qclient, dlog, huey, jira):
+    r = post_signed(qclient, issue_payload(), headers=webhook_id(1))
+    assert r.status_code == 202
+    assert r.json == {"status": "queued", "delivery": "wh-1", "issue": "SHOP-311"}
+    assert dlog.get("wh-1").status == "queued"
+    assert huey.pending_count() == 1
+    assert jira.requests == []
+
+
+def test_same_delivery_five_times_is_queued_once(qclient, dlog, huey, jira):
+    answers = [
+        post_signed(qclient, issue_payload(), headers=webhook_id(1)).json["status"]
+        for _ in range(5)
+    ]
+    assert answers == ["queued"] + ["duplicate"] * 4
+    assert huey.pending_count() == 1
+    assert dlog.counts() == {"queued": 1, "duplicate": 4}
+    run_jobs(huey)
+    assert jira.requests == ["POST comment/SHOP-311", "PUT issue/SHOP-311"]
+
+
+def test_without_identifier_the_body_hash_dedupes(qclient, huey):
+    one, other = issue_payload(key="SHOP-1"), issue_payload(key="SHOP-2")
+    assert post_signed(qclient, one).json["status"] == "queued"
+    assert post_signed(qclient, one).json["status"] == "duplicate"
+    assert post_signed(qclient, other).json["status"] == "queued"
+    assert huey.pending_count() == 2
+
+
+def test_queue_store_failure_is_503_and_jiras_retry_is_then_accepted(
+    qclient, dlog, queue, monkeypatch
+):
+    def broken(delivery: Delivery) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with monkeypatch.context() as m:
+        m.setattr(queue, "enqueue", broken)
+        r = post_signed(qclient, issue_payload(), headers=webhook_id(1))
+    assert r.status_code == 503
+    assert r.json["error"] == "unavailable"
+    assert dlog.counts() == {}
+    retried = webhook_id(1) | {"X-Atlassian-Webhook-Retry": "1"}
+    again = post_signed(qclient, issue_payload(), headers=retried)
+    assert again.status_code == 202
+    assert again.json["status"] == "queued"
+
+
+def test_log_store_failure_is_503_and_nothing_queued(qsettings, impact_config, huey):
+    unmigrated = DeliveryLog.from_url(qsettings.database_url)  # no tables
+    client = queue_client(qsettings, impact_config, unmigrated, DeliveryQueue(huey))
+    r = post_signed(client, issue_payload(), headers=webhook_id(1))
+    assert r.status_code == 503
+    assert "no such table" not in r.get_data(as_text=True)  # no internals in the answer
+    assert huey.pending_count() == 0
+
+
+def test_default_app_uses_the_queue_and_refuses_an_unmigrated_log(qsettings, impact_config):
+    with pytest.raises(SchemaError, match="jira-impact db upgrade"):
+        create_app({"SETTINGS": qsettings, "IMPACT": impact_config})
+    migrate(make_engine(qsettings.database_url))
+    app = create_app({"SETTINGS": qsettings, "IMPACT": impact_config})
+    assert isinstance(app.extensions["impact.receiver"].dispatcher, QueueDispatcher)
+
+
+# --------------------------------------------------------------------------------------------
+# Worker
+
+
+def test_worker_triages_and_records_plan_and_calls(qclient, dlog, huey, jira):
+    post_signed(qclient, issue_payload(), headers=webhook_id(1))
+    assert run_jobs(huey) == 1
+    entry = dlog.get("wh-1")
+    assert (entry.status, entry.attempts, entry.error) == ("done", 1, None)
+    assert entry.plan.startswith("SHOP-311: missing")
+    assert "+needs-customer-impact" in entry.plan
+    head, *calls = entry.calls.splitlines()
+    assert head.startswith("attempt 1 at 20")
+    assert calls == [
+        "  POST /rest/api/2/issue/SHOP-311/comment -> 201",
+        "  PUT /rest/api/2/issue/SHOP-311 -> 204",
+    ]
+    assert jira.requests == ["POST comment/SHOP-311", "PUT issue/SHOP-311"]
+
+
+def test_a_job_handed_out_twice_runs_once(qclient, huey, queue, dlog, jira):
+    post_signed(qclient, issue_payload(), headers=webhook_id(1))
+    [stored] = dlog.recover(now=time.time(), grace=-60)  # as the sweeper would send it
+    queue.enqueue(stored)
+    assert run_jobs(huey) == 2
+    assert len(jira.applied) == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "age", "reads_issue_first"),
+    [
+        ({}, 0.0, False),
+        ({"X-Atlassian-Webhook-Retry": "2"}, 0.0, True),
+        ({}, 61.0, True),  # older than stale_after when the worker gets to it
+    ],
+)
+def test_retried_or_stale_deliveries_reread_the_issue(
+    qclient, huey, jira, clock, headers, age, reads_issue_first
+):
+    payload = issue_payload(key="SHOP-9")
+    jira.issues["SHOP-9"] = payload["issue"]
+    post_signed(qclient, payload, headers=webhook_id(1) | headers)
+    clock.ahead = age
+    run_jobs(huey)
+    assert jira.requests.count("GET issue/SHOP-9") == (1 if reads_issue_first else 0)
+    assert (jira.requests[0] == "GET issue/SHOP-9") is reads_issue_first
+
+
+def test_jira_5xx_is_retried_later_rereading_the_issue(qclient, dlog, huey, jira, clock):
+    payload = issue_payload(key="SHOP-9")
+    jira.issues["SHOP-9"] = payload["issue"]
+    jira.fail_with = JiraServerError("Service Unavailable", status=503)
+    post_signed(qclient, payload, headers=webhook_id(1))
+    run_jobs(huey)
+    entry = dlog.get("wh-1")
+    assert (entry.status, entry.attempts) == ("queued", 1)
+    assert "Jira 503" in entry.error
+    assert huey.scheduled_count() == 1
+    assert jira.applied == []
+
+    jira.requests.clear()
+    run_jobs(huey, clock)
+    entry = dlog.get("wh-1")
+    assert (entry.status, entry.attempts, entry.error) == ("done", 2, None)
+    assert [line.split(" at ")[0] for line in entry.calls.splitlines() if " at " in line] == [
+        "attempt 1",
+        "attempt 2",
+    ]
+    assert jira.requests[0] == "GET issue/SHOP-9"  # the second attempt re-read the issue
+    assert len(jira.applied) == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        JiraBadRequestError(
+            "Field 'labels' cannot be set", status=400, messages=("not on screen",)
+        ),
+        JiraForbiddenError("no permission", status=403),
+        JiraNotFoundError("Issue does not exist", status=404),
+    ],
+)
+def test_jira_4xx_fails_at_once_keeping_jiras_message(qclient, dlog, huey, jira, clock, error):
+    jira.fail_with = error
+    send(qclient, jira, 1)
+    run_jobs(huey, clock)
+    entry = dlog.get("wh-1")
+    assert (entry.status, entry.attempts) == ("failed", 1)
+    assert str(error) in entry.error
+    assert f"Jira {error.status}" in entry.error
+    assert huey.scheduled_count() == 0
+
+
+class AlwaysFailing(FakeJira):
+    def apply_plan(self, plan):
+        self.requests.append(f"PUT issue/{plan.issue_key}")
+        raise JiraServerError("Internal Server Error", status=500)
+
+
+def test_out_of_attempts_is_dead_then_replayable_from_the_cli(
+    qsettings, impact_config, huey, dlog, clock, monkeypatch
+):
+    failing = AlwaysFailing()
+    worker = make_worker(huey, dlog, impact_config, failing, clock, base=1.0, cap=5.0)
+    client = queue_client(qsettings, impact_config, dlog, DeliveryQueue(huey, worker.handle))
+    send(client, failing, 1)
+    run_jobs(huey, clock)
+    entry = dlog.get("wh-1")
+    assert (entry.status, entry.attempts) == ("dead", 3)
+    assert entry.error.startswith("gave up after 3 attempt(s): Jira 500")
+    assert failing.requests.count("PUT issue/SHOP-311") == 3
+
+    use_env(monkeypatch, qsettings)
+    result = CliRunner().invoke(main, ["deliveries", "replay", "--all-dead"])
+    assert result.exit_code == 0, result.output
+    assert "queued wh-1 (SHOP-311)" in result.output
+    assert dlog.get("wh-1").status == "queued"
+    healthy = FakeJira(issues=failing.issues)
+    worker.jira = lambda: healthy
+    run_jobs(huey)
+    assert dlog.get("wh-1").status == "done"
+    assert len(healthy.applied) == 1
+
+
+def test_busy_issue_makes_the_job_wait_not_fail(qclient, huey, dlog, jira, clock):
+    send(qclient, jira, 1)
+    lock = huey.lock_task("issue.SHOP-311", ttl=60)
+    lock.acquire()
+    run_jobs(huey)
+    entry = dlog.get("wh-1")
+    assert (entry.status, entry.attempts) == ("queued", 0)
+    assert huey.scheduled_count() == 1
+    lock.release()
+    run_jobs(huey, clock)
+    assert dlog.get("wh-1").status == "done"
+
+
+def test_busy_issue_raises_retry_task(huey, worker):
+    huey.lock_task("issue.SHOP-5", ttl=60).acquire()
+    with pytest.raises(RetryTask):
+        worker.handle(Delivery("x", "jira:issue_created", "SHOP-5", "{}", 0, 0.0))
+
+
+def test_sqlite_lock_expires_after_its_ttl(tmp_path):
+    storage = SqliteLeaseStorage("t", filename=str(tmp_path / "queue.db"))
+    assert storage.put_if_empty("lock", b"1", ttl=60) is True
+    assert storage.put_if_empty("lock", b"1", ttl=60) is False
+    storage.sql("update kv_expiry set expires = 0", commit=True)  # as if 60 s had passed
+    assert storage.put_if_empty("lock", b"1", ttl=60) is True
+    assert storage.put_if_empty("plain", b"1") is True
+    assert storage.put_if_empty("plain", b"1") is False
+
+
+def test_sweeper_requeues_what_a_killed_worker_left_and_purges_old_rows(
+    qclient, huey, dlog, queue, jira, clock
+):
+    send(qclient, jira, 1, key="SHOP-1")
+    send(qclient, jira, 2, key="SHOP-2")
+    now = time.time()
+    huey.flush()  # the queue lost both jobs, e.g. a worker killed after taking them
+    dlog.claim("wh-1", now=now, lease=LEASE)  # and it had started one
+    sweeper = Sweeper(log=dlog, queue=queue, lease=LEASE, retention=24 * 3600, clock=lambda: now)
+    assert sweeper.sweep() == 0  # within the lease and grace: nothing yet
+    sweeper.clock = lambda: now + LEASE + 1
+    assert sweeper.sweep() == 2
+    clock.ahead = LEASE + 1
+    run_jobs(huey)
+    assert {dlog.get("wh-1").status, dlog.get("wh-2").status} == {"done"}
+    assert len(jira.applied) == 2
+    sweeper.clock = lambda: now + 25 * 3600
+    sweeper.sweep()
+    assert dlog.counts() == {}
+
+
+# --------------------------------------------------------------------------------------------
+# Retry policy (pure)
+
+POLICY = RetryPolicy(attempts=5, base=2.0, cap=30.0)
+
+
+@pytest.mark.parametrize(
+    ("error", "attempt", "status", "low", "high"),
+    [
+        (JiraRateLimitError("slow down", status=429, retry_after=7), 1, "retry", 7.0, 8.85),
+        (JiraRateLimitError("slow down", status=429, retry_after=40), 2, "retry", 40.0, 50.1),
+        (JiraRateLimitError("slow down", status=429), 1, "retry", 1.5, 2.5),
+        (JiraServerError("busy", status=503, retry_after=3), 3, "retry", 3.0, 3.85),
+        (JiraServerError("boom", status=500), 1, "retry", 1.5, 2.5),
+        (JiraServerError("boom", status=502), 3, "retry", 6.0, 10.0),
+        (JiraServerError("boom", status=500), 4, "retry", 12.0, 20.0),
+        (JiraUnavailableError("timed out"), 2, "retry", 3.0, 5.0),
+        (JiraConflictError("conflict", status=409), 1, "retry", 1.5, 2.5),
+        (RuntimeError("bug"), 1, "retry", 1.5, 2.5),
+        (JiraServerError("boom", status=500), 5, "dead", 0.0, 0.0),
+        (JiraRateLimitError("slow down", status=429, retry_after=1), 5, "dead", 0.0, 0.0),
+        (JiraBadRequestError("bad", status=400), 1, "failed", 0.0, 0.0),
+        (JiraForbiddenError("no", status=403), 2, "failed", 0.0, 0.0),
+        (JiraNotFoundError("gone", status=404), 1, "failed", 0.0, 0.0),
+        (ValueError("body is not JSON"), 1, "failed", 0.0, 0.0),
+    ],
+)
+@pytest.mark.parametrize("jitter", [0.0, 0.999])
+def test_retry_verdict(error, attempt, status, low, high, jitter):
+    verdict = retry_verdict(error, attempt, POLICY, jitter)
+    assert verdict.status == status
+    assert low <= verdict.delay <= high
+    assert verdict.reason
+
+
+def test_backoff_is_capped_and_default_budget_is_about_an_hour():
+    assert POLICY.backoff(50, 0.5) == 30.0
+    assert 50 * 60 <= RetryPolicy().total() <= 75 * 60
+
+
+# --------------------------------------------------------------------------------------------
+# Settings and the command line
+
+BASE_ENV = {
+    "JIRA_URL": "https://jira.invalid",
+    "JIRA_PAT": "pat",
+    "JIRA_WEBHOOK_SECRET": "s",
+}
+
+
+def test_queue_settings_defaults():
+    s = Settings.from_env(BASE_ENV)
+    assert (s.queue_path, s.worker_threads, s.delivery_attempts) == ("var/queue.db", 2, 12)
+    assert s.worker_nice == 10
+    assert (s.retry_base_seconds, s.retry_max_seconds) == (5.0, 900.0)
+    assert (s.stale_after_seconds, s.lease_seconds, s.retention_hours) == (60.0, 300.0, 336.0)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"WORKER_THREADS": "0"}, "WORKER_THREADS=0 is out of range"),
+        ({"WORKER_NICE": "20"}, "WORKER_NICE=20 is out of range"),
+        ({"DELIVERY_ATTEMPTS": "many"}, "DELIVERY_ATTEMPTS='many' is not a whole number"),
+        ({"RETRY_BASE_SECONDS": "soon"}, "RETRY_BASE_SECONDS='soon' is not a number"),
+        ({"RETRY_BASE_SECONDS": "nan"}, "RETRY_BASE_SECONDS=nan is out of range"),
+        ({"RETRY_BASE_SECONDS": "60", "RETRY_MAX_SECONDS": "10"}, "RETRY_MAX_SECONDS=10 is below"),
+        ({"STALE_DELIVERY_SECONDS": "-1"}, "STALE_DELIVERY_SECONDS=-1 is out of range"),
+        ({"DELIVERY_LEASE_SECONDS": "0.5"}, "DELIVERY_LEASE_SECONDS=0.5 is out of range"),
+        ({"DELIVERY_RETENTION_HOURS": "2"}, "DELIVERY_RETENTION_HOURS=2 is out of range (24"),
+    ],
+)
+def test_bad_queue_settings_name_the_variable(change, problem):
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(BASE_ENV | change)
+    assert any(problem in p for p in info.value.problems), info.value.problems
+
+
+def test_worker_lowers_its_own_priority():
+    code = "import os, webhooks.worker as w; w.lower_priority(7); print(os.nice(0))"
+    before = os.nice(0)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert int(done.stdout) == min(19, before + 7)
+    assert os.nice(0) == before  # the caller is untouched
+
+
+def use_env(monkeypatch, s: Settings) -> None:
+    env = BASE_ENV | {"DATABASE_URL": s.database_url, "QUEUE_PATH": s.queue_path}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+
+
+def test_cli_db_upgrade_works_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/elsewhere/impact.db")
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "at schema 0001" in result.output
+    assert (tmp_path / "elsewhere" / "impact.db").exists()
+
+
+def test_cli_lists_and_shows_deliveries(qclient, qsettings, huey, jira, monkeypatch):
+    jira.fail_with = JiraNotFoundError("Issue does not exist", status=404)
+    post_signed(qclient, issue_payload(key="SHOP-1"), headers=webhook_id(1))
+    post_signed(qclient, issue_payload(key="SHOP-2"), headers=webhook_id(2))
+    post_signed(qclient, issue_payload(key="SHOP-2"), headers=webhook_id(2))
+    run_jobs(huey)
+    use_env(monkeypatch, qsettings)
+    runner = CliRunner()
+    listed = runner.invoke(main, ["deliveries", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "1 done, 1 duplicate, 1 failed" in listed.output
+    failed = runner.invoke(main, ["deliveries", "list", "--status", "failed"]).output
+    assert "wh-1" in failed
+    assert "Issue does not exist" in failed
+    assert "wh-2" not in failed
+    shown = runner.invoke(main, ["deliveries", "show", "wh-2"])
+    assert "POST /rest/api/2/issue/SHOP-2/comment -> 201" in shown.output
+    assert runner.invoke(main, ["deliveries", "show", "nope"]).exit_code == 1
+
+
+def test_cli_replay_by_id_and_usage_errors(qclient, qsettings, huey, monkeypatch):
+    post_signed(qclient, issue_payload(), headers=webhook_id(1))
+    run_jobs(huey)
+    use_env(monkeypatch, qsettings)
+    runner = CliRunner()
+    result = runner.invoke(main, ["deliveries", "replay", "wh-1", "wh-404"])
+    assert result.exit_code == 1
+    assert "queued wh-1" in result.output
+    assert "not replayed: wh-404" in result.output
+    assert huey.pending_count() == 1
+    assert runner.invoke(main, ["deliveries", "replay"]).exit_code == 2
+    assert runner.invoke(main, ["deliveries", "replay", "wh-1", "--all-dead"]).exit_code == 2
+
+
+# --------------------------------------------------------------------------------------------
+# Redis (a real server)
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with redis_server() as url:
+        yield url
+
+
+def test_redis_backend_queues_dedupes_and_locks(
+    redis_url, qsettings, impact_config, dlog, jira, clock
+):
+    s = replace(qsettings, redis_url=redis_url)
+    huey = make_huey(s)
+    huey.flush()
+    worker = DeliveryWorker.from_settings(
+        s, huey=huey, log=dlog, config=impact_config, jira=lambda: jira
+    )
+    client = queue_client(s, impact_config, dlog, DeliveryQueue(huey, handle=worker.handle))
+    for _ in range(3):
+        post_signed(client, issue_payload(), headers=webhook_id(1))
+    assert huey.pending_count() == 1
+    assert type(huey).__name__ == "RedisExpireHuey"
+
+    lock = huey.lock_task("issue.SHOP-311", ttl=60)
+    lock.acquire()
+    key = huey.storage.result_key(f"{huey.name}.lock.issue.SHOP-311")
+    assert 0 < huey.storage.conn.ttl(key) <= 60  # a killed worker's lock runs out
+    run_jobs(huey)
+    assert dlog.get("wh-1").status == "queued"  # waited for the lock
+    lock.release()
+    run_jobs(huey, clock)
+    assert dlog.get("wh-1").status == "done"
+    assert jira.requests == ["POST comment/SHOP-311", "PUT issue/SHOP-311"]
+
+
+def test_redis_url_in_environment_moves_the_queue(redis_url):
+    s = Settings.from_env(BASE_ENV | {"REDIS_URL": redis_url})
+    assert type(make_huey(s)).__name__ == "RedisExpireHuey"

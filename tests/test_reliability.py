@@ -1,0 +1,404 @@
+"""Real processes on loopback: the Procfile's web (gunicorn) and worker, the Jira sandbox as
+Jira, and the delivery log and queue on disk (or on real Redis and PostgreSQL servers).
+
+Every wait is a bounded poll that fails naming what it waited for; nothing asserts a duration
+except the waits Jira asked for with Retry-After, which must be at least that long.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import requests
+import sqlalchemy
+
+from tests.conftest import ROOT
+from tests.servers import free_port, postgres_server, redis_server, wait_for_port
+from webhooks.deliveries import DeliveryLog, Entry, make_engine
+from webhooks.signature import sign
+
+pytestmark = pytest.mark.e2e
+
+SECRET = "reliability-secret"
+BOT_AUTH = ("impact-bot@example.com", "sandbox-token")
+NEEDS = "needs-customer-impact"
+BIN = Path(sys.executable).parent
+WAIT = 60.0  # the most any single wait below may take
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout: float = WAIT) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def procfile_command(name: str) -> str:
+    """The Procfile's command for ``name``, bound to loopback only."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return line.partition(":")[2].strip().replace("0.0.0.0:", "127.0.0.1:")
+    raise AssertionError(f"no {name}: line in the Procfile")
+
+
+class Process:
+    """A child in its own process group, its output in a file (shown when a test fails)."""
+
+    def __init__(self, name: str, command: str, *, env: dict[str, str], cwd: Path) -> None:
+        self.name = name
+        self.log_path = cwd / f"{name}.log"
+        with self.log_path.open("ab") as out:
+            self.popen = subprocess.Popen(
+                ["sh", "-c", "exec " + command],
+                env=env,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, sig)
+        self.popen.wait(15)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        return f"--- {self.name} ---\n" + "\n".join(text)
+
+
+@dataclass
+class System:
+    folder: Path
+    env: dict[str, str]
+    sandbox_url: str
+    web_url: str
+    processes: dict[str, Process] = field(default_factory=dict)
+
+    # ---- processes
+
+    def start(self, name: str) -> Process:
+        process = Process(name, procfile_command(name), env=self.env, cwd=self.folder)
+        self.processes[name] = process
+        return process
+
+    def kill_worker(self) -> None:
+        self.processes["worker"].kill(signal.SIGKILL)
+
+    # ---- Jira (the sandbox)
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        r = requests.request(method, self.sandbox_url + "/_sandbox" + path, json=body, timeout=10)
+        assert r.status_code < 300, r.text
+        return r.json() if r.content else None
+
+    def create_issue(self, **fields: Any) -> str:
+        return str(self.control("POST", "/issues", {"project": "SHOP", **fields})["key"])
+
+    def issue(self, key: str) -> dict[str, Any]:
+        r = requests.get(f"{self.sandbox_url}/rest/api/2/issue/{key}", auth=BOT_AUTH, timeout=10)
+        r.raise_for_status()
+        return dict(r.json())
+
+    def comments(self, key: str) -> list[str]:
+        r = requests.get(
+            f"{self.sandbox_url}/rest/api/2/issue/{key}/comment", auth=BOT_AUTH, timeout=10
+        )
+        r.raise_for_status()
+        return [c["body"] for c in r.json()["comments"]]
+
+    def jira_calls(self) -> list[dict[str, Any]]:
+        return list(self.control("GET", "/calls")["calls"])
+
+    def fault(self, **spec: Any) -> None:
+        self.control("POST", "/faults", spec)
+
+    def register_webhook(self) -> None:
+        r = requests.post(
+            f"{self.sandbox_url}/rest/webhooks/1.0/webhook",
+            auth=BOT_AUTH,
+            json={
+                "name": "customer impact",
+                "url": self.web_url,
+                "events": ["jira:issue_created", "jira:issue_updated"],
+                "secret": SECRET,
+            },
+            timeout=10,
+        )
+        assert r.status_code == 201, r.text
+
+    # ---- our side
+
+    def post(self, body: bytes, identifier: str) -> requests.Response:
+        headers = {
+            "Content-Type": "application/json",
+            "X-Hub-Signature": sign(body, secret=SECRET),
+            "X-Atlassian-Webhook-Identifier": identifier,
+        }
+        return requests.post(self.web_url, data=body, headers=headers, timeout=30)
+
+    def entries(self) -> list[Entry]:
+        engine = make_engine(self.env["DATABASE_URL"])
+        try:
+            return DeliveryLog(engine).entries(limit=10_000)
+        finally:
+            engine.dispose()
+
+    def finished(self, expected: int) -> list[Entry]:
+        """Every row final, and at least ``expected`` of them for issue creations."""
+        rows = self.entries()
+        created = [e for e in rows if e.event == "jira:issue_created" and e.status != "duplicate"]
+        if len(created) < expected or any(e.status in ("queued", "running") for e in rows):
+            return []
+        return rows
+
+    def logs(self) -> str:
+        return "\n".join(p.tail() for p in self.processes.values())
+
+    def wait(self, what: str, check: Callable[[], Any], timeout: float = WAIT) -> Any:
+        """``wait_until``, showing the processes' output if it gives up."""
+        try:
+            return wait_until(what, check, timeout)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.logs()}") from None
+
+
+def run(command: list[str], env: dict[str, str], cwd: Path) -> str:
+    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def backends() -> Iterator[dict[str, str]]:
+    """Redis and PostgreSQL servers, started once for this module when a test asks."""
+    with redis_server() as redis_url, postgres_server() as pg_url:
+        yield {"REDIS_URL": redis_url, "DATABASE_URL": pg_url}
+
+
+def start_system(tmp_path: Path, request: pytest.FixtureRequest, **settings: str) -> System:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JIRA_", "REDIS", "DATABASE"))}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(ROOT)
+    env["HOST"] = "127.0.0.1"  # the Procfile's bind address: loopback only
+    sandbox = Process(
+        "sandbox",
+        f"{shlex.quote(sys.executable)} -m sandbox --port 0 --flavour cloud --seed empty",
+        env=env,
+        cwd=tmp_path,
+    )
+    sandbox_url = wait_until(
+        "the sandbox's URL",
+        lambda: re.search(r"SANDBOX_URL=(\S+)", sandbox.log_path.read_text()),
+        timeout=30,
+    ).group(1)
+    port = free_port()
+    env |= {
+        "JIRA_URL": sandbox_url,
+        "JIRA_EMAIL": BOT_AUTH[0],
+        "JIRA_API_TOKEN": BOT_AUTH[1],
+        "JIRA_WEBHOOK_SECRET": SECRET,
+        "IMPACT_CONFIG": str(ROOT / "config" / "impact.toml"),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/var/impact.db",
+        "QUEUE_PATH": str(tmp_path / "var" / "queue.db"),
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "WORKER_THREADS": "4",
+        "RETRY_BASE_SECONDS": "0.5",
+        "RETRY_MAX_SECONDS": "4",
+        "DELIVERY_LEASE_SECONDS": "3",
+        **settings,
+    }
+    system = System(tmp_path, env, sandbox_url, f"http://127.0.0.1:{port}/webhooks/jira")
+    system.processes["sandbox"] = sandbox
+    request.addfinalizer(lambda: [p.stop() for p in system.processes.values()])
+    run([str(BIN / "jira-impact"), "db", "upgrade"], env, tmp_path)
+    web = system.start("web")
+    wait_for_port(port, web.popen, "the web process")
+    system.start("worker")
+    return system
+
+
+def created_payload(system: System, key: str) -> bytes:
+    """What Jira sends when ``key`` is created, built from the sandbox's own issue."""
+    issue = system.issue(key)
+    return json.dumps(
+        {
+            "timestamp": int(time.time() * 1000),
+            "webhookEvent": "jira:issue_created",
+            "issue_event_type_name": "issue_created",
+            "user": {"accountId": "ana", "displayName": "Ana"},
+            "issue": issue,
+        }
+    ).encode()
+
+
+def writes(calls: list[dict[str, Any]], key: str) -> tuple[int, int]:
+    """(edits, comments) the worker sent to Jira for ``key`` that Jira accepted."""
+    edits = [c for c in calls if c["method"] == "PUT" and c["path"].endswith(f"/issue/{key}")]
+    posts = [c for c in calls if c["method"] == "POST" and c["path"].endswith(f"/{key}/comment")]
+    return (
+        sum(1 for c in edits if c["status"] < 300),
+        sum(1 for c in posts if c["status"] < 300),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def backend_settings(request: pytest.FixtureRequest, backend: str) -> dict[str, str]:
+    """Settings for ``backend``: a fresh PostgreSQL database and an empty Redis for each test."""
+    if backend == "sqlite":
+        return {}
+    servers = request.getfixturevalue("backends")
+    redis.Redis.from_url(servers["REDIS_URL"]).flushdb()
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(servers["DATABASE_URL"], isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    database = servers["DATABASE_URL"].rsplit("/", 1)[0] + "/" + name
+    return {"REDIS_URL": servers["REDIS_URL"], "DATABASE_URL": database}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis+postgresql"])
+def test_same_delivery_five_times_makes_one_edit_and_one_comment(tmp_path, request, backend):
+    system = start_system(tmp_path, request, **backend_settings(request, backend))
+    sequential, concurrent = system.create_issue(summary="Pens"), system.create_issue(summary="Ink")
+
+    body = created_payload(system, sequential)
+    answers = [system.post(body, "delivery-seq").json()["status"] for _ in range(5)]
+    assert answers == ["queued"] + ["duplicate"] * 4
+
+    body = created_payload(system, concurrent)
+    start = threading.Barrier(5)
+    statuses: list[str] = []
+
+    def send() -> None:
+        start.wait()
+        statuses.append(system.post(body, "delivery-con").json()["status"])
+
+    threads = [threading.Thread(target=send) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(statuses) == ["duplicate"] * 4 + ["queued"]
+
+    rows = system.wait("both deliveries to finish", lambda: system.finished(2))
+    calls = system.jira_calls()
+    for key in (sequential, concurrent):
+        assert writes(calls, key) == (1, 1), system.logs()
+        assert NEEDS in system.issue(key)["fields"]["labels"]
+        assert len(system.comments(key)) == 1
+    assert (
+        sorted(e.status for e in rows if e.identifier.startswith("delivery-"))
+        == ["done"] * 2 + ["duplicate"] * 8
+    )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis+postgresql"])
+def test_worker_killed_mid_flight_then_restarted_loses_and_repeats_nothing(
+    tmp_path, request, backend
+):
+    system = start_system(tmp_path, request, **backend_settings(request, backend))
+    system.register_webhook()
+    # Jira answers edits slowly, so jobs are in flight when the worker is killed.
+    system.fault(method="PUT", path=r"/rest/api/2/issue/SHOP-\d+$", delay_ms=300, times=1000)
+    keys = [system.create_issue(summary=f"Request {n}") for n in range(16)]
+
+    system.wait("a job in flight", lambda: any(e.status == "running" for e in system.entries()))
+    system.kill_worker()
+    in_flight = {e.identifier for e in system.entries() if e.status == "running"}
+    assert in_flight
+
+    system.start("worker")
+    rows = system.wait("every delivery to finish", lambda: system.finished(len(keys)))
+    delivered = [d for d in system.control("GET", "/deliveries?wait=10")["deliveries"]]
+    accepted = {d["id"] for d in delivered if d["status"] == 202}
+    by_id = {e.identifier: e for e in rows if e.status != "duplicate"}
+    assert accepted <= set(by_id), "an accepted delivery is missing from the log"
+    assert {by_id[i].status for i in accepted} <= {"done", "ignored"}
+    assert sorted(e.issue_key for e in rows if e.event == "jira:issue_created") == sorted(keys)
+    # what the killed worker was running was run again, after its lease ran out
+    assert all(by_id[i].attempts >= 2 for i in in_flight), [by_id[i] for i in in_flight]
+
+    for key in keys:
+        assert NEEDS in system.issue(key)["fields"]["labels"], key
+        assert len(system.comments(key)) == 1, key
+
+
+ATTEMPT = re.compile(r"^attempt (\d+) at (\S+), (\d+) ms:$")
+
+
+def attempts_of(entry: Entry) -> list[tuple[float, float, list[str]]]:
+    """(start, end, calls) for each attempt the log recorded."""
+    found: list[tuple[float, float, list[str]]] = []
+    for line in (entry.calls or "").splitlines():
+        head = ATTEMPT.match(line)
+        if head:
+            start = datetime.fromisoformat(head.group(2).replace("Z", "+00:00")).timestamp()
+            found.append((start, start + int(head.group(3)) / 1000, []))
+        elif found:
+            found[-1][2].append(line.strip())
+    return found
+
+
+def test_jira_faults_are_waited_out_and_every_delivery_ends_done(tmp_path, request):
+    retry_after = 2
+    system = start_system(tmp_path, request, DELIVERY_LEASE_SECONDS="30", DELIVERY_ATTEMPTS="8")
+    system.register_webhook()
+    edit, comment = r"/rest/api/2/issue/SHOP-\d+$", r"/rest/api/2/issue/SHOP-\d+/comment$"
+    system.fault(method="PUT", path=edit, status=429, retry_after=retry_after, times=3)
+    system.fault(method="PUT", path=edit, status=503, times=2)
+    system.fault(method="POST", path=comment, status=500, times=2)
+    system.fault(method="POST", path=comment, status=503, retry_after=1, times=1)
+    system.fault(method="GET", path=comment, delay_ms=10_500, times=1)  # the client gives up
+    keys = [system.create_issue(summary=f"Request {n}") for n in range(6)]
+
+    rows = system.wait("every delivery to finish", lambda: system.finished(len(keys)), 90)
+    created = [e for e in rows if e.event == "jira:issue_created"]
+    assert {e.status for e in created} == {"done"}, [(e.issue_key, e.error) for e in created]
+    for key in keys:
+        assert NEEDS in system.issue(key)["fields"]["labels"], key
+        assert len(system.comments(key)) == 1, key
+
+    seen: set[str] = set()
+    for entry in created:
+        attempts = attempts_of(entry)
+        for (_, ended, calls), (next_start, _, _) in itertools.pairwise(attempts):
+            last = calls[-1] if calls else ""
+            seen.add(last.rsplit("-> ", 1)[-1])
+            if last.endswith("-> 429"):
+                waited = next_start - ended
+                assert waited >= retry_after, f"{entry.issue_key} retried {waited:.2f} s later"
+    assert {"429", "503", "500", "no answer"} <= seen, seen

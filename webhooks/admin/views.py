@@ -1,0 +1,561 @@
+"""The admin pages: server-rendered, no JavaScript, behind ``ADMIN_TOKEN`` (see ``auth``).
+
+What they read, all from ``current_app.extensions``: ``impact.settings`` and ``impact.config``;
+the delivery log and the queue (``webhooks.health.delivery_stores``); a Jira client from
+``impact.admin.jira`` (a callable; by default a ``JiraConnector`` built from the settings, per
+request); the checks from ``impact.admin.checks`` (a callable ``(settings, config, jira) ->
+findings``; by default ``webhooks.check.run_checks``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from markupsafe import escape
+from sqlalchemy import select
+
+from connector.errors import JiraError
+from impact.decide import MISSING_BAND
+from impact.model import ImpactConfig, ProjectConfig
+from impact.ranking import PINNED_LABEL, Move, RerankPlan, plan_rerank
+from webhooks import metrics
+from webhooks.admin.auth import (
+    COOKIE,
+    COOKIE_PATH,
+    CSRF_FIELD,
+    Admin,
+    AdminAuth,
+    safe_next,
+)
+from webhooks.deliveries import DEAD, DONE, FAILED, IGNORED, STATUSES, DeliveryLog, Entry
+from webhooks.health import delivery_stores, short_error
+from webhooks.logs import REDACTED, log_jira_calls
+from webhooks.settings import Settings
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint(
+    "admin",
+    __name__,
+    url_prefix="/admin",
+    template_folder="templates",
+    static_folder="static",
+)
+
+LIST_LIMIT = 200
+REPLAYABLE = (DONE, IGNORED, FAILED, DEAD)
+GIVEN_UP = (DEAD, FAILED)
+IN_PROGRESS = ("queued", "running")
+_OPEN_ENDPOINTS = {"admin.login", "admin.static"}
+_NOTICES = {
+    "replayed": "Queued again, with a fresh count of attempts.",
+    "not-replayed": "Not replayed: it is unknown, or still queued or running.",
+    "replay-unqueued": "Recorded as queued, but the queue did not take it: the worker's "
+    "recovery sweep will pick it up.",
+    "logged-out": "You are logged out.",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Access
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.extensions["impact.settings"]
+    return settings
+
+
+def _config() -> ImpactConfig:
+    config: ImpactConfig = current_app.extensions["impact.config"]
+    return config
+
+
+def _auth() -> AdminAuth:
+    auth: AdminAuth | None = current_app.extensions.get("impact.admin.auth")
+    if auth is None:
+        auth = current_app.extensions["impact.admin.auth"] = AdminAuth(_settings().admin_token)
+    return auth
+
+
+@bp.before_request
+def guard() -> ResponseReturnValue | None:
+    if request.endpoint in _OPEN_ENDPOINTS:
+        return None
+    auth = _auth()
+    if not auth.enabled:
+        return _login_page(401)
+    header = request.headers.get("Authorization")
+    if header is not None:
+        if auth.bearer_ok(header):
+            g.admin = Admin("bearer")
+            return None
+        return _login_page(401, problem="The Authorization header does not hold the admin token.")
+    sid = auth.session_id(request.cookies.get(COOKIE))
+    if sid is None:
+        return _login_page(401)
+    g.admin = Admin("session", auth.csrf_token(sid))
+    if request.method not in ("GET", "HEAD") and not auth.csrf_ok(
+        sid, request.form.get(CSRF_FIELD)
+    ):
+        log.warning("admin: %s %s refused: no valid CSRF token", request.method, request.path)
+        return _page(
+            "message.html",
+            403,
+            title="Refused",
+            message="This form was not sent from this admin page (its CSRF token is missing or "
+            "stale). Go back, reload the page and try again.",
+        )
+    return None
+
+
+@bp.after_request
+def harden(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    )
+    if response.status_code == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="jira-customer-impact admin"'
+    if response.mimetype == "text/html" and not response.direct_passthrough:
+        page = response.get_data(as_text=True)
+        clean = redact_page(page, _settings().secrets())
+        if clean != page:
+            response.set_data(clean)
+    return response
+
+
+def redact_page(page: str, secrets: Sequence[str]) -> str:
+    """The last guard: no secret leaves in a page, raw or HTML-escaped."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        for form in {secret, str(escape(secret))}:
+            page = page.replace(form, REDACTED)
+    return page
+
+
+@bp.context_processor
+def page_context() -> dict[str, Any]:
+    admin: Admin | None = g.get("admin")
+    return {
+        "admin": admin,
+        "csrf_field": CSRF_FIELD,
+        "csrf_token": admin.csrf if admin else None,
+        "when": when,
+        "first_line": first_line,
+        "call_count": call_count,
+    }
+
+
+def when(epoch: float | None) -> str:
+    if epoch is None:
+        return "–"
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def first_line(text: str | None, limit: int = 160) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def call_count(calls: str | None) -> int:
+    """Jira calls in the log's text: every attempt's indented lines (see ``attempt_log``)."""
+    return sum(1 for line in (calls or "").splitlines() if line.startswith("  "))
+
+
+def _page(template: str, status: int = 200, **context: Any) -> ResponseReturnValue:
+    return render_template(f"admin/{template}", **context), status
+
+
+def _login_page(status: int, problem: str | None = None) -> ResponseReturnValue:
+    target = request.full_path.rstrip("?") if request.method == "GET" else request.form.get("next")
+    return _page(
+        "login.html",
+        status,
+        title="Log in",
+        enabled=_auth().enabled,
+        problem=problem,
+        next=safe_next(target, ""),
+        notice=_NOTICES.get(request.args.get("notice", "")),
+    )
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    auth = _auth()
+    if request.method == "GET":
+        if auth.session_id(request.cookies.get(COOKIE)):
+            return redirect(url_for(".overview"), 303)
+        return _login_page(401)
+    if not auth.enabled:
+        return _login_page(401)
+    if not auth.token_ok(request.form.get("token")):
+        log.warning("admin: a login with a wrong token was refused")
+        return _login_page(401, problem="That is not the admin token.")
+    response = redirect(safe_next(request.form.get("next"), url_for(".overview")), 303)
+    response.set_cookie(
+        COOKIE,
+        auth.new_session(),
+        max_age=auth.max_age,
+        path=COOKIE_PATH,
+        secure=_over_https(),
+        httponly=True,
+        samesite="Strict",
+    )
+    log.info("admin: logged in through the form")
+    return response
+
+
+def _over_https() -> bool:
+    """Behind a platform's router TLS ends before the app: its X-Forwarded-Proto says https.
+    (Only used to mark the cookie Secure, which a false claim cannot turn to harm.)"""
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return request.is_secure or forwarded == "https"
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    response = redirect(url_for(".login", notice="logged-out"), 303)
+    response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="Strict")
+    return response
+
+
+# --------------------------------------------------------------------------------------------
+# Deliveries
+
+
+def find_entries(
+    delivery_log: DeliveryLog,
+    *,
+    statuses: Sequence[str] = (),
+    issue: str | None = None,
+    limit: int = LIST_LIMIT,
+) -> list[Entry]:
+    """The newest rows first, of these statuses and this issue when given."""
+    from webhooks.deliveries import DeliveryRow
+
+    query = select(*(getattr(DeliveryRow, name) for name in Entry.__dataclass_fields__))
+    if statuses:
+        query = query.where(DeliveryRow.status.in_(list(statuses)))
+    if issue:
+        query = query.where(DeliveryRow.issue_key == issue)
+    query = query.order_by(DeliveryRow.seq.desc()).limit(limit)
+    with delivery_log.engine.connect() as conn:
+        return [Entry(*row) for row in conn.execute(query)]
+
+
+def _issue_filter(raw: str | None) -> str | None:
+    text = (raw or "").strip().upper()
+    return text[:100] or None
+
+
+@bp.get("/")
+def overview() -> ResponseReturnValue:
+    delivery_log, queue = delivery_stores(current_app)
+    counts: dict[str, int] | None = None
+    pending: int | None = None
+    problem = None
+    try:
+        counts = delivery_log.counts() if delivery_log is not None else None
+        pending = queue.pending() if queue is not None else None
+    except Exception as exc:
+        problem = f"The delivery log or the queue did not answer: {short_error(exc)}"
+    return _page(
+        "overview.html",
+        title="Overview",
+        active="overview",
+        counts=counts,
+        statuses=STATUSES,
+        pending=pending,
+        problem=problem,
+        boards=_boards(),
+        inline=delivery_log is None,
+    )
+
+
+@bp.get("/deliveries")
+def deliveries() -> ResponseReturnValue:
+    status = request.args.get("status") or None
+    issue = _issue_filter(request.args.get("issue"))
+    problem = None
+    if status is not None and status not in STATUSES:
+        problem, status = f"There is no status {status!r}; showing every status.", None
+    return _delivery_list(
+        "deliveries.html",
+        title="Deliveries",
+        active="deliveries",
+        statuses=(status,) if status else (),
+        issue=issue,
+        chosen_status=status,
+        problem=problem,
+    )
+
+
+@bp.get("/dead")
+def dead() -> ResponseReturnValue:
+    return _delivery_list(
+        "dead.html", title="Dead and failed deliveries", active="dead", statuses=GIVEN_UP
+    )
+
+
+def _delivery_list(
+    template: str,
+    *,
+    statuses: Sequence[str],
+    issue: str | None = None,
+    problem: str | None = None,
+    **context: Any,
+) -> ResponseReturnValue:
+    delivery_log, _queue = delivery_stores(current_app)
+    rows: list[Entry] = []
+    status = 200
+    if delivery_log is not None:
+        try:
+            rows = find_entries(delivery_log, statuses=statuses, issue=issue)
+        except Exception as exc:
+            problem, status = f"The delivery log did not answer: {short_error(exc)}", 503
+    return _page(
+        template,
+        status,
+        rows=rows,
+        issue=issue,
+        all_statuses=STATUSES,
+        problem=problem,
+        replayable=REPLAYABLE,
+        limit=LIST_LIMIT,
+        inline=delivery_log is None,
+        **context,
+    )
+
+
+@bp.get("/deliveries/<path:identifier>")
+def delivery(identifier: str) -> ResponseReturnValue:
+    delivery_log, _queue = delivery_stores(current_app)
+    entry = delivery_log.get(identifier) if delivery_log is not None else None
+    if entry is None:
+        return _page(
+            "message.html",
+            404,
+            title="No such delivery",
+            message=f"There is no delivery {identifier!r} in the log.",
+        )
+    return _page(
+        "delivery.html",
+        title=f"Delivery {entry.identifier}",
+        active="deliveries",
+        entry=entry,
+        replayable=entry.status in REPLAYABLE,
+        refresh=entry.status in IN_PROGRESS,
+        notice=_NOTICES.get(request.args.get("notice", "")),
+    )
+
+
+@bp.post("/deliveries/<path:identifier>/replay")
+def replay(identifier: str) -> ResponseReturnValue:
+    delivery_log, queue = delivery_stores(current_app)
+    if delivery_log is None or queue is None:
+        return _page(
+            "message.html",
+            409,
+            title="No queue",
+            message="This process triages inline: there is no queue to replay into.",
+        )
+    replayed = delivery_log.replay([identifier], now=time.time())
+    notice = "replayed" if replayed else "not-replayed"
+    for again in replayed:
+        try:
+            queue.enqueue(again)
+        except Exception as exc:
+            log.error("admin: replay of %s not queued: %s", again.id, short_error(exc))
+            notice = "replay-unqueued"
+        else:
+            log.info("admin: replayed delivery %s for %s", again.id, again.issue_key)
+    return redirect(url_for(".delivery", identifier=identifier, notice=notice), 303)
+
+
+# --------------------------------------------------------------------------------------------
+# Boards
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    position: int  # 1-based, as people count a board
+    key: str
+    band: str
+    reason: str
+    pinned: bool
+    move: Move | None  # where the pending rerank would move it
+
+
+@dataclass(frozen=True)
+class Band:
+    name: str
+    score: int
+    rows: tuple[BoardRow, ...]
+
+
+def _boards() -> list[tuple[int, str, str]]:
+    """(board id, project key, rank mode) of every board in the config."""
+    return [(p.board, p.key, p.rank.value) for p in _config().projects if p.board is not None]
+
+
+def reason_for(labels: Sequence[str], project: ProjectConfig) -> str:
+    """Why the labels put an issue in its band, in the words of ``impact.decide.explain``."""
+    from webhooks.ranking import band_of
+
+    present = set(labels)
+    band, _score = band_of(labels, project)
+    if band == MISSING_BAND:
+        if project.missing.label in present:
+            reason = f"no impact stated and no rule matched (label {project.missing.label})"
+        else:
+            reason = "not triaged yet (no impact label): ranks with the missing band"
+    else:
+        level = project.level(band)
+        how = "inferred by a rule" if project.inferred.label in present else "set in the field"
+        reason = f"{band}, {how} (label {level.label})"
+    if PINNED_LABEL in present:
+        reason += f"; pinned (label {PINNED_LABEL}): never moved"
+    return reason
+
+
+def board_bands(
+    entries: Sequence[Any], project: ProjectConfig, plan: RerankPlan
+) -> tuple[Band, ...]:
+    """The board's issues grouped by band (highest score first), each in board order."""
+    from webhooks.ranking import band_of
+
+    moves = {move.key: move for move in plan.moves}
+    bands = [(level.name, level.score) for level in project.levels]
+    bands.append((MISSING_BAND, project.missing.score))
+    rows: dict[str, list[BoardRow]] = {name: [] for name, _ in bands}
+    for position, entry in enumerate(entries, 1):
+        band, _score = band_of(entry.labels, project)
+        rows[band].append(
+            BoardRow(
+                position,
+                entry.key,
+                band,
+                reason_for(entry.labels, project),
+                PINNED_LABEL in entry.labels,
+                moves.get(entry.key),
+            )
+        )
+    ordered = sorted(bands, key=lambda band: -band[1])
+    return tuple(Band(name, score, tuple(rows[name])) for name, score in ordered)
+
+
+def _jira() -> Any:
+    factory: Callable[[], Any] | None = current_app.extensions.get("impact.admin.jira")
+    if factory is not None:
+        return factory()
+    from connector.client import JiraConnector
+
+    return JiraConnector.from_settings(_settings(), field=_config().field)
+
+
+def _account_calls(jira: Any) -> None:
+    """The Jira calls a page made: counted and logged like the worker's."""
+    take = getattr(jira, "take_calls", None)
+    if callable(take):
+        calls = tuple(take())
+        metrics.jira_calls(calls)
+        log_jira_calls(calls)
+
+
+@bp.get("/boards")
+def boards() -> ResponseReturnValue:
+    return _page("boards.html", title="Boards", active="boards", boards=_boards())
+
+
+@bp.get("/boards/<int:board_id>")
+def board(board_id: int) -> ResponseReturnValue:
+    from webhooks.ranking import OPEN, RankRefusedError, board_issue, project_for_board
+
+    try:
+        project = project_for_board(_config(), board_id)
+    except RankRefusedError as exc:
+        return _page("message.html", 404, title=f"Board {board_id}", message=exc.problems[0])
+    jira = _jira()
+    try:
+        setup = jira.board_setup(board_id)
+        entries = jira.board_issues(board_id, jql=f"{OPEN} ORDER BY Rank ASC")
+        can_rank = jira.can_schedule(project.project.key)
+    except JiraError as exc:
+        return _page(
+            "message.html",
+            502,
+            title=f"Board {board_id}",
+            message=f"Jira did not give the board: {exc}",
+        )
+    finally:
+        _account_calls(jira)
+    plan = plan_rerank([board_issue(entry, project) for entry in entries])
+    problems = []
+    if not setup.ordered_by_rank:
+        problems.append(
+            f"Its filter {setup.filter_id} is not ordered by Rank ({setup.filter_jql!r}): end "
+            "the filter's query with ORDER BY Rank ASC, or no issue can be ranked."
+        )
+    if not can_rank:
+        problems.append(
+            "The service account lacks the Schedule issues permission in project "
+            f"{project.project.key}: no issue can be ranked until it has it."
+        )
+    return _page(
+        "board.html",
+        title=f"Board {board_id}",
+        active="boards",
+        board_id=board_id,
+        project=project.project,
+        bands=board_bands(entries, project, plan),
+        total=len(entries),
+        plan=plan,
+        problems=problems,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Check
+
+
+@bp.get("/check")
+def check() -> ResponseReturnValue:
+    run: Callable[..., Sequence[Any]] | None = current_app.extensions.get("impact.admin.checks")
+    if run is None:
+        from webhooks.check import run_checks
+
+        run = run_checks
+    jira = _jira()
+    try:
+        findings = list(run(_settings(), _config(), jira))
+    except Exception as exc:
+        log.exception("admin: the check could not run")
+        return _page(
+            "message.html",
+            502,
+            title="Check",
+            message=f"The check could not run: {short_error(exc)}",
+        )
+    finally:
+        _account_calls(jira)
+    problems = sum(1 for finding in findings if not finding.ok)
+    return _page("check.html", title="Check", active="check", findings=findings, problems=problems)

@@ -1,0 +1,313 @@
+"""The admin's commands against the live Jira: ``check``, ``backfill`` and ``webhook``.
+
+Registered in ``webhooks.cli`` with ``main.add_command(...)``. Settings come from the environment
+as for the web and worker processes. Exit codes: 0 all well, 1 a problem found or Jira failed
+(the message says what to do), 2 a usage mistake (click's own).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import ExitStack
+from typing import Any, NoReturn
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import click
+
+from connector.admin import AdminWebhook, JiraAdmin
+from connector.client import JiraConnector
+from connector.errors import JiraError
+from impact.config import ConfigError, load_config
+from impact.model import ImpactConfig
+from webhooks.backfill import (
+    CHANGED,
+    FAILED,
+    GONE,
+    SKIPPED,
+    STATE_DIR,
+    Backfill,
+    IssueResult,
+    Progress,
+    Report,
+    format_table,
+    summarise,
+)
+from webhooks.check import Finding, is_receiver_url, redact_url, run_checks
+from webhooks.settings import Settings, SettingsError
+
+DEFAULT_WEBHOOK_NAME = "jira-customer-impact"
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(message, err=True)
+    sys.exit(1)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env(os.environ)
+    except SettingsError as exc:
+        _fail(str(exc))
+
+
+def _config(settings: Settings) -> ImpactConfig:
+    try:
+        return load_config(settings.impact_config)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _connector(settings: Settings, config: ImpactConfig) -> JiraConnector:
+    return JiraConnector.from_settings(settings, field=config.field)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+# ---------------------------------------------------------------------------------------------
+# check
+
+
+@click.command("check")
+def check_command() -> None:
+    """Check the config, then the live Jira against it.
+
+    The impact field exists and each of its options maps to a level; each project exists and
+    the service account holds Browse projects, Edit issues, Add comments and Schedule issues
+    where needed; each board's filter is ordered by Rank; an admin webhook sends the projects'
+    issue events here. One line per finding, failed ones with how to fix them. Exit 1 when
+    anything is wrong.
+    """
+    settings = _settings()
+    try:
+        config = load_config(settings.impact_config)
+    except ConfigError as exc:
+        for path, message in exc.errors:
+            where = f"{exc.source}: {path}" if path else exc.source
+            click.echo(str(Finding(False, "config", f"{where}: {message}", "edit the file")))
+        _fail(f"{_plural(len(exc.errors), 'config error')}: Jira was not checked")
+    keys = ", ".join(p.key for p in config.projects) or "none"
+    summary = (
+        f"{config.source}: {_plural(len(config.levels), 'level')}, "
+        f"{_plural(len(config.rules), 'rule')}, projects {keys}"
+    )
+    findings = [
+        Finding(True, "config", summary),
+        *run_checks(settings, config, _connector(settings, config)),
+    ]
+    for finding in findings:
+        click.echo(str(finding))
+    problems = sum(1 for f in findings if not f.ok)
+    if problems:
+        _fail(f"{_plural(problems, 'problem')} found")
+    click.echo(f"All {len(findings)} checks passed.")
+
+
+# ---------------------------------------------------------------------------------------------
+# backfill
+
+
+@click.command("backfill")
+@click.option("--jql", required=True, help='The issues to triage, e.g. "project = SHOP".')
+@click.option("--apply", "apply", is_flag=True, help="Carry the changes out (default: only count).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many issues this run.")
+@click.option(
+    "--no-comments", is_flag=True, help="Do not post the ask for the impact on these issues."
+)
+@click.option("--details", is_flag=True, help="Also list each issue that changes.")
+@click.option("--restart", is_flag=True, help="Forget what an interrupted run of this JQL did.")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    default=STATE_DIR,
+    show_default=True,
+    help="Where an --apply run keeps its progress.",
+)
+def backfill_command(
+    jql: str,
+    apply: bool,
+    limit: int | None,
+    no_comments: bool,
+    details: bool,
+    restart: bool,
+    state_dir: str,
+) -> None:
+    """Triage issues that already exist, as the webhook triages new ones.
+
+    A dry run by default: prints a table of what would change, per impact level, and changes
+    nothing. With --apply the changes are made and each issue placed in its band on the board.
+    Rate limits are waited out. An --apply run that stops (Ctrl-C, Jira failing) keeps its
+    progress: the same command again continues where it stopped. Exit 1 when the run stopped
+    early or an issue failed.
+    """
+    settings = _settings()
+    config = _config(settings)
+    jira = _connector(settings, config)
+    progress = Progress.for_jql(state_dir, jql=jql, jira_url=settings.jira_url)
+    if restart:
+        progress.clear()
+    backfill = Backfill(
+        jira, JiraAdmin(jira), config, apply=apply, comments=not no_comments, progress=progress
+    )
+    with ExitStack() as stack:
+        bars: list[Any] = []  # the bar, once the issues are listed and counted
+
+        def listed(count: int) -> None:
+            bar = click.progressbar(length=count, label="Triaging", file=sys.stderr, show_pos=True)
+            bars.append(stack.enter_context(bar))
+
+        def step(result: IssueResult) -> None:
+            bars[0].update(1)
+
+        report = backfill.run(jql, limit=limit, on_listed=listed, on_result=step)
+    _print_report(report, config, details=details)
+    if not apply and progress.done():
+        click.echo(f"(An interrupted --apply run of this JQL left progress in {progress.path}.)")
+    if apply and report.left + report.count(FAILED):
+        click.echo(f"Progress is kept in {progress.path}: run the same command to continue.")
+    if report.stopped or report.count(FAILED):
+        sys.exit(1)
+
+
+def _print_report(report: Report, config: ImpactConfig, *, details: bool) -> None:
+    earlier = (
+        f"; {report.done_before} done by an earlier run, skipped" if report.done_before else ""
+    )
+    click.echo(f"{report.jql}: {_plural(report.listed, 'issue')}{earlier}")
+    if details:
+        for result in report.results:
+            if result.status == CHANGED and result.plan is not None:
+                click.echo(f"  {result.plan.summary()}")
+    click.echo(format_table(summarise(report.results, config), applied=report.applied))
+    for status, what in (
+        (SKIPPED, "not in a configured project, skipped"),
+        (GONE, "deleted or moved since listed, skipped"),
+        (FAILED, "failed"),
+    ):
+        picked = [r for r in report.results if r.status == status]
+        if picked:
+            click.echo(
+                f"{_plural(len(picked), 'issue')} {what}: {', '.join(r.key for r in picked[:20])}"
+            )
+        if status == FAILED:
+            for result in picked:
+                click.echo(f"  {result.key}: {result.error}", err=True)
+    notes = sorted({note for r in report.results if r.plan for note in r.plan.notes})
+    for note in notes:
+        click.echo(f"note: {note}")
+    changed = report.count(CHANGED)
+    if report.stopped:
+        click.echo(f"Stopped: {report.stopped}", err=True)
+    if report.left:
+        click.echo(f"{_plural(report.left, 'issue')} left for another run.")
+    if not report.applied:
+        then = " Run again with --apply to carry it out." if changed else ""
+        click.echo(f"Dry run: nothing was changed; {_plural(changed, 'issue')} would change.{then}")
+    else:
+        click.echo(f"Applied: {_plural(changed, 'issue')} changed.")
+
+
+# ---------------------------------------------------------------------------------------------
+# webhook register / list
+
+
+@click.group("webhook")
+def webhook_group() -> None:
+    """The Jira admin webhook that sends issue events to this service (needs Administer Jira)."""
+
+
+@webhook_group.command("register")
+@click.option(
+    "--url",
+    required=True,
+    help="This service's public address of the receiver, ending in /webhooks/jira.",
+)
+@click.option("--jql", help="Which issues' events to send (default: the configured projects).")
+@click.option(
+    "--name", default=DEFAULT_WEBHOOK_NAME, show_default=True, help="Its name in Jira's list."
+)
+def webhook_register(url: str, jql: str | None, name: str) -> None:
+    """Create the admin webhook that sends issue events here.
+
+    Issue created and updated events of the configured projects (or --jql), signed with
+    JIRA_WEBHOOK_SECRET (or, with only JIRA_WEBHOOK_TOKEN set, the token added to the URL).
+    Exit 1 when a webhook to that URL exists already or Jira refuses.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise click.BadParameter(f"{url!r} is not an http(s) URL", param_hint="--url")
+    if not is_receiver_url(url):
+        raise click.BadParameter(
+            "give the receiver's address, ending in /webhooks/jira "
+            "(e.g. https://impact.example.com/webhooks/jira)",
+            param_hint="--url",
+        )
+    settings = _settings()
+    config = _config(settings)
+    if jql is None:
+        if not config.projects:
+            raise click.UsageError(f"{config.source} configures no project: give --jql")
+        jql = f"project in ({', '.join(p.key for p in config.projects)})"
+    secret = settings.webhook_secret
+    if not secret and settings.webhook_token:
+        url = _with_token(url, settings.webhook_token)
+    admin = JiraAdmin(_connector(settings, config))
+    try:
+        same = [h for h in admin.webhooks() if _without_query(h.url) == _without_query(url)]
+        if same:
+            _fail(
+                f"a webhook to {redact_url(same[0].url)} is registered already: "
+                f"{_describe(same[0])}; delete it in Jira first to register it again"
+            )
+        made = admin.register_webhook(name=name, url=url, jql=jql, secret=secret)
+    except JiraError as exc:
+        _fail(f"Jira refused: {exc}")
+    if not secret and not settings.webhook_token:
+        click.echo("warning: registered unsigned (neither JIRA_WEBHOOK_SECRET nor a token set)")
+    click.echo(f"Registered {_describe(made)}")
+    click.echo(f"  events: {', '.join(made.events)}")
+    click.echo(f"  JQL: {made.jql or '(every issue)'}")
+
+
+@webhook_group.command("list")
+def webhook_list() -> None:
+    """List Jira's admin webhooks, marking those that send here.
+
+    Marked (*) are those whose URL ends in /webhooks/jira. Exit 1 when Jira refuses.
+    """
+    settings = _settings()
+    config = _config(settings)
+    admin = JiraAdmin(_connector(settings, config))
+    try:
+        hooks = admin.webhooks()
+    except JiraError as exc:
+        _fail(f"Jira refused: {exc}")
+    if not hooks:
+        click.echo("No admin webhooks. Create one with: jira-impact webhook register --url …")
+        return
+    for hook in hooks:
+        mark = "*" if is_receiver_url(hook.url) else " "
+        click.echo(f"{mark} {_describe(hook)}")
+        click.echo(f"    events: {', '.join(hook.events) or '-'}")
+        click.echo(f"    JQL: {hook.jql or '(every issue)'}")
+    click.echo("* sends to a jira-customer-impact receiver (/webhooks/jira)")
+
+
+def _describe(hook: AdminWebhook) -> str:
+    signed = {True: "signed", False: "not signed", None: "signing not shown"}[hook.signed]
+    state = "enabled" if hook.enabled else "DISABLED"
+    return f"{hook.name!r} -> {redact_url(hook.url)} ({signed}, {state})"
+
+
+def _with_token(url: str, token: str) -> str:
+    parts = urlsplit(url)
+    if "token=" in parts.query:
+        return url
+    query = "&".join(q for q in (parts.query, urlencode({"token": token})) if q)
+    return urlunsplit(parts._replace(query=query))
+
+
+def _without_query(url: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(query="", fragment="")).rstrip("/")

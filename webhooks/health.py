@@ -1,0 +1,97 @@
+"""``GET /healthz`` (the process answers) and ``GET /readyz`` (it can take deliveries: the config
+is loaded, the delivery log's database and the queue's store answer; 503 naming what fails).
+
+Neither needs a token: they say nothing but ok or the name of the failing part, with the error's
+type and first line (secrets redacted).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, Flask, current_app, jsonify
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+
+from webhooks.logs import Redactor
+
+if TYPE_CHECKING:
+    from webhooks.deliveries import DeliveryLog
+    from webhooks.queue import DeliveryQueue
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("health", __name__)
+
+
+def delivery_stores(app: Flask) -> tuple[DeliveryLog | None, DeliveryQueue | None]:
+    """The delivery log and the queue this app hands deliveries to: ``impact.deliveries`` and
+    ``impact.queue`` in ``app.extensions`` when set, else the receiver's ``QueueDispatcher``'s.
+    (None, None) when deliveries are triaged inline (the tests of the web layer)."""
+    found_log = app.extensions.get("impact.deliveries")
+    found_queue = app.extensions.get("impact.queue")
+    receiver = app.extensions.get("impact.receiver")
+    dispatcher = getattr(receiver, "dispatcher", None)
+    return (
+        found_log if found_log is not None else getattr(dispatcher, "log", None),
+        found_queue if found_queue is not None else getattr(dispatcher, "queue", None),
+    )
+
+
+def readiness(app: Flask) -> dict[str, str]:
+    """Each part's state: ``ok``, ``not used`` or ``failing: <error>``."""
+    settings = app.extensions.get("impact.settings")
+    redactor = Redactor.from_settings(settings)
+    parts: dict[str, str] = {}
+    config = app.extensions.get("impact.config")
+    parts["config"] = "ok" if config is not None else "failing: no impact config loaded"
+    delivery_log, queue = delivery_stores(app)
+    parts["database"] = _probe(_database_probe(delivery_log), redactor)
+    parts["queue"] = _probe(None if queue is None else queue.pending, redactor)
+    return parts
+
+
+def _database_probe(delivery_log: DeliveryLog | None) -> Callable[[], Any] | None:
+    if delivery_log is None:
+        return None
+    from webhooks.deliveries import DeliveryRow
+
+    def probe() -> Any:
+        with delivery_log.engine.connect() as conn:  # the table itself, not just a connection
+            return conn.execute(select(DeliveryRow.seq).limit(1)).all()
+
+    return probe
+
+
+def _probe(check: Callable[[], Any] | None, redactor: Redactor) -> str:
+    if check is None:
+        return "not used"
+    try:
+        check()
+    except Exception as exc:
+        return "failing: " + redactor.redact(short_error(exc))
+    return "ok"
+
+
+def short_error(exc: BaseException) -> str:
+    """The error's type and first line, without the SQL and parameters SQLAlchemy appends."""
+    inner = getattr(exc, "orig", None) or exc
+    text = str(inner).strip().splitlines()[0] if str(inner).strip() else ""
+    return f"{type(inner).__name__}: {text[:200]}"
+
+
+@bp.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> ResponseReturnValue:
+    parts = readiness(current_app)
+    failing = sorted(name for name, state in parts.items() if state.startswith("failing"))
+    if failing:
+        log.warning("not ready: %s", "; ".join(f"{n} {parts[n]}" for n in failing))
+        return jsonify({"status": "unavailable", "failing": failing, "parts": parts}), 503
+    return jsonify({"status": "ready", "parts": parts})

@@ -1,0 +1,401 @@
+"""The worker: takes deliveries off the queue, one job at a time per issue, and triages them.
+
+For each job: take the issue's lock (in the queue's store, with a time to live) → claim the
+delivery in the log (queued → running; a job handed out twice runs once) → triage, re-reading the
+issue first when the delivery is a retry, a second attempt or older than STALE_DELIVERY_SECONDS →
+record the outcome. When Jira fails, ``retry_verdict`` (pure) says whether to wait and try again,
+give up at once (failed) or give up for good (dead).
+
+Beside Huey's consumer a sweeper thread queues again what a crash left behind (see
+``DeliveryLog.recover``) and drops rows older than DELIVERY_RETENTION_HOURS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from huey import Huey
+from huey.exceptions import RetryTask, TaskLockedException
+
+from connector.errors import JiraError, JiraRateLimitError, JiraServerError
+from connector.protocol import Call, Jira
+from impact.model import ImpactConfig
+from webhooks import metrics
+from webhooks.deliveries import DEAD, FAILED, DeliveryLog
+from webhooks.dispatch import process
+from webhooks.logs import delivery_context, log_jira_calls
+from webhooks.queue import DeliveryQueue
+from webhooks.receiver import Delivery
+from webhooks.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LOCK_WAIT_SECONDS = 0.5  # a job whose issue is locked tries again this soon (the queue ticks 1 s)
+CHECKPOINT_SECONDS = 1.0  # at most this much of the SQLite log's commits is not yet on disk
+
+
+# --------------------------------------------------------------------------------------------
+# Retry policy
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 12
+    base: float = 5.0  # seconds before the 2nd attempt; doubled each time after
+    cap: float = 900.0  # no wait is longer (unless Jira's Retry-After says so)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(
+            attempts=settings.delivery_attempts,
+            base=settings.retry_base_seconds,
+            cap=settings.retry_max_seconds,
+        )
+
+    def backoff(self, attempt: int, jitter: float) -> float:
+        """The wait after failed attempt ``attempt`` (1-based); ``jitter`` in [0, 1) spreads it
+        over ±25 % so that deliveries failing together do not come back together."""
+        exponent = min(attempt - 1, 60)
+        return min(self.cap, self.base * 2.0**exponent) * (0.75 + 0.5 * jitter)
+
+    def total(self) -> float:
+        """The nominal time from the first attempt to the last (no jitter, no Retry-After)."""
+        return sum(self.backoff(n, 0.5) for n in range(1, self.attempts))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # "retry" | "failed" (not worth another try) | "dead" (out of attempts)
+    delay: float = 0.0
+    reason: str = ""
+
+
+def retry_verdict(
+    error: BaseException, attempt: int, policy: RetryPolicy, jitter: float
+) -> Verdict:
+    """What to do after ``attempt`` (1-based) failed with ``error``.
+
+    Jira's 400/401/403/404 fail at once, since trying again cannot help; 429, 5xx, no answer and
+    our own unexpected errors are tried again, waiting at least Jira's ``Retry-After`` when it
+    sent one, else backing off exponentially; after the last attempt the delivery is dead."""
+    reason = _describe(error)
+    if (isinstance(error, JiraError) and not error.retryable) or isinstance(error, ValueError):
+        # Jira refused the request as such, or the stored delivery cannot be read: another try
+        # would end the same way. It stays in the log, replayable once the cause is fixed.
+        return Verdict("failed", reason=reason)
+    if attempt >= policy.attempts:
+        return Verdict("dead", reason=f"gave up after {attempt} attempt(s): {reason}")
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(error, JiraRateLimitError | JiraServerError) and retry_after is not None:
+        delay = max(0.0, retry_after) * (1.0 + 0.25 * jitter) + 0.1 * jitter
+    else:
+        delay = policy.backoff(attempt, jitter)
+    return Verdict("retry", delay=delay, reason=reason)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, JiraError):
+        status = f"Jira {error.status}: " if error.status else "Jira: "
+        return status + str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+# --------------------------------------------------------------------------------------------
+# One job
+
+
+class DeliveryWorker:
+    """Runs one delivery end to end. ``jira`` gives the calling thread its Jira client."""
+
+    def __init__(
+        self,
+        *,
+        huey: Huey,
+        log: DeliveryLog,
+        config: ImpactConfig,
+        jira: Callable[[], Jira],
+        policy: RetryPolicy,
+        lease: float,
+        stale_after: float,
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.huey = huey
+        self.log = log
+        self.config = config
+        self.jira = jira
+        self.policy = policy
+        self.lease = lease
+        self.stale_after = stale_after
+        self.clock = clock
+        self.jitter = jitter
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        huey: Huey,
+        log: DeliveryLog,
+        config: ImpactConfig,
+        jira: Callable[[], Jira],
+    ) -> DeliveryWorker:
+        return cls(
+            huey=huey,
+            log=log,
+            config=config,
+            jira=jira,
+            policy=RetryPolicy.from_settings(settings),
+            lease=settings.lease_seconds,
+            stale_after=settings.stale_after_seconds,
+        )
+
+    def handle(self, delivery: Delivery) -> None:
+        """Huey's task body. Raises ``RetryTask`` to be run again later."""
+        lock = self.huey.lock_task(
+            f"issue.{delivery.issue_key or delivery.id}", ttl=math.ceil(self.lease)
+        )
+        try:
+            lock.acquire()
+        except TaskLockedException:
+            log.debug("issue %s is busy; %s waits", delivery.issue_key, delivery.id)
+            raise RetryTask(delay=LOCK_WAIT_SECONDS) from None
+        try:
+            with delivery_context(delivery.id, delivery.issue_key):
+                self._run(delivery)
+        finally:
+            lock.release()
+
+    def _run(self, delivery: Delivery) -> None:
+        started = self.clock()
+        try:
+            claim = self.log.claim(delivery.id, now=started, lease=self.lease)
+        except Exception as exc:
+            log.error("delivery log unavailable for %s: %s", delivery.id, exc)
+            raise RetryTask(delay=self.policy.base) from exc
+        if claim is None:
+            log.info("delivery %s is not due or was handled already; skipped", delivery.id)
+            return
+        refresh = (
+            delivery.retry > 0
+            or claim.attempts > 1
+            or started - delivery.received_at > self.stale_after
+        )
+        jira: Jira | None = None
+        try:
+            jira = self.jira()
+            _take_calls(jira)  # calls left over from another job are not this one's
+            outcome = process(delivery, jira=jira, config=self.config, refresh=refresh)
+        except Exception as exc:  # every failure is recorded, then judged
+            calls = _take_calls(jira) if jira is not None else ()
+            metrics.jira_calls(calls)
+            log_jira_calls(calls)
+            attempt = attempt_log(claim.attempts, started, self.clock(), calls)
+            self._failed(delivery, exc, claim.attempts, attempt, started)
+            return
+        ended = self.clock()
+        calls = _take_calls(jira) or outcome.calls
+        metrics.jira_calls(calls)
+        log_jira_calls(calls)
+        metrics.delivery_processed(delivery.event, outcome.status, ended - started)
+        self.log.finish(
+            delivery.id,
+            outcome.status,
+            now=ended,
+            plan=outcome.plan.summary() if outcome.plan else outcome.reason,
+            attempt_log=attempt_log(claim.attempts, started, ended, calls),
+        )
+        log.info("delivery %s for %s: %s", delivery.id, delivery.issue_key, outcome.status)
+
+    def _failed(
+        self, delivery: Delivery, exc: Exception, attempt: int, record: str, started: float
+    ) -> None:
+        verdict = retry_verdict(exc, attempt, self.policy, self.jitter())
+        metrics.delivery_processed(delivery.event, verdict.status, self.clock() - started)
+        if not isinstance(exc, JiraError):
+            log.exception("delivery %s: unexpected error", delivery.id)
+        if verdict.status == "retry":
+            log.warning(
+                "delivery %s for %s, attempt %d: %s; next try in %.1f s",
+                delivery.id,
+                delivery.issue_key,
+                attempt,
+                verdict.reason,
+                verdict.delay,
+            )
+            self.log.retry_later(
+                delivery.id,
+                due_at=self.clock() + verdict.delay,
+                error=verdict.reason,
+                attempt_log=record,
+            )
+            raise RetryTask(delay=verdict.delay) from exc
+        status = FAILED if verdict.status == "failed" else DEAD
+        log.error(
+            "delivery %s for %s %s: %s", delivery.id, delivery.issue_key, status, verdict.reason
+        )
+        self.log.finish(
+            delivery.id, status, now=self.clock(), attempt_log=record, error=verdict.reason
+        )
+
+
+def attempt_log(attempt: int, started: float, ended: float, calls: Sequence[Call]) -> str:
+    """One attempt for the delivery log: when it ran, then its Jira calls, one a line.
+
+    ``attempt 2 at 2025-11-23T06:13:03.412Z, 41 ms:`` then ``  PUT /rest/api/2/issue/X -> 204``
+    """
+    stamp = datetime.fromtimestamp(started, tz=UTC).isoformat(timespec="milliseconds")
+    head = (
+        f"attempt {attempt} at {stamp.replace('+00:00', 'Z')}, {(ended - started) * 1000:.0f} ms:"
+    )
+    return "\n".join([head, *(f"  {call}" for call in calls)])
+
+
+def _take_calls(jira: Jira) -> tuple[Call, ...]:
+    """The calls the client recorded since last asked (the real connector keeps them all, GETs
+    included); empty for a client that does not record."""
+    take = getattr(jira, "take_calls", None)
+    return tuple(take()) if callable(take) else ()
+
+
+# --------------------------------------------------------------------------------------------
+# The process
+
+
+class Sweeper:
+    """The worker's housekeeping thread. Every second: make the SQLite log's recent commits
+    durable (a checkpoint syncs its write-ahead log). Every ``interval`` seconds: queue again
+    what crashes left behind, and drop rows past retention."""
+
+    def __init__(
+        self,
+        *,
+        log: DeliveryLog,
+        queue: DeliveryQueue,
+        lease: float,
+        retention: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.log = log
+        self.queue = queue
+        self.lease = lease
+        self.retention = retention
+        self.clock = clock
+        self.interval = max(1.0, min(30.0, lease / 4))
+        self._stop = threading.Event()
+
+    def sweep(self) -> int:
+        now = self.clock()
+        recovered = self.log.recover(now=now, grace=self.lease)
+        for delivery in recovered:
+            log.warning(
+                "delivery %s for %s was left behind; queued again", delivery.id, delivery.issue_key
+            )
+            self.queue.enqueue(delivery)
+        purged = self.log.purge(before=now - self.retention)
+        if purged:
+            log.info("dropped %d delivery log row(s) past retention", purged)
+        return len(recovered)
+
+    def run(self) -> None:
+        next_sweep = 0.0
+        while not self._stop.is_set():
+            try:
+                self.log.checkpoint()
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + self.interval
+                    self.sweep()
+            except Exception:
+                log.exception("housekeeping failed; trying again")
+            self._stop.wait(CHECKPOINT_SECONDS)
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, name="Sweeper", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def per_thread(make: Callable[[], Jira]) -> Callable[[], Jira]:
+    """One Jira client per worker thread: clients keep what they looked up (the field id, the
+    service account) and the calls they made, which must not mix between jobs."""
+    local = threading.local()
+
+    def get() -> Jira:
+        client: Jira | None = getattr(local, "client", None)
+        if client is None:
+            client = local.client = make()
+        return client
+
+    return get
+
+
+def lower_priority(nice: int) -> None:
+    """Let web processes on the same machine go first: Jira waits for their answer, while the
+    worker may lag and catch up. Linux puts each session in its own CPU group (autogroup), where
+    a process's own nice value does not count against other sessions, so the worker's session
+    is lowered too when the worker leads it (as under honcho, or a platform's process manager).
+    """
+    if nice <= 0:
+        return
+    os.nice(nice)
+    if os.getsid(0) == os.getpid():
+        with contextlib.suppress(OSError):
+            Path("/proc/self/autogroup").write_text(str(nice))
+
+
+def run_worker(settings: Settings, config: ImpactConfig, *, jira: Callable[[], Jira]) -> None:
+    """``jira-impact worker``: Huey's consumer in this process, plus the sweeper. Returns when
+    the consumer stops (SIGINT: after running jobs finish; SIGTERM: at once)."""
+    from webhooks.deliveries import check_schema
+    from webhooks.queue import make_huey
+
+    delivery_log = DeliveryLog.from_url(settings.database_url)
+    check_schema(delivery_log.engine)
+    huey = make_huey(settings)
+    worker = DeliveryWorker.from_settings(
+        settings, huey=huey, log=delivery_log, config=config, jira=per_thread(jira)
+    )
+    queue = DeliveryQueue(huey, handle=worker.handle)
+    sweeper = Sweeper(
+        log=delivery_log,
+        queue=queue,
+        lease=settings.lease_seconds,
+        retention=settings.retention_hours * 3600,
+    )
+    consumer = huey.create_consumer(
+        workers=settings.worker_threads,
+        worker_type="thread",
+        initial_delay=0.02,  # an idle worker looks at the SQLite queue at least every 0.1 s
+        backoff=1.5,
+        max_delay=0.1,
+        scheduler_interval=1,
+        periodic=False,
+    )
+    lower_priority(settings.worker_nice)
+    logging.getLogger("huey").setLevel(logging.WARNING)  # a line per job is ours (below)
+    logging.getLogger("huey.consumer").setLevel(logging.INFO)
+    sweeper.start()
+    try:
+        consumer.run()
+    finally:
+        sweeper.stop()
+
+
+def jira_client(settings: Settings, config: ImpactConfig) -> Jira:
+    """The real Jira client for these settings (built in the worker only)."""
+    from connector.client import JiraConnector
+
+    return JiraConnector.from_settings(settings, field=config.field)
