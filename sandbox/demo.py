@@ -155,12 +155,27 @@ def show_calls(
         ("ordering the board", rerank),
     ):
         mine = [c for c in calls if c["user"] == "impact-bot"]
-        kinds = Counter(f"{c['method']} {_endpoint(c['path'])}" for c in mine)
-        say(f"  {title}: {len(mine)} calls — " + ", ".join(f"{n}× {k}" for k, n in kinds.items()))
+        say(f"  {title}: {len(mine)} calls — {_tally(mine)}")
     for key, calls in per_issue.items():
-        kinds = Counter(f"{c['method']} {_endpoint(c['path'])}" for c in calls)
-        say(f"  {key}: {len(calls)} calls — " + ", ".join(f"{n}× {k}" for k, n in kinds.items()))
+        work = [c for c in calls if not _is_lookup(c["path"])]
+        lookups = [c for c in calls if _is_lookup(c["path"])]
+        line = f"  {key}: {len(work)} calls — {_tally(work)}"
+        if lookups:
+            line += f"  (plus {len(lookups)} one-time lookups a worker thread then caches)"
+        say(line)
     say("")
+
+
+def _tally(calls: list[dict[str, Any]]) -> str:
+    kinds = Counter(f"{c['method']} {_endpoint(c['path'])}" for c in calls)
+    return ", ".join(f"{n}× {k}" for k, n in kinds.items())
+
+
+def _is_lookup(path: str) -> bool:
+    """Site and board facts each worker thread reads once and caches: not per-issue work."""
+    return (
+        path.endswith(("/serverInfo", "/field", "/myself", "/configuration")) or "/filter/" in path
+    )
 
 
 def show_asks(stack: Stack) -> None:

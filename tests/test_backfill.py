@@ -164,6 +164,24 @@ def test_a_new_or_reclassified_issue_is_placed_in_its_band_like_the_worker_does(
     assert jira.board_keys(1) == ["SHOP-8", "SHOP-1", "SHOP-9"]
 
 
+def test_no_rank_labels_without_moving_the_issue(jira, impact_config, tmp_path, sleeps):
+    jira.boards[1] = [
+        BoardEntry("SHOP-8", ("customer-impact-blocking",)),
+        BoardEntry("SHOP-9"),
+        BoardEntry("SHOP-1"),
+    ]
+    search = FakeSearch([issue("SHOP-1", impact=BLOCKING)])
+    run = make(
+        jira, search, impact_config, tmp_path=tmp_path, sleeps=sleeps, apply=True, rank=False
+    )
+
+    run.run(JQL)
+
+    assert [plan.issue_key for plan in jira.applied] == ["SHOP-1"]
+    assert jira.board_requests == []
+    assert jira.board_keys(1) == ["SHOP-8", "SHOP-9", "SHOP-1"]
+
+
 def test_a_run_with_the_same_jql_skips_what_an_earlier_one_finished(
     jira, search, impact_config, tmp_path, sleeps
 ):

@@ -116,6 +116,11 @@ def check_command() -> None:
 @click.option(
     "--no-comments", is_flag=True, help="Do not post the ask for the impact on these issues."
 )
+@click.option(
+    "--no-rank",
+    is_flag=True,
+    help="Do not place issues on the board one by one; order it after with `rerank --apply`.",
+)
 @click.option("--details", is_flag=True, help="Also list each issue that changes.")
 @click.option("--restart", is_flag=True, help="Forget what an interrupted run of this JQL did.")
 @click.option(
@@ -130,6 +135,7 @@ def backfill_command(
     apply: bool,
     limit: int | None,
     no_comments: bool,
+    no_rank: bool,
     details: bool,
     restart: bool,
     state_dir: str,
@@ -149,7 +155,13 @@ def backfill_command(
     if restart:
         progress.clear()
     backfill = Backfill(
-        jira, JiraAdmin(jira), config, apply=apply, comments=not no_comments, progress=progress
+        jira,
+        JiraAdmin(jira),
+        config,
+        apply=apply,
+        comments=not no_comments,
+        rank=not no_rank,
+        progress=progress,
     )
     with ExitStack() as stack:
         bars: list[Any] = []  # the bar, once the issues are listed and counted

@@ -155,6 +155,7 @@ class Backfill:
     config: ImpactConfig
     apply: bool = False
     comments: bool = True  # post the missing-impact ask, as the config says
+    rank: bool = True  # place each re-classified issue in its band (off: rerank afterwards)
     progress: Progress | None = None  # used with apply only
     sleep: Callable[[float], None] = time.sleep
     jitter: Callable[[], float] = random.random
@@ -235,7 +236,7 @@ class Backfill:
     def _carry_out(self, plan: Plan, project: ProjectConfig) -> None:
         # apply_plan is safe to repeat: the connector never posts the ask twice
         self._retried(lambda: self.jira.apply_plan(plan))
-        if plan.rank is not None:
+        if plan.rank is not None and self.rank:
             place(plan, project, self.jira)  # logs, never raises: a rerank puts it right
 
     def _field_label(self) -> str:

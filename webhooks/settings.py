@@ -47,6 +47,7 @@ class Settings:
     queue_path: str = DEFAULT_QUEUE_PATH  # Huey's SQLite file, when REDIS_URL is not set
     worker_threads: int = 2
     worker_nice: int = 10  # the worker yields the CPU to web processes on the same machine
+    rerank_minutes: int = 15  # how often boards of projects with rank = "full" are reranked
     delivery_attempts: int = 12  # with the backoff below: about an hour in all
     retry_base_seconds: float = 5.0
     retry_max_seconds: float = 900.0
@@ -175,6 +176,7 @@ class Settings:
             queue_path=get("QUEUE_PATH") or DEFAULT_QUEUE_PATH,
             worker_threads=integer("WORKER_THREADS", 2, 1, 64),
             worker_nice=integer("WORKER_NICE", 10, 0, 19),
+            rerank_minutes=integer("RERANK_MINUTES", 15, 1, 60),
             delivery_attempts=integer("DELIVERY_ATTEMPTS", 12, 1, 100),
             retry_base_seconds=retry_base,
             retry_max_seconds=retry_max,

@@ -194,17 +194,17 @@ class DeliveryWorker:
         jira: Jira | None = None
         try:
             jira = self.jira()
-            _take_calls(jira)  # calls left over from another job are not this one's
+            calls_made_by(jira)  # calls left over from another job are not this one's
             outcome = process(delivery, jira=jira, config=self.config, refresh=refresh)
         except Exception as exc:  # every failure is recorded, then judged
-            calls = _take_calls(jira) if jira is not None else ()
+            calls = calls_made_by(jira) if jira is not None else ()
             metrics.jira_calls(calls)
             log_jira_calls(calls)
             attempt = attempt_log(claim.attempts, started, self.clock(), calls)
             self._failed(delivery, exc, claim.attempts, attempt, started)
             return
         ended = self.clock()
-        calls = _take_calls(jira) or outcome.calls
+        calls = calls_made_by(jira) or outcome.calls
         metrics.jira_calls(calls)
         log_jira_calls(calls)
         metrics.delivery_processed(delivery.event, outcome.status, ended - started)
@@ -261,7 +261,7 @@ def attempt_log(attempt: int, started: float, ended: float, calls: Sequence[Call
     return "\n".join([head, *(f"  {call}" for call in calls)])
 
 
-def _take_calls(jira: Jira) -> tuple[Call, ...]:
+def calls_made_by(jira: Jira) -> tuple[Call, ...]:
     """The calls the client recorded since last asked (the real connector keeps them all, GETs
     included); empty for a client that does not record."""
     take = getattr(jira, "take_calls", None)
@@ -361,6 +361,7 @@ def run_worker(settings: Settings, config: ImpactConfig, *, jira: Callable[[], J
     the consumer stops (SIGINT: after running jobs finish; SIGTERM: at once)."""
     from webhooks.deliveries import check_schema
     from webhooks.queue import make_huey
+    from webhooks.scheduled import schedule_reranks
 
     delivery_log = DeliveryLog.from_url(settings.database_url)
     check_schema(delivery_log.engine)
@@ -375,6 +376,13 @@ def run_worker(settings: Settings, config: ImpactConfig, *, jira: Callable[[], J
         lease=settings.lease_seconds,
         retention=settings.retention_hours * 3600,
     )
+    periodic = schedule_reranks(
+        huey,
+        config,
+        per_thread(jira),
+        minutes=settings.rerank_minutes,
+        lease=settings.lease_seconds,
+    )
     consumer = huey.create_consumer(
         workers=settings.worker_threads,
         worker_type="thread",
@@ -382,7 +390,7 @@ def run_worker(settings: Settings, config: ImpactConfig, *, jira: Callable[[], J
         backoff=1.5,
         max_delay=0.1,
         scheduler_interval=1,
-        periodic=False,
+        periodic=periodic,  # the board reranks of projects with rank = "full"
     )
     lower_priority(settings.worker_nice)
     logging.getLogger("huey").setLevel(logging.WARNING)  # a line per job is ours (below)
