@@ -1,6 +1,6 @@
 """The Jira calls of the admin's commands (``jira-impact check``, ``backfill``, ``webhook``).
 
-``JiraAdmin`` wraps a ``JiraConnector`` and sends everything through its ``_request``, so every
+``JiraAdmin`` wraps a ``JiraConnector`` and sends everything through its ``request``, so every
 call is recorded and every failure is a ``connector.errors`` type. Endpoints:
 
 - the impact field's options: on Cloud ``GET /rest/api/2/field/{id}/context`` then
@@ -120,8 +120,7 @@ class JiraAdmin:
         self.jira = jira
 
     def is_cloud(self) -> bool:
-        self.jira._jira()  # the first use reads serverInfo, which says Cloud or Data Center
-        return self.jira._cloud
+        return self.jira.is_cloud()
 
     # ---- the impact field
 
@@ -173,7 +172,7 @@ class JiraAdmin:
         start = 0
         for _ in range(MAX_PAGES):
             params = {"startAt": str(start), "maxResults": str(size)}
-            page = self._request("GET", path, params=params)
+            page = self.jira.request("GET", path, params=params)
             items: list[Any] = []
             if isinstance(page, Mapping):
                 items = next((page[k] for k in list_keys if isinstance(page.get(k), list)), [])
@@ -190,14 +189,14 @@ class JiraAdmin:
     def project(self, key: str) -> Mapping[str, Any] | None:
         """The project, or None when it does not exist or the account cannot browse it."""
         try:
-            found = self._request("GET", f"{API}/project/{_project_path(key)}")
+            found = self.jira.request("GET", f"{API}/project/{_project_path(key)}")
         except JiraNotFoundError:
             return None
         return found if isinstance(found, Mapping) else None
 
     def permissions(self, project_key: str, keys: Sequence[str]) -> dict[str, bool]:
         """Which of the permissions ``keys`` the service account holds in the project."""
-        answer = self._request(
+        answer = self.jira.request(
             "GET",
             f"{API}/mypermissions",
             params={"projectKey": project_key, "permissions": ",".join(keys)},
@@ -212,7 +211,7 @@ class JiraAdmin:
     # ---- admin webhooks
 
     def webhooks(self) -> tuple[AdminWebhook, ...]:
-        listed = self._request("GET", WEBHOOKS)
+        listed = self.jira.request("GET", WEBHOOKS)
         items = listed if isinstance(listed, list) else []
         return tuple(AdminWebhook.from_json(raw) for raw in items if isinstance(raw, Mapping))
 
@@ -220,7 +219,7 @@ class JiraAdmin:
         self, *, name: str, url: str, jql: str, secret: str | None
     ) -> AdminWebhook:
         body = webhook_body(name=name, url=url, jql=jql, secret=secret)
-        made = self._request("POST", WEBHOOKS, body=body)
+        made = self.jira.request("POST", WEBHOOKS, body=body)
         return AdminWebhook.from_json(made if isinstance(made, Mapping) else body)
 
     # ---- search
@@ -234,14 +233,14 @@ class JiraAdmin:
         if self.is_cloud():
             if cursor:
                 params["nextPageToken"] = cursor
-            page = self._request("GET", f"{API}/search/jql", params=params)
+            page = self.jira.request("GET", f"{API}/search/jql", params=params)
             issues = _issues(page)
             token = page.get("nextPageToken") if isinstance(page, Mapping) else None
             last = not isinstance(token, str) or not token or page.get("isLast") is True
             return SearchPage(issues, None if last or not issues else token)
         start = int(cursor) if cursor and cursor.isdigit() else 0
         params["startAt"] = str(start)
-        page = self._request("GET", f"{API}/search", params=params)
+        page = self.jira.request("GET", f"{API}/search", params=params)
         issues = _issues(page)
         total = page.get("total") if isinstance(page, Mapping) else None
         following = start + len(issues)
@@ -277,20 +276,12 @@ class JiraAdmin:
     def _issue(self, key: str, fields: Sequence[str]) -> Mapping[str, Any] | None:
         key_list_jql([key])  # checks the key before it goes into the path
         try:
-            found = self._request("GET", f"{API}/issue/{key}", params={"fields": ",".join(fields)})
+            found = self.jira.request(
+                "GET", f"{API}/issue/{key}", params={"fields": ",".join(fields)}
+            )
         except JiraNotFoundError:
             return None
         return found if isinstance(found, Mapping) else None
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        body: Mapping[str, Any] | None = None,
-    ) -> Any:
-        return self.jira._request(method, path, params=params, body=body)
 
 
 def _issues(page: Any) -> tuple[Mapping[str, Any], ...]:

@@ -2,7 +2,7 @@
 Schedule issues permission, and rank calls with their 207 partial answers.
 
 ``BoardsMixin`` gives ``JiraConnector`` the ``connector.protocol.Boards`` methods; it sends
-everything through the connector's ``_request``, so every call is recorded and every failure is a
+everything through the connector's ``request``, so every call is recorded and every failure is a
 ``connector.errors`` type. Endpoints (Jira Software REST, the same on Cloud and Data Center):
 
 - ``GET /rest/agile/1.0/board/{id}/configuration``: ``ranking.rankCustomFieldId``, ``filter.id``
@@ -164,7 +164,7 @@ class BoardsMixin:
     if TYPE_CHECKING:
         calls: list[Call]
 
-        def _request(
+        def request(
             self,
             method: str,
             path: str,
@@ -179,7 +179,7 @@ class BoardsMixin:
         if kept is not None and time.monotonic() - kept[0] < SETUP_TTL_SECONDS:
             return kept[1]
         path = f"{AGILE}/board/{int(board_id)}/configuration"
-        configuration = self._request("GET", path)
+        configuration = self.request("GET", path)
         if not isinstance(configuration, Mapping):
             raise JiraError(f"board {board_id} has no configuration", method="GET", path=path)
         probe = setup_from(board_id, configuration, "")
@@ -187,7 +187,7 @@ class BoardsMixin:
             raise JiraError(
                 f"board {board_id}'s configuration names no filter", method="GET", path=path
             )
-        saved = self._request("GET", f"{API}/filter/{probe.filter_id}")
+        saved = self.request("GET", f"{API}/filter/{probe.filter_id}")
         jql = str(saved.get("jql") or "") if isinstance(saved, Mapping) else ""
         setup = setup_from(board_id, configuration, jql)
         cache[board_id] = (time.monotonic(), setup)
@@ -208,7 +208,7 @@ class BoardsMixin:
                 "startAt": str(len(found)),
                 "maxResults": str(size),
             }
-            page = self._request("GET", path, params=params)
+            page = self.request("GET", path, params=params)
             raw = page.get("issues") if isinstance(page, Mapping) else None
             issues = raw if isinstance(raw, list) else []
             found += [entry for entry in map(_entry, issues) if entry is not None]
@@ -221,7 +221,7 @@ class BoardsMixin:
         return tuple(found if limit is None else found[:limit])
 
     def can_schedule(self, project_key: str) -> bool:
-        answer = self._request(
+        answer = self.request(
             "GET",
             f"{API}/mypermissions",
             params={"projectKey": project_key, "permissions": SCHEDULE_ISSUES},
@@ -255,7 +255,7 @@ class BoardsMixin:
         """One ``PUT issue/rank``; the failed issues of a 207 (empty on a 204)."""
         body = call.payload() | ({"rankCustomFieldId": field} if field is not None else {})
         try:
-            answer = self._request("PUT", RANK_PATH, body=body)
+            answer = self.request("PUT", RANK_PATH, body=body)
         except JiraForbiddenError as exc:
             raise JiraForbiddenError(
                 RANK_FORBIDDEN, status=403, messages=exc.messages, method="PUT", path=RANK_PATH

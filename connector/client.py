@@ -277,7 +277,7 @@ class JiraConnector(BoardsMixin):
         if self._cloud:
             if not person.account_id:
                 return ()
-            listed = self._request(
+            listed = self.request(
                 "GET", f"{API}/user/groups", params={"accountId": person.account_id}
             )
             groups = listed if isinstance(listed, list) else []
@@ -288,7 +288,7 @@ class JiraConnector(BoardsMixin):
                 params = {"key": person.key, "expand": "groups"}
             else:
                 return ()
-            user = self._request("GET", f"{API}/user", params=params)
+            user = self.request("GET", f"{API}/user", params=params)
             groups = (user.get("groups") or {}).get("items", []) if isinstance(user, dict) else []
         return tuple(str(g["name"]) for g in groups if isinstance(g, dict) and g.get("name"))
 
@@ -316,13 +316,13 @@ class JiraConnector(BoardsMixin):
                 client.add_comment(plan.issue_key, plan.comment)  # sends {"body": comment}
         if body is not None:
             params = edit_params(notify_users=self.notify_users)
-            self._request("PUT", _issue_path(plan.issue_key), params=params, body=body)
+            self.request("PUT", _issue_path(plan.issue_key), params=params, body=body)
         return tuple(self.calls[first:])
 
     def _already_asked(self, key: str) -> bool:
         """Whether the service account already posted the missing-impact ask on this issue."""
         me = self.service_account()
-        listed = self._request(
+        listed = self.request(
             "GET",
             _issue_path(key) + "/comment",
             params={"orderBy": "-created", "maxResults": "100"},
@@ -334,6 +334,11 @@ class JiraConnector(BoardsMixin):
             and me.same_as(_person(c.get("author") or {}))
             for c in comments
         )
+
+    def is_cloud(self) -> bool:
+        """Jira Cloud (or Data Center), as ``serverInfo`` says; read on first use."""
+        self._jira()
+        return self._cloud
 
     # ---- calls made
 
@@ -381,7 +386,7 @@ class JiraConnector(BoardsMixin):
                 self._fields = client.fields()
         return find_field(self._fields, self.field)
 
-    def _request(
+    def request(
         self,
         method: str,
         path: str,

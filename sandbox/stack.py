@@ -17,10 +17,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import requests
 
@@ -31,6 +31,7 @@ BOT_PAT = "sandbox-pat"
 PERSON_BASIC = ("ana@example.com", "ana-token")  # a person of the seed, for reading as people do
 PERSON_PAT = "ana-pat"
 START_TIMEOUT_S = 60.0
+T = TypeVar("T")
 
 
 class StackError(RuntimeError):
@@ -45,6 +46,19 @@ def procfile(path: Path = ROOT / "Procfile") -> dict[str, str]:
         if sep and name.strip() and not name.lstrip().startswith("#"):
             entries[name.strip()] = command.strip()
     return entries
+
+
+def wait_until(what: str, check: Callable[[], T], timeout: float = 60.0, every: float = 0.2) -> T:
+    """``check()``'s first truthy answer, asked every ``every`` seconds; AssertionError naming
+    ``what`` once ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
 
 
 def free_port() -> int:
@@ -72,7 +86,7 @@ class Stack:
     ) -> None:
         self.workdir = Path(workdir)
         self.flavour = flavour
-        self.seed = seed
+        self.seed_name = seed
         self.process_names = tuple(processes)
         self.extra_env = dict(env or {})
         self.sandbox_args = tuple(sandbox_args)
@@ -107,8 +121,9 @@ class Stack:
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._start_sandbox()
-        self.release()
-        self.start_processes(self.process_names)
+        if self.process_names:
+            self.release()
+            self.start_processes(self.process_names)
 
     def env(self) -> dict[str, str]:
         """The settings the product's processes run with, as a platform would set them."""
@@ -275,7 +290,7 @@ class Stack:
                 "--flavour",
                 self.flavour,
                 "--seed",
-                self.seed,
+                self.seed_name,
                 *self.sandbox_args,
             ],
             cwd=ROOT,

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 
-from sandbox.stack import BOT_TOKEN, Stack
+from sandbox.stack import BOT_TOKEN, Stack, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -48,17 +47,6 @@ def require_browser() -> None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message + ": CI must run the browser test", pytrace=False)
         pytest.skip(message)
-
-
-def wait_until(what: str, check, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
 
 
 def dead_delivery(stack: Stack, key: str) -> str:

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from connector.protocol import Call
-from sandbox.stack import Stack
+from sandbox.stack import Stack, wait_until
 from tests.conftest import ROOT
 from webhooks import create_app, metrics
 from webhooks.deliveries import DeliveryLog, make_engine, migrate
@@ -279,17 +278,6 @@ def test_prepare_multiprocess_keeps_the_given_folder_and_live_processes_files(tm
 # Over the real stack: gunicorn's workers and the queue's worker, one metrics folder
 
 
-def _wait(what, check, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.2)
-
-
 @pytest.mark.e2e
 def test_over_gunicorn_metrics_add_up_web_and_worker_and_health_answers(tmp_path):
     folder = tmp_path / "metrics"
@@ -307,7 +295,7 @@ def test_over_gunicorn_metrics_add_up_web_and_worker_and_health_answers(tmp_path
             return response.text
 
         done = {"event": EVENT, "outcome": "done"}
-        text = _wait(
+        text = wait_until(
             "the worker's count in /metrics",
             lambda: (
                 (t := scraped())

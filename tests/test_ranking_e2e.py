@@ -4,15 +4,11 @@ over HTTP, and the ``rerank`` command as an admin runs it. Assertions read the s
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from click.testing import CliRunner, Result
 
 from connector.client import JiraConnector
@@ -20,6 +16,7 @@ from connector.errors import JiraForbiddenError
 from impact.config import load_config
 from impact.model import FieldRef, ImpactClass, Plan, ProjectConfig, RankIntent, Source
 from impact.ranking import PINNED_LABEL
+from sandbox.stack import Stack
 from webhooks.rank_commands import rerank_command
 from webhooks.ranking import band_of, place
 
@@ -41,57 +38,20 @@ CREDENTIALS = {
 }
 
 
-class Sandbox:
-    """``python -m sandbox`` in a subprocess, and what the tests ask of it."""
+class Sandbox(Stack):
+    """The sandbox alone (no web or worker: the tests call the connector and the command), and
+    what these tests ask of it."""
 
-    def __init__(self, flavour: str) -> None:
-        self.flavour = flavour
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sandbox",
-                "--port",
-                "0",
-                "--flavour",
-                flavour,
-                "--seed",
-                "empty",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        assert self.proc.stdout is not None
-        line = self._first_line(timeout=30)
-        if not line.startswith("SANDBOX_URL="):
-            self.close()
-            raise RuntimeError(f"the sandbox did not start: {line!r}")
-        self.url = line.partition("=")[2]
-        self.http = requests.Session()
+    def __init__(self, workdir: Path, flavour: str) -> None:
+        super().__init__(workdir, flavour=flavour, seed="empty", processes=())
+        self.start()
 
-    def _first_line(self, timeout: float) -> str:
-        found: list[str] = []
-        reader = threading.Thread(
-            target=lambda: found.append(self.proc.stdout.readline().decode().strip()),  # type: ignore[union-attr]
-            daemon=True,
-        )
-        reader.start()
-        reader.join(timeout)
-        return found[0] if found else ""
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+    @property
+    def url(self) -> str:
+        return self.sandbox_url
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
-        answer = self.http.request(method, f"{self.url}/_sandbox{path}", json=body, timeout=30)
-        answer.raise_for_status()
-        return answer.json() if answer.content else None
+        return super().control(method, path, json=body)
 
     def env(self) -> dict[str, str]:
         return {
@@ -129,9 +89,6 @@ class Sandbox:
     def keys(self) -> list[str]:
         return [row["key"] for row in self.board()]
 
-    def last_call(self) -> int:
-        return int(self.control("GET", "/calls?since=1000000000000")["last"])
-
     def rank_bodies(self, since: int) -> list[dict[str, Any]]:
         calls = self.control("GET", f"/calls?since={since}")["calls"]
         return [c["json"] for c in calls if c["method"] == "PUT" and c["path"] == RANK_PATH]
@@ -141,12 +98,11 @@ class Sandbox:
 
 
 @pytest.fixture(scope="module", params=["cloud", "dc"])
-def running(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
-    sandbox = Sandbox(request.param)
-    try:
+def running(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Sandbox]:
+    with Sandbox(tmp_path_factory.mktemp("ranking"), request.param) as sandbox:
         yield sandbox
-    finally:
-        sandbox.close()
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ import redis
 import requests
 import sqlalchemy
 
+from sandbox.stack import wait_until
 from tests.conftest import ROOT
 from tests.servers import free_port, postgres_server, redis_server, wait_for_port
 from webhooks.deliveries import DeliveryLog, Entry, make_engine
@@ -41,17 +42,6 @@ BOT_AUTH = ("impact-bot@example.com", "sandbox-token")
 NEEDS = "needs-customer-impact"
 BIN = Path(sys.executable).parent
 WAIT = 60.0  # the most any single wait below may take
-
-
-def wait_until(what: str, check: Callable[[], Any], timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.1)
 
 
 def procfile_command(name: str) -> str:
