@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--jql",
                 "project = SHOP",
                 "--apply",
+                "--no-rank",
             )
             stack.settle()
             backfill_calls = stack.calls(since=mark)

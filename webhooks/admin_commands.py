@@ -167,7 +167,13 @@ def backfill_command(
         bars: list[Any] = []  # the bar, once the issues are listed and counted
 
         def listed(count: int) -> None:
-            bar = click.progressbar(length=count, label="Triaging", file=sys.stderr, show_pos=True)
+            bar = click.progressbar(
+                length=count,
+                label="Triaging",
+                file=sys.stderr,
+                show_pos=True,
+                hidden=not sys.stderr.isatty(),  # a bar is for people, not for logs and pipes
+            )
             bars.append(stack.enter_context(bar))
 
         def step(result: IssueResult) -> None:
