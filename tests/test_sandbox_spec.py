@@ -23,6 +23,27 @@ from tests.spec_check import find_operation, validate_request, validate_response
 IMPACT = "customfield_10042"
 HOOK = "http://127.0.0.1:9/hook"  # never delivered to: no event is raised while registered
 
+# Project and create metadata: the same calls on both flavours (Data Center lists ``values``).
+META_CALLS: list[tuple[str, str, Any, str, int]] = [
+    ("GET", "/rest/api/2/project/SHOP", None, "getProject", 200),
+    ("GET", "/rest/api/3/project/SHOP", None, "getProject", 200),
+    ("GET", "/rest/api/2/project/NOPE", None, "getProject", 404),
+    (
+        "GET",
+        "/rest/api/2/issue/createmeta/SHOP/issuetypes?startAt=0&maxResults=50",
+        None,
+        "getCreateIssueMetaIssueTypes",
+        200,
+    ),
+    (
+        "GET",
+        "/rest/api/2/issue/createmeta/SHOP/issuetypes/10004?maxResults=50",
+        None,
+        "getCreateIssueMetaIssueTypeId",
+        200,
+    ),
+]
+
 # (method, path, body, operationId, status); ``None`` body: no body sent.
 CLOUD_CALLS: list[tuple[str, str, Any, str, int]] = [
     ("GET", "/rest/api/2/serverInfo", None, "getServerInfo", 200),
@@ -179,6 +200,17 @@ CLOUD_CALLS: list[tuple[str, str, Any, str, int]] = [
         201,
     ),
     ("GET", "/rest/webhooks/1.0/webhook", None, "getAdminWebhooks", 200),
+    *META_CALLS,
+    ("GET", f"/rest/api/2/field/{IMPACT}/context?maxResults=50", None, "getContextsForField", 200),
+    ("GET", "/rest/api/3/field/customfield_404/context", None, "getContextsForField", 404),
+    (
+        "GET",
+        f"/rest/api/2/field/{IMPACT}/context/10142/option?startAt=0&maxResults=100",
+        None,
+        "getOptionsForContext",
+        200,
+    ),
+    ("GET", f"/rest/api/2/field/{IMPACT}/context/1/option", None, "getOptionsForContext", 404),
 ]
 
 DC_CALLS: list[tuple[str, str, Any, str, int]] = [
@@ -200,6 +232,7 @@ DC_CALLS: list[tuple[str, str, Any, str, int]] = [
         200,
     ),
     ("GET", "/rest/agile/1.0/board/1/issue", None, "getIssuesForBoard", 200),
+    *META_CALLS,
 ]
 
 
