@@ -37,8 +37,9 @@ class SqliteLeaseStorage(SqliteStorage):
     it), so that ``lock_task(name, ttl=...)`` gives a lock that expires like Redis's ``SET NX EX``.
 
     Its commits are not synced to disk one by one (``synchronous=NORMAL``; WAL keeps the file
-    whole): a power loss may drop the last jobs, but never a delivery, since the delivery log
-    (synced at every commit) still holds them as queued and the worker's sweep queues them again.
+    whole): a power loss may drop the last jobs. A delivery the log still holds as queued is
+    queued again by the worker's sweep; the log itself is synced once a second (see
+    ``DeliveryLog.checkpoint``), which bounds what a power loss can take.
     """
 
     table_expiry = (
