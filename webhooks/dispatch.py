@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from connector.errors import JiraError
@@ -21,8 +22,6 @@ def process(
     delivery: Delivery, *, jira: Jira, config: ImpactConfig, refresh: bool = False
 ) -> Outcome:
     """Parse a stored delivery again and triage it. Raises ``JiraError`` when Jira fails."""
-    import json
-
     event = parse_event(json.loads(delivery.body))
     return triage(event, jira=jira, config=config, refresh=refresh or delivery.retry > 0)
 
