@@ -175,9 +175,10 @@ def test_no_rank_labels_without_moving_the_issue(jira, impact_config, tmp_path, 
         jira, search, impact_config, tmp_path=tmp_path, sleeps=sleeps, apply=True, rank=False
     )
 
-    run.run(JQL)
+    report = run.run(JQL)
 
     assert [plan.issue_key for plan in jira.applied] == ["SHOP-1"]
+    assert summarise(report.results, impact_config)[-1].rank == 0
     assert jira.board_requests == []
     assert jira.board_keys(1) == ["SHOP-8", "SHOP-9", "SHOP-1"]
 

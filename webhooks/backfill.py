@@ -227,6 +227,8 @@ class Backfill:
         plan = decide(issue, project, field_label=self._field_label())
         if not self.comments:
             plan = without_ask(plan)
+        if not self.rank:
+            plan = replace(plan, rank=None)  # the board is ordered afterwards, by a rerank
         if plan.is_empty:
             return IssueResult(key, UNCHANGED, plan)
         if self.apply:
@@ -236,7 +238,7 @@ class Backfill:
     def _carry_out(self, plan: Plan, project: ProjectConfig) -> None:
         # apply_plan is safe to repeat: the connector never posts the ask twice
         self._retried(lambda: self.jira.apply_plan(plan))
-        if plan.rank is not None and self.rank:
+        if plan.rank is not None:
             place(plan, project, self.jira)  # logs, never raises: a rerank puts it right
 
     def _field_label(self) -> str:
