@@ -467,9 +467,15 @@ def _jira() -> Any:
     factory: Callable[[], Any] | None = current_app.extensions.get("impact.admin.jira")
     if factory is not None:
         return factory()
-    from connector.client import JiraConnector
+    # One connector per process, so that serverInfo, the field list and board configurations are
+    # looked up once, not on every page view (gunicorn's sync workers serve one page at a time).
+    cached = current_app.extensions.get("impact.admin.connector")
+    if cached is None:
+        from connector.client import JiraConnector
 
-    return JiraConnector.from_settings(_settings(), field=_config().field)
+        cached = JiraConnector.from_settings(_settings(), field=_config().field)
+        current_app.extensions["impact.admin.connector"] = cached
+    return cached
 
 
 def _account_calls(jira: Any) -> None:
