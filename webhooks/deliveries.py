@@ -18,7 +18,7 @@ Times are epoch seconds (floats), the same in both databases.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -298,11 +298,21 @@ class DeliveryLog:
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
-    def entries(self, *, status: str | None = None, limit: int = 50) -> list[Entry]:
-        """The newest rows first."""
+    def entries(
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        issue_key: str | None = None,
+        limit: int = 50,
+    ) -> list[Entry]:
+        """The newest rows first, of this status (or any of these) and this issue when given."""
         query = select(*(getattr(DeliveryRow, f) for f in Entry.__dataclass_fields__))
-        if status is not None:
+        if isinstance(status, str):
             query = query.where(DeliveryRow.status == status)
+        elif status:
+            query = query.where(DeliveryRow.status.in_(list(status)))
+        if issue_key:
+            query = query.where(DeliveryRow.issue_key == issue_key)
         query = query.order_by(DeliveryRow.seq.desc()).limit(limit)
         with self.engine.connect() as conn:
             return [Entry(*row) for row in conn.execute(query)]

@@ -28,7 +28,6 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from markupsafe import escape
-from sqlalchemy import select
 
 from connector.errors import JiraError
 from impact.decide import MISSING_BAND
@@ -43,7 +42,7 @@ from webhooks.admin.auth import (
     AdminAuth,
     safe_next,
 )
-from webhooks.deliveries import DEAD, DONE, FAILED, IGNORED, STATUSES, DeliveryLog, Entry
+from webhooks.deliveries import DEAD, DONE, FAILED, IGNORED, STATUSES, Entry
 from webhooks.health import delivery_stores, short_error
 from webhooks.logs import REDACTED, log_jira_calls
 from webhooks.settings import Settings
@@ -242,26 +241,6 @@ def logout() -> ResponseReturnValue:
 # Deliveries
 
 
-def find_entries(
-    delivery_log: DeliveryLog,
-    *,
-    statuses: Sequence[str] = (),
-    issue: str | None = None,
-    limit: int = LIST_LIMIT,
-) -> list[Entry]:
-    """The newest rows first, of these statuses and this issue when given."""
-    from webhooks.deliveries import DeliveryRow
-
-    query = select(*(getattr(DeliveryRow, name) for name in Entry.__dataclass_fields__))
-    if statuses:
-        query = query.where(DeliveryRow.status.in_(list(statuses)))
-    if issue:
-        query = query.where(DeliveryRow.issue_key == issue)
-    query = query.order_by(DeliveryRow.seq.desc()).limit(limit)
-    with delivery_log.engine.connect() as conn:
-        return [Entry(*row) for row in conn.execute(query)]
-
-
 def _issue_filter(raw: str | None) -> str | None:
     text = (raw or "").strip().upper()
     return text[:100] or None
@@ -329,7 +308,7 @@ def _delivery_list(
     status = 200
     if delivery_log is not None:
         try:
-            rows = find_entries(delivery_log, statuses=statuses, issue=issue)
+            rows = delivery_log.entries(status=statuses, issue_key=issue, limit=LIST_LIMIT)
         except Exception as exc:
             problem, status = f"The delivery log did not answer: {short_error(exc)}", 503
     return _page(
