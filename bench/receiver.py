@@ -27,17 +27,18 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sandbox.stack import Process, procfile_command, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -65,41 +66,6 @@ def bare_app() -> Any:
 # Processes
 
 
-class Process:
-    def __init__(self, name: str, command: str, *, env: dict[str, str], cwd: Path) -> None:
-        self.name = name
-        self.log = cwd / f"{name}.log"
-        with self.log.open("ab") as out:
-            self.popen = subprocess.Popen(
-                ["sh", "-c", "exec " + command],
-                env=env,
-                cwd=cwd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(15)
-
-
-def wait_until(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise SystemExit(f"gave up waiting for {what}")
-        time.sleep(0.05)
-
-
 def free_port() -> int:
     import socket
 
@@ -116,13 +82,6 @@ def listening(port: int) -> bool:
     return False
 
 
-def procfile(name: str) -> str:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith(f"{name}:"):
-            return line.partition(":")[2].strip().replace("0.0.0.0:", "127.0.0.1:")
-    raise SystemExit(f"no {name}: line in the Procfile")
-
-
 # --------------------------------------------------------------------------------------------
 # Jira (the sandbox)
 
@@ -137,9 +96,11 @@ class Sandbox:
             f"{shlex.quote(sys.executable)} -m sandbox --port 0 --flavour cloud --seed empty",
             env=env,
             cwd=folder,
+            log=folder / "sandbox.log",
         )
         found = wait_until(
-            "the sandbox", lambda: re.search(r"SANDBOX_URL=(\S+)", self.process.log.read_text())
+            "the sandbox",
+            lambda: re.search(r"SANDBOX_URL=(\S+)", self.process.log_path.read_text()),
         )
         self.url: str = found.group(1)
 
@@ -275,10 +236,11 @@ def start_receiver(
     env = env | {"PORT": str(port)}
     subprocess.run([str(BIN / "jira-impact"), "db", "upgrade"], env=env, cwd=folder, check=True,
                    capture_output=True)  # fmt: skip
-    web = Process("web", procfile("web"), env=env, cwd=folder)
+    web = Process("web", procfile_command("web"), env=env, cwd=folder, log=folder / "web.log")
     processes = [web]
     if worker:
-        processes.append(Process("worker", procfile("worker"), env=env, cwd=folder))
+        worker = procfile_command("worker")
+        processes.append(Process("worker", worker, env=env, cwd=folder, log=folder / "worker.log"))
     wait_until("the web process", lambda: listening(port))
     return processes, f"http://127.0.0.1:{port}{WEB_PATH}"
 
@@ -362,12 +324,14 @@ def main(argv: list[str] | None = None) -> int:
             "IMPACT_CONFIG": str(ROOT / "config" / "impact.toml"),
         }
         bare_port = free_port()
-        bare_command = procfile("web").replace("'webhooks:create_app()'", "'receiver:bare_app()'")
+        ours = "'webhooks:create_app()'"
+        bare_command = procfile_command("web").replace(ours, "'receiver:bare_app()'")
         bare = Process(
             "bare",
             bare_command + f" --pythonpath {shlex.quote(str(ROOT / 'bench'))}",
             env=env | {"PORT": str(bare_port)},
             cwd=folder,
+            log=folder / "bare.log",
         )
         processes.append(bare)
         wait_until("the bare endpoint", lambda: listening(bare_port))
@@ -379,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         bodies = [delivery("jira:issue_updated", sandbox.issue(key)) for key in labelled]
         print(f"payload: {len(bodies[0])} bytes, signed; {args.connections} connections; "
-              f"gunicorn: {procfile('web')}", flush=True)  # fmt: skip
+              f"gunicorn: {procfile_command('web')}", flush=True)  # fmt: skip
 
         rows = []
         e2e: list[float] = []

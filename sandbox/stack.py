@@ -48,6 +48,51 @@ def procfile(path: Path = ROOT / "Procfile") -> dict[str, str]:
     return entries
 
 
+def procfile_command(name: str) -> str:
+    """The Procfile's command for ``name`` (``AssertionError`` when it has no such line)."""
+    commands = procfile()
+    assert name in commands, f"no {name}: line in the Procfile"
+    return commands[name]
+
+
+class Process:
+    """A child in its own process group (so a signal reaches gunicorn's workers too), its output
+    appended to ``log``."""
+
+    def __init__(
+        self, name: str, command: str, *, env: Mapping[str, str], cwd: Path, log: Path
+    ) -> None:
+        self.name = name
+        self.log_path = log
+        with log.open("ab") as out:
+            self.popen = subprocess.Popen(
+                ["sh", "-c", "exec " + command],
+                env=dict(env),
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill(self, sig: int = signal.SIGKILL, timeout: float = 15.0) -> None:
+        """Send ``sig`` to the whole group and wait for the process to end."""
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, sig)
+        self.popen.wait(timeout)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, then SIGKILL if it has not ended within ``timeout`` seconds."""
+        try:
+            self.kill(signal.SIGTERM, timeout)
+        except subprocess.TimeoutExpired:
+            self.kill(signal.SIGKILL, 5.0)
+
+    def tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        return f"--- {self.name} ---\n" + "\n".join(text)
+
+
 def wait_until(what: str, check: Callable[[], T], timeout: float = 60.0, every: float = 0.2) -> T:
     """``check()``'s first truthy answer, asked every ``every`` seconds; AssertionError naming
     ``what`` once ``timeout`` seconds have passed."""
@@ -93,7 +138,8 @@ class Stack:
         self.secret = secrets.token_hex(16)
         self.port = free_port()
         self.sandbox_url = ""
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.procs: dict[str, Process] = {}
+        self._sandbox: subprocess.Popen[bytes] | None = None
         self.http = requests.Session()
 
     # ---- lifecycle
@@ -160,35 +206,36 @@ class Stack:
     def start_processes(self, names: Iterable[str]) -> None:
         commands = procfile()
         for name in names:
-            if name not in commands:
-                continue  # e.g. no worker line yet
-            log = (self.workdir / f"{name}.log").open("ab")
-            self.procs[name] = subprocess.Popen(
-                ["sh", "-c", f"exec {commands[name]}"],
-                cwd=ROOT,
-                env=self.env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own group, so close() reaches gunicorn's workers
-            )
+            if name in commands:
+                self.procs[name] = Process(
+                    name,
+                    commands[name],
+                    env=self.env(),
+                    cwd=ROOT,
+                    log=self.workdir / f"{name}.log",
+                )
         if "web" in names:
             self._wait_for_web()
 
     def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
-        proc = self.procs.pop(name, None)
-        if proc is None or proc.poll() is not None:
+        process = self.procs.pop(name, None)
+        if process is None:
             return
-        try:
-            os.killpg(proc.pid, sig)
-            proc.wait(timeout=timeout)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        if sig == signal.SIGTERM:
+            process.stop(timeout)
+        else:
+            process.kill(sig, timeout)
 
     def close(self) -> None:
         for name in list(self.procs):
             self.stop_process(name)
+        if self._sandbox is not None and self._sandbox.poll() is None:
+            self._sandbox.terminate()
+            try:
+                self._sandbox.wait(10)
+            except subprocess.TimeoutExpired:
+                self._sandbox.kill()
+                self._sandbox.wait(5)
         self.http.close()
 
     def log(self, name: str) -> str:
@@ -298,7 +345,7 @@ class Stack:
             stderr=log,
             start_new_session=True,
         )
-        self.procs["sandbox"] = proc
+        self._sandbox = proc
         assert proc.stdout is not None
         line = proc.stdout.readline().decode().strip()  # printed once it listens
         if not line.startswith("SANDBOX_URL="):
@@ -311,7 +358,7 @@ class Stack:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             web = self.procs.get("web")
-            if web is not None and web.poll() is not None:
+            if web is not None and web.popen.poll() is not None:
                 raise StackError(f"the web process exited:\n{self.log('web')[-4000:]}")
             try:
                 if self.http.get(f"{self.app_url}/healthz", timeout=10).status_code < 500:

@@ -29,7 +29,7 @@ import redis
 import requests
 import sqlalchemy
 
-from sandbox.stack import wait_until
+from sandbox.stack import Process, procfile_command, wait_until
 from tests.conftest import ROOT
 from tests.servers import free_port, postgres_server, redis_server, wait_for_port
 from webhooks.deliveries import DeliveryLog, Entry, make_engine
@@ -44,48 +44,6 @@ BIN = Path(sys.executable).parent
 WAIT = 60.0  # the most any single wait below may take
 
 
-def procfile_command(name: str) -> str:
-    """The Procfile's command for ``name``, bound to loopback only."""
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith(f"{name}:"):
-            return line.partition(":")[2].strip().replace("0.0.0.0:", "127.0.0.1:")
-    raise AssertionError(f"no {name}: line in the Procfile")
-
-
-class Process:
-    """A child in its own process group, its output in a file (shown when a test fails)."""
-
-    def __init__(self, name: str, command: str, *, env: dict[str, str], cwd: Path) -> None:
-        self.name = name
-        self.log_path = cwd / f"{name}.log"
-        with self.log_path.open("ab") as out:
-            self.popen = subprocess.Popen(
-                ["sh", "-c", "exec " + command],
-                env=env,
-                cwd=cwd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, sig)
-        self.popen.wait(15)
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
-        return f"--- {self.name} ---\n" + "\n".join(text)
-
-
 @dataclass
 class System:
     folder: Path
@@ -97,7 +55,13 @@ class System:
     # ---- processes
 
     def start(self, name: str) -> Process:
-        process = Process(name, procfile_command(name), env=self.env, cwd=self.folder)
+        process = Process(
+            name,
+            procfile_command(name),
+            env=self.env,
+            cwd=self.folder,
+            log=self.folder / f"{name}.log",
+        )
         self.processes[name] = process
         return process
 
@@ -205,6 +169,7 @@ def start_system(tmp_path: Path, request: pytest.FixtureRequest, **settings: str
         f"{shlex.quote(sys.executable)} -m sandbox --port 0 --flavour cloud --seed empty",
         env=env,
         cwd=tmp_path,
+        log=tmp_path / "sandbox.log",
     )
     sandbox_url = wait_until(
         "the sandbox's URL",
