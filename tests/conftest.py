@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from impact.model import ImpactConfig, Person, Plan
 from impact.ranking import RankCall, apply_calls
 from sandbox import jql as sandbox_jql
 from webhooks import create_app
+from webhooks.deliveries import DeliveryLog, make_engine, migrate
+from webhooks.queue import make_huey
 from webhooks.settings import Settings
 from webhooks.signature import sign
 
@@ -181,6 +184,30 @@ def settings() -> Settings:
             "JIRA_WEBHOOK_SECRET": SECRET,
         }
     )
+
+
+@pytest.fixture
+def store_settings(settings, tmp_path) -> Settings:
+    """The settings with the delivery log and the queue in files of this test's own."""
+    return replace(
+        settings,
+        database_url=f"sqlite:///{tmp_path}/var/impact.db",
+        queue_path=str(tmp_path / "var" / "queue.db"),
+    )
+
+
+@pytest.fixture
+def dlog(store_settings) -> Iterator[DeliveryLog]:
+    """The delivery log of ``store_settings``, migrated."""
+    engine = make_engine(store_settings.database_url)
+    migrate(engine)
+    yield DeliveryLog(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def huey(store_settings):
+    return make_huey(store_settings)
 
 
 @pytest.fixture

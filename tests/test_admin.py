@@ -15,8 +15,7 @@ from tests.conftest import FakeJira, issue_payload
 from webhooks import create_app
 from webhooks.admin import bp as admin_bp
 from webhooks.admin.auth import COOKIE, AdminAuth, safe_next
-from webhooks.deliveries import DeliveryLog, make_engine, migrate
-from webhooks.queue import DeliveryQueue, QueueDispatcher, make_huey
+from webhooks.queue import DeliveryQueue, QueueDispatcher
 from webhooks.receiver import Delivery
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
@@ -34,26 +33,8 @@ class Finding:  # the shape of webhooks.check.Finding
 
 
 @pytest.fixture
-def admin_settings(settings, tmp_path):
-    return replace(
-        settings,
-        admin_token=ADMIN_TOKEN,
-        database_url=f"sqlite:///{tmp_path}/var/impact.db",
-        queue_path=str(tmp_path / "var" / "queue.db"),
-    )
-
-
-@pytest.fixture
-def dlog(admin_settings):
-    engine = make_engine(admin_settings.database_url)
-    migrate(engine)
-    yield DeliveryLog(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def huey(admin_settings):
-    return make_huey(admin_settings)
+def admin_settings(store_settings):
+    return replace(store_settings, admin_token=ADMIN_TOKEN)
 
 
 @pytest.fixture

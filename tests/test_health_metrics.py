@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from connector.protocol import Call
 from sandbox.stack import Stack, wait_until
 from tests.conftest import ROOT
 from webhooks import create_app, metrics
-from webhooks.deliveries import DeliveryLog, make_engine, migrate
+from webhooks.deliveries import DeliveryLog
 from webhooks.health import bp as health_bp
 from webhooks.metrics import bp as metrics_bp
 from webhooks.queue import DeliveryQueue, QueueDispatcher, make_huey
@@ -34,32 +33,15 @@ def with_blueprints(app):
 
 
 @pytest.fixture
-def qsettings(settings, tmp_path):
-    return replace(
-        settings,
-        database_url=f"sqlite:///{tmp_path}/var/impact.db",
-        queue_path=str(tmp_path / "var" / "queue.db"),
-    )
+def queue(store_settings):
+    return DeliveryQueue(make_huey(store_settings))
 
 
 @pytest.fixture
-def dlog(qsettings):
-    engine = make_engine(qsettings.database_url)
-    migrate(engine)
-    yield DeliveryLog(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def queue(qsettings):
-    return DeliveryQueue(make_huey(qsettings))
-
-
-@pytest.fixture
-def qapp(qsettings, impact_config, dlog, queue):
+def qapp(store_settings, impact_config, dlog, queue):
     dispatcher = QueueDispatcher(log=dlog, queue=queue)
     return with_blueprints(
-        create_app({"SETTINGS": qsettings, "IMPACT": impact_config, "DISPATCHER": dispatcher})
+        create_app({"SETTINGS": store_settings, "IMPACT": impact_config, "DISPATCHER": dispatcher})
     )
 
 
@@ -118,7 +100,7 @@ class BrokenQueue:
 
 
 @pytest.mark.parametrize("broken", ["config", "database", "queue"])
-def test_readyz_is_503_naming_the_failing_part(qapp, qsettings, tmp_path, broken):
+def test_readyz_is_503_naming_the_failing_part(qapp, store_settings, tmp_path, broken):
     if broken == "config":
         del qapp.extensions["impact.config"]
     elif broken == "database":  # a database without the log's table
@@ -131,7 +113,7 @@ def test_readyz_is_503_naming_the_failing_part(qapp, qsettings, tmp_path, broken
     assert body["status"] == "unavailable"
     assert body["failing"] == [broken]
     assert body["parts"][broken].startswith("failing: ")
-    assert all(secret not in response.get_data(as_text=True) for secret in qsettings.secrets())
+    assert all(secret not in response.get_data(as_text=True) for secret in store_settings.secrets())
 
 
 # --------------------------------------------------------------------------------------------

@@ -52,28 +52,13 @@ class Clock:
 
 
 @pytest.fixture
-def qsettings(settings, tmp_path) -> Settings:
+def qsettings(store_settings) -> Settings:
     return replace(
-        settings,
-        queue_path=str(tmp_path / "var" / "queue.db"),
-        database_url=f"sqlite:///{tmp_path}/var/impact.db",
+        store_settings,
         delivery_attempts=3,
         retry_base_seconds=2.0,
         lease_seconds=LEASE,
     )
-
-
-@pytest.fixture
-def dlog(qsettings) -> Iterator[DeliveryLog]:
-    engine = make_engine(qsettings.database_url)
-    migrate(engine)
-    yield DeliveryLog(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def huey(qsettings):
-    return make_huey(qsettings)
 
 
 @pytest.fixture

@@ -7,15 +7,9 @@ import pytest
 from connector.protocol import BoardEntry
 from impact.model import RankMode
 from tests.conftest import FakeJira
-from webhooks.queue import make_huey
 from webhooks.scheduled import RERANK_TASK, rerank_boards, schedule_reranks
 
 BLOCKING, NONE = ("customer-impact-blocking",), ("internal-preference",)
-
-
-@pytest.fixture
-def huey(settings, tmp_path):
-    return make_huey(replace(settings, queue_path=str(tmp_path / "queue.db")))
 
 
 @pytest.fixture
