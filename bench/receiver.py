@@ -6,7 +6,8 @@ Everything runs on this machine, on 127.0.0.1: the Jira sandbox, the Procfile's 
 (gunicorn on ``webhooks:create_app()``) with its worker running, and a bare Flask endpoint that
 only reads the body and answers 202, started with the same gunicorn command. ``wrk`` sends
 signed, real-size deliveries (each with its own X-Atlassian-Webhook-Identifier, so every one is
-accepted and queued) over 16 connections; the two endpoints take turns, twice each.
+accepted and queued) over 16 connections; the two endpoints take turns, twice each. Both run
+from the project's folder, so both get its ``gunicorn.conf.py`` (JSON access lines, metrics).
 
 Printed: accepted deliveries per second, p50 / p99 time to the 202, the ratio to the bare
 endpoint; then, with the worker idle, the time from a delivery's POST to the issue's edit
@@ -233,10 +234,11 @@ def start_receiver(
     folder: Path, env: dict[str, str], *, worker: bool = True
 ) -> tuple[list[Process], str]:
     port = free_port()
-    env = env | {"PORT": str(port)}
+    env = env | {"PORT": str(port), "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics")}
     subprocess.run([str(BIN / "jira-impact"), "db", "upgrade"], env=env, cwd=folder, check=True,
                    capture_output=True)  # fmt: skip
-    web = Process("web", procfile_command("web"), env=env, cwd=folder, log=folder / "web.log")
+    # From the project's folder, as the Procfile runs: gunicorn reads its gunicorn.conf.py there.
+    web = Process("web", procfile_command("web"), env=env, cwd=ROOT, log=folder / "web.log")
     processes = [web]
     if worker:
         worker = procfile_command("worker")
@@ -245,10 +247,21 @@ def start_receiver(
     return processes, f"http://127.0.0.1:{port}{WEB_PATH}"
 
 
-def delivery_log(env: dict[str, str]) -> Any:
+def stores(env: dict[str, str]) -> tuple[Any, Any]:
+    """The delivery log and the queue's inbox the receiver under test writes to."""
     from webhooks.deliveries import DeliveryLog
+    from webhooks.queue import Inbox, make_huey
+    from webhooks.settings import Settings
 
-    return DeliveryLog.from_url(env["DATABASE_URL"])
+    settings = Settings.from_env(env)
+    return DeliveryLog.from_url(settings.database_url), Inbox(make_huey(settings))
+
+
+def worker_done(log: Any, inbox: Any) -> dict[str, int] | None:
+    """The log's counts once the worker has taken every delivery and finished them, else None."""
+    counts: dict[str, int] = log.counts()
+    busy = inbox.size() + counts.get("queued", 0) + counts.get("running", 0)
+    return None if busy else counts
 
 
 def end_to_end(sandbox: Sandbox, url: str, samples: int) -> list[float]:
@@ -329,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         bare = Process(
             "bare",
             bare_command + f" --pythonpath {shlex.quote(str(ROOT / 'bench'))}",
-            env=env | {"PORT": str(bare_port)},
-            cwd=folder,
+            env=env | {"PORT": str(bare_port), "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics")},
+            cwd=ROOT,  # the same gunicorn.conf.py as the receiver's
             log=folder / "bare.log",
         )
         processes.append(bare)
@@ -364,15 +377,13 @@ def main(argv: list[str] | None = None) -> int:
                     script = write_script(sub, bodies, f"{backend}-{turn}")
                     ours.append(run_wrk(url, script, args.seconds, args.connections))
                 accepted = sum(o.requests - o.refused for o in ours)
-                log = delivery_log(env | store_env)
+                log, inbox = stores(env | store_env)
                 stored = (
-                    log.counts()
+                    log.counts() | {"in the inbox": inbox.size()}
                     if args.no_worker
                     else wait_until(
                         "the worker to finish the queue",
-                        lambda log=log: (
-                            (c := log.counts()).get("queued", 0) + c.get("running", 0) == 0 and c
-                        ),
+                        lambda log=log, inbox=inbox: worker_done(log, inbox),
                         600,
                     )
                 )

@@ -67,7 +67,8 @@ def redis_server() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="impact-redis-") as folder:
         proc = subprocess.Popen(
             [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", folder,
-             "--save", "", "--appendonly", "no", "--loglevel", "warning"],
+             "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+             "--loglevel", "warning"],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
         try:

@@ -85,7 +85,7 @@ def seed(dlog, n, key, status, *, ident=None, plan=None, error=None, calls=None)
         body=json.dumps(issue_payload(key=key)),
         received_at=T0 + n,
     )
-    dlog.record(delivery)
+    dlog.admit(delivery)
     if status != "queued":
         assert dlog.claim(delivery.id, now=T0 + n, lease=60) is not None
         if status != "running":

@@ -86,42 +86,52 @@ def test_postgres_scheme_from_heroku_style_url_uses_psycopg():
     assert engine.dialect.driver == "psycopg"
 
 
-def test_first_receipt_is_queued_and_repeats_are_logged_as_duplicates(dlog):
-    assert dlog.record(delivery(1)) is True
-    assert dlog.record(delivery(1, at=T0 + 5)) is False
-    assert dlog.record(delivery(1, at=T0 + 9)) is False
-    assert dlog.record(delivery(2)) is True
-    assert dlog.counts() == {"queued": 2, "duplicate": 2}
-    [entry] = [e for e in dlog.entries() if e.identifier == "wh-1" and e.status == "queued"]
-    assert entry.received_at == T0
-    assert dlog.get("wh-1").status == "queued"
+def test_admitting_a_delivery_twice_logs_it_once(dlog):
+    assert dlog.admit(delivery(1)) is True
+    assert dlog.admit(delivery(1, at=T0 + 5)) is False  # a worker killed before the inbox drop
+    assert dlog.admit(delivery(2)) is True
+    assert dlog.counts() == {"queued": 2}
+    assert dlog.get("wh-1").received_at == T0
 
 
-def test_concurrent_receipts_of_one_delivery_make_one_queued_row(dlog):
+def test_a_duplicate_turned_away_is_noted_without_its_body(dlog):
+    dlog.admit(delivery(1))
+    dlog.note_duplicate(delivery(1, at=T0 + 9))
+    dlog.note_duplicate(delivery(1, at=T0 + 12))
+    assert dlog.counts() == {"queued": 1, "duplicate": 2}
+    assert dlog.get("wh-1").status == "queued"  # the identifier names the first receipt
+    noted = [e for e in dlog.entries(status="duplicate")]
+    assert [e.received_at for e in noted] == [T0 + 12, T0 + 9]
+    assert all(e.finished_at == e.received_at for e in noted)
+
+
+def test_concurrent_admissions_of_one_delivery_make_one_row(dlog):
     results: list[bool] = []
     start = threading.Barrier(8)
 
-    def receive(i: int) -> None:
+    def admit(i: int) -> None:
         start.wait()
-        results.append(dlog.record(delivery(7, at=T0 + i)))
+        results.append(dlog.admit(delivery(7, at=T0 + i)))
 
-    threads = [threading.Thread(target=receive, args=(i,)) for i in range(8)]
+    threads = [threading.Thread(target=admit, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(30)
     assert sorted(results) == [False] * 7 + [True]
-    assert dlog.counts() == {"queued": 1, "duplicate": 7}
+    assert dlog.counts() == {"queued": 1}
 
 
-def test_forget_lets_jiras_retry_in_as_new(dlog):
-    dlog.record(delivery(1))
-    dlog.forget("wh-1")
-    assert dlog.record(delivery(1, at=T0 + 60)) is True
+def test_a_claim_hands_back_the_delivery_as_logged(dlog):
+    stored = delivery(3)
+    dlog.admit(stored)
+    claim = dlog.claim("wh-3", now=T0 + 1, lease=LEASE)
+    assert claim.attempts == 1
+    assert claim.delivery == stored
 
 
 def test_a_claim_is_granted_once_even_to_racing_workers(dlog):
-    dlog.record(delivery(1))
+    dlog.admit(delivery(1))
     claims = []
     start = threading.Barrier(6)
 
@@ -141,7 +151,7 @@ def test_a_claim_is_granted_once_even_to_racing_workers(dlog):
 
 
 def test_finish_keeps_plan_calls_and_error(dlog):
-    dlog.record(delivery(1))
+    dlog.admit(delivery(1))
     dlog.claim("wh-1", now=T0, lease=LEASE)
     dlog.finish(
         "wh-1",
@@ -158,7 +168,7 @@ def test_finish_keeps_plan_calls_and_error(dlog):
 
 
 def test_a_retry_is_not_claimed_before_it_is_due(dlog):
-    dlog.record(delivery(1))
+    dlog.admit(delivery(1))
     dlog.claim("wh-1", now=T0, lease=LEASE)
     dlog.retry_later("wh-1", due_at=T0 + 60, error="Jira 503: busy", attempt_log="attempt 1")
     assert dlog.get("wh-1").status == "queued"
@@ -173,7 +183,7 @@ def test_a_retry_is_not_claimed_before_it_is_due(dlog):
 
 def test_recover_finds_dead_runs_and_lost_jobs_only(dlog):
     for n in (1, 2, 3, 4):
-        dlog.record(delivery(n, key=f"SHOP-{n}", at=T0))
+        dlog.admit(delivery(n, key=f"SHOP-{n}", at=T0))
     dlog.claim("wh-1", now=T0, lease=LEASE)  # its worker died: lease runs out at T0+30
     dlog.claim("wh-2", now=T0 + 25, lease=LEASE)  # still within its lease at T0+40
     dlog.claim("wh-3", now=T0, lease=LEASE)
@@ -188,19 +198,19 @@ def test_recover_finds_dead_runs_and_lost_jobs_only(dlog):
 
 
 def test_purge_drops_finished_rows_past_retention_only(dlog):
-    dlog.record(delivery(1, at=T0))
-    dlog.record(delivery(1, at=T0 + 1))  # duplicate row
-    dlog.record(delivery(2, at=T0))  # still queued: kept whatever its age
+    dlog.admit(delivery(1, at=T0))
+    dlog.note_duplicate(delivery(1, at=T0 + 1))
+    dlog.admit(delivery(2, at=T0))  # still queued: kept whatever its age
     dlog.claim("wh-1", now=T0, lease=LEASE)
     dlog.finish("wh-1", "done", now=T0 + 1)
-    dlog.record(delivery(3, at=T0 + 100))
+    dlog.admit(delivery(3, at=T0 + 100))
     assert dlog.purge(before=T0 + 50) == 2
     assert sorted(e.identifier for e in dlog.entries()) == ["wh-2", "wh-3"]
 
 
 def test_replay_requeues_dead_deliveries_with_fresh_attempts(dlog):
     for n in (1, 2, 3):
-        dlog.record(delivery(n))
+        dlog.admit(delivery(n))
         dlog.claim(f"wh-{n}", now=T0, lease=LEASE)
     dlog.finish("wh-1", "dead", now=T0 + 1, error="gave up")
     dlog.finish("wh-2", "dead", now=T0 + 1, error="gave up")
@@ -214,7 +224,7 @@ def test_replay_requeues_dead_deliveries_with_fresh_attempts(dlog):
 
 
 def test_long_errors_are_clipped(dlog):
-    dlog.record(delivery(1))
+    dlog.admit(delivery(1))
     dlog.claim("wh-1", now=T0, lease=LEASE)
     dlog.finish("wh-1", "failed", now=T0, error="x" * 10_000)
     assert len(dlog.get("wh-1").error) == 2000
@@ -222,7 +232,7 @@ def test_long_errors_are_clipped(dlog):
 
 def test_checkpoint_folds_every_commit_into_the_file(dlog):
     for n in range(20):
-        dlog.record(delivery(n))
+        dlog.admit(delivery(n))
     dlog.checkpoint()
     if dlog.engine.dialect.name == "sqlite":
         with dlog.engine.connect() as conn:

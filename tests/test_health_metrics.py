@@ -161,7 +161,7 @@ def test_metrics_count_deliveries_retries_time_and_jira_calls(qapp):
 def test_queue_depth_and_deliveries_by_status_come_from_the_log(qapp, dlog, queue):
     for n in range(3):
         delivery = Delivery(f"wh-{n}", EVENT, "SHOP-1", "{}", received_at=1000.0 + n)
-        dlog.record(delivery)
+        dlog.admit(delivery)
         queue.enqueue(delivery)
     dlog.claim("wh-0", now=2000.0, lease=60)
     dlog.finish("wh-0", "done", now=2001.0)

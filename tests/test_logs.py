@@ -215,6 +215,26 @@ def test_gunicorns_access_line_is_json_without_the_query_string(gunicorn_logger)
     assert "hook-token" not in line
 
 
+def test_access_line_of_a_webhook_says_what_became_of_the_delivery(gunicorn_logger, client):
+    from flask import request
+
+    from tests.conftest import issue_payload, post_signed
+
+    logger, outputs = gunicorn_logger
+    environ: dict = {}  # what the view leaves in the WSGI environ, which gunicorn hands over
+    client.application.after_request(lambda response: environ.update(request.environ) or response)
+    headers = {"X-Atlassian-Webhook-Identifier": "wh-9"}
+    response = post_signed(client, issue_payload(), headers=headers)
+    wsgi_request = SimpleNamespace(method="POST", path="/webhooks/jira", query="")
+    logger.access(SimpleNamespace(status="202 ACCEPTED"), wsgi_request, environ,
+                  timedelta(milliseconds=3))  # fmt: skip
+    entry = json.loads(outputs["gunicorn.access"].getvalue())
+    assert response.status_code == 202
+    assert entry["message"] == f"POST /webhooks/jira 202 3 ms {response.json['status']}"
+    assert (entry["delivery_id"], entry["issue_key"]) == ("wh-9", "SHOP-311")
+    assert entry["delivery_status"] == response.json["status"]
+
+
 def test_gunicorns_error_lines_are_json_and_redacted(gunicorn_logger):
     logger, outputs = gunicorn_logger
     logger.error("worker saw %s and %s", "hook-token-0123456789", "pat-0123456789")

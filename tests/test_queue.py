@@ -6,8 +6,8 @@ is deterministic; ``tests/test_reliability.py`` runs the real processes.
 
 from __future__ import annotations
 
+import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -33,8 +33,16 @@ from tests.servers import redis_server
 from webhooks import create_app
 from webhooks.cli import main
 from webhooks.deliveries import DeliveryLog, SchemaError, make_engine, migrate
-from webhooks.queue import DeliveryQueue, QueueDispatcher, SqliteLeaseStorage, make_huey
-from webhooks.receiver import Delivery
+from webhooks.queue import (
+    SEEN_SECONDS,
+    DeliveryQueue,
+    Inbox,
+    Job,
+    QueueDispatcher,
+    SqliteLeaseStorage,
+    make_huey,
+    warn_if_volatile,
+)
 from webhooks.settings import Settings, SettingsError
 from webhooks.worker import DeliveryWorker, RetryPolicy, Sweeper, retry_verdict
 
@@ -137,13 +145,30 @@ def send(client, jira: FakeJira, n: int, key: str = "SHOP-311", **headers: str):
 # Receiver → log + queue
 
 
-def test_accepted_delivery_is_stored_and_queued_and_jira_not_called(qclient, dlog, huey, jira):
+def test_accepted_delivery_waits_in_the_inbox_with_its_job_and_jira_not_called(
+    qclient, dlog, huey, jira
+):
     r = post_signed(qclient, issue_payload(), headers=webhook_id(1))
     assert r.status_code == 202
     assert r.json == {"status": "queued", "delivery": "wh-1", "issue": "SHOP-311"}
-    assert dlog.get("wh-1").status == "queued"
+    waiting = Inbox(huey).take("wh-1")
+    assert (waiting.event, waiting.issue_key) == ("jira:issue_created", "SHOP-311")
+    assert json.loads(waiting.body) == issue_payload()
     assert huey.pending_count() == 1
+    assert dlog.counts() == {}  # the web process writes the log only for a duplicate
     assert jira.requests == []
+
+
+def test_the_worker_moves_the_delivery_from_the_inbox_to_the_log(qclient, dlog, huey, jira):
+    post_signed(qclient, issue_payload(), headers=webhook_id(1))
+    run_jobs(huey)
+    assert Inbox(huey).size() == 0
+    entry = dlog.get("wh-1")
+    assert (entry.status, entry.issue_key, entry.event) == (
+        "done",
+        "SHOP-311",
+        "jira:issue_created",
+    )
 
 
 def test_same_delivery_five_times_is_queued_once(qclient, dlog, huey, jira):
@@ -153,9 +178,12 @@ def test_same_delivery_five_times_is_queued_once(qclient, dlog, huey, jira):
     ]
     assert answers == ["queued"] + ["duplicate"] * 4
     assert huey.pending_count() == 1
-    assert dlog.counts() == {"queued": 1, "duplicate": 4}
+    assert dlog.counts() == {"duplicate": 4}
     run_jobs(huey)
+    assert dlog.counts() == {"done": 1, "duplicate": 4}
     assert jira.requests == ["POST comment/SHOP-311", "PUT issue/SHOP-311"]
+    again = post_signed(qclient, issue_payload(), headers=webhook_id(1))  # after it ran
+    assert again.json["status"] == "duplicate"
 
 
 def test_without_identifier_the_body_hash_dedupes(qclient, huey):
@@ -166,31 +194,50 @@ def test_without_identifier_the_body_hash_dedupes(qclient, huey):
     assert huey.pending_count() == 2
 
 
-def test_queue_store_failure_is_503_and_jiras_retry_is_then_accepted(
-    qclient, dlog, queue, monkeypatch
-):
-    def broken(delivery: Delivery) -> None:
-        raise sqlite3.OperationalError("disk I/O error")
+def test_identifiers_are_remembered_for_two_days(qclient, huey):
+    payload = issue_payload()
+    assert post_signed(qclient, payload, headers=webhook_id(1)).json["status"] == "queued"
+    inbox = Inbox(huey)
+    assert inbox.forget_seen(now=time.time() + SEEN_SECONDS - 60) == 0
+    assert post_signed(qclient, payload, headers=webhook_id(1)).json["status"] == "duplicate"
+    assert inbox.forget_seen(now=time.time() + SEEN_SECONDS + 60) == 1
 
-    with monkeypatch.context() as m:
-        m.setattr(queue, "enqueue", broken)
-        r = post_signed(qclient, issue_payload(), headers=webhook_id(1))
+
+def test_queue_store_failure_is_503_with_nothing_kept_and_jiras_retry_is_then_accepted(
+    qclient, dlog, huey, monkeypatch
+):
+    with huey.storage.db(commit=True) as cursor:  # the job's insert fails, inside accept's
+        cursor.execute("alter table task rename to task_away")  # one transaction
+    r = post_signed(qclient, issue_payload(), headers=webhook_id(1))
+    with huey.storage.db(commit=True) as cursor:
+        cursor.execute("alter table task_away rename to task")
     assert r.status_code == 503
     assert r.json["error"] == "unavailable"
-    assert dlog.counts() == {}
+    assert "task" not in r.get_data(as_text=True)  # no internals in the answer
+    assert (Inbox(huey).size(), huey.pending_count(), dlog.counts()) == (0, 0, {})
     retried = webhook_id(1) | {"X-Atlassian-Webhook-Retry": "1"}
     again = post_signed(qclient, issue_payload(), headers=retried)
     assert again.status_code == 202
     assert again.json["status"] == "queued"
 
 
-def test_log_store_failure_is_503_and_nothing_queued(qsettings, impact_config, huey):
+def test_log_store_down_the_delivery_is_still_taken_and_logged_once_it_is_back(
+    qsettings, impact_config, huey, jira, clock
+):
     unmigrated = DeliveryLog.from_url(qsettings.database_url)  # no tables
-    client = queue_client(qsettings, impact_config, unmigrated, DeliveryQueue(huey))
-    r = post_signed(client, issue_payload(), headers=webhook_id(1))
-    assert r.status_code == 503
-    assert "no such table" not in r.get_data(as_text=True)  # no internals in the answer
-    assert huey.pending_count() == 0
+    worker = make_worker(huey, unmigrated, impact_config, jira, clock)
+    client = queue_client(qsettings, impact_config, unmigrated, DeliveryQueue(huey, worker.handle))
+    assert send(client, jira, 1).json["status"] == "queued"
+    assert send(client, jira, 1).json["status"] == "duplicate"  # answered, though not noted
+    run_jobs(huey)  # the worker cannot log it: the job waits
+    assert Inbox(huey).size() == 1
+    assert jira.requests == []
+    migrate(unmigrated.engine)
+    run_jobs(huey, clock)
+    assert unmigrated.get("wh-1").status == "done"
+    assert Inbox(huey).size() == 0
+    # an hour late by then: the issue is read again first
+    assert jira.requests == ["GET issue/SHOP-311", "POST comment/SHOP-311", "PUT issue/SHOP-311"]
 
 
 def test_default_app_uses_the_queue_and_refuses_an_unmigrated_log(qsettings, impact_config):
@@ -223,8 +270,7 @@ def test_worker_triages_and_records_plan_and_calls(qclient, dlog, huey, jira):
 
 def test_a_job_handed_out_twice_runs_once(qclient, huey, queue, dlog, jira):
     post_signed(qclient, issue_payload(), headers=webhook_id(1))
-    [stored] = dlog.recover(now=time.time(), grace=-60)  # as the sweeper would send it
-    queue.enqueue(stored)
+    queue.enqueue(Job("wh-1", "SHOP-311"))  # as the sweeper would, thinking it lost
     assert run_jobs(huey) == 2
     assert len(jira.applied) == 1
 
@@ -330,8 +376,8 @@ def test_busy_issue_makes_the_job_wait_not_fail(qclient, huey, dlog, jira, clock
     lock = huey.lock_task("issue.SHOP-311", ttl=60)
     lock.acquire()
     run_jobs(huey)
-    entry = dlog.get("wh-1")
-    assert (entry.status, entry.attempts) == ("queued", 0)
+    assert dlog.get("wh-1") is None  # not taken from the inbox while the issue is busy
+    assert Inbox(huey).size() == 1
     assert huey.scheduled_count() == 1
     lock.release()
     run_jobs(huey, clock)
@@ -341,7 +387,7 @@ def test_busy_issue_makes_the_job_wait_not_fail(qclient, huey, dlog, jira, clock
 def test_busy_issue_raises_retry_task(huey, worker):
     huey.lock_task("issue.SHOP-5", ttl=60).acquire()
     with pytest.raises(RetryTask):
-        worker.handle(Delivery("x", "jira:issue_created", "SHOP-5", "{}", 0, 0.0))
+        worker.handle(Job("x", "SHOP-5"))
 
 
 def test_sqlite_lock_expires_after_its_ttl(tmp_path):
@@ -360,12 +406,16 @@ def test_sweeper_requeues_what_a_killed_worker_left_and_purges_old_rows(
     send(qclient, jira, 1, key="SHOP-1")
     send(qclient, jira, 2, key="SHOP-2")
     now = time.time()
-    huey.flush()  # the queue lost both jobs, e.g. a worker killed after taking them
-    dlog.claim("wh-1", now=now, lease=LEASE)  # and it had started one
+    huey.storage.flush_queue()  # the queue lost both jobs, e.g. a worker killed after taking them
+    inbox = Inbox(huey)
+    dlog.admit(inbox.take("wh-1"))  # and it had moved one to the log and started it
+    inbox.drop("wh-1")
+    dlog.claim("wh-1", now=now, lease=LEASE)
     sweeper = Sweeper(log=dlog, queue=queue, lease=LEASE, retention=24 * 3600, clock=lambda: now)
     assert sweeper.sweep() == 0  # within the lease and grace: nothing yet
     sweeper.clock = lambda: now + LEASE + 1
-    assert sweeper.sweep() == 2
+    assert sweeper.sweep() == 2  # the run past its lease (log), the delivery left in the inbox
+    assert sweeper.sweep() == 0  # each comes back once per lease
     clock.ahead = LEASE + 1
     run_jobs(huey)
     assert {dlog.get("wh-1").status, dlog.get("wh-2").status} == {"done"}
@@ -534,20 +584,33 @@ def test_redis_backend_queues_dedupes_and_locks(
     for _ in range(3):
         post_signed(client, issue_payload(), headers=webhook_id(1))
     assert huey.pending_count() == 1
-    assert type(huey).__name__ == "RedisExpireHuey"
+    assert Inbox(huey).size() == 1
+    assert dlog.counts() == {"duplicate": 2}
+    assert type(huey).__name__ == "RedisInboxHuey"
 
     lock = huey.lock_task("issue.SHOP-311", ttl=60)
     lock.acquire()
     key = huey.storage.result_key(f"{huey.name}.lock.issue.SHOP-311")
     assert 0 < huey.storage.conn.ttl(key) <= 60  # a killed worker's lock runs out
     run_jobs(huey)
-    assert dlog.get("wh-1").status == "queued"  # waited for the lock
+    assert dlog.get("wh-1") is None  # waited for the lock, still in the inbox
     lock.release()
     run_jobs(huey, clock)
     assert dlog.get("wh-1").status == "done"
     assert jira.requests == ["POST comment/SHOP-311", "PUT issue/SHOP-311"]
 
 
+def test_a_redis_without_append_only_file_is_named_at_start_up(redis_url, caplog):
+    huey = make_huey(Settings.from_env(BASE_ENV | {"REDIS_URL": redis_url}))
+    warn_if_volatile(huey)  # the test server runs with appendonly yes
+    assert "appendonly" not in caplog.text
+    real_info = huey.storage.conn.info("persistence")
+    assert real_info["aof_enabled"] == 1
+    huey.storage.conn.info = lambda section: real_info | {"aof_enabled": 0}  # as without it
+    warn_if_volatile(huey)
+    assert "REDIS_URL: this Redis keeps no append-only file" in caplog.text
+
+
 def test_redis_url_in_environment_moves_the_queue(redis_url):
     s = Settings.from_env(BASE_ENV | {"REDIS_URL": redis_url})
-    assert type(make_huey(s)).__name__ == "RedisExpireHuey"
+    assert type(make_huey(s)).__name__ == "RedisInboxHuey"

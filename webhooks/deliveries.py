@@ -5,8 +5,8 @@ owned by the Alembic migrations in ``migrations/`` (``jira-impact db upgrade``).
 
 The log is also what makes delivery exactly-once in effect:
 
-- ``record`` inserts the row in one statement that detects a repeat (``dedupe_key`` is unique),
-  so every web process, on every machine sharing the database, sees the same identifiers;
+- ``admit`` inserts the row in one statement that detects a repeat (``dedupe_key`` is unique),
+  so a delivery moved from the queue's inbox twice (a worker killed in between) is logged once;
 - ``claim`` moves a row from ``queued`` to ``running`` in one statement, so a job that the queue
   hands out twice runs once;
 - ``recover`` finds what a crash left behind (a job running past its lease, or one due long ago
@@ -90,9 +90,10 @@ class DeliveryRow(Base):
 
 @dataclass(frozen=True)
 class Claim:
-    """A delivery a worker now runs: the attempt number is this run's, counting from 1."""
+    """A delivery a worker now runs, as the log holds it; ``attempts`` counts this run, from 1."""
 
     attempts: int
+    delivery: Delivery
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,8 @@ class Entry:
 class DeliveryLog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        # The statements of the hot paths, built once: on every delivery the web inserts one row
-        # and the worker updates it twice.
+        # The statements of the hot paths, built once: on every delivery the worker inserts one
+        # row and updates it twice.
         self._insert_new = (
             _insert_ignoring_repeat(engine)
             .values({name: bindparam(name) for name in (*_ROW_FIELDS, "dedupe_key")})
@@ -137,7 +138,7 @@ class DeliveryLog:
                 attempts=DeliveryRow.attempts + 1,
                 lease_until=bindparam("b_lease_until"),
             )
-            .returning(DeliveryRow.attempts)
+            .returning(DeliveryRow.attempts, *_DELIVERY_COLUMNS)
         )
         appended = DeliveryRow.calls + "\n" + bindparam("b_attempt_log", type_=Text)
         self._end_attempt = (
@@ -163,27 +164,21 @@ class DeliveryLog:
     def from_url(cls, url: str) -> DeliveryLog:
         return cls(make_engine(url))
 
-    # ---- the web process
+    # ---- the web process and the worker
 
-    def record(self, delivery: Delivery) -> bool:
-        """Store a received delivery as queued; False (and a ``duplicate`` row) when its
-        identifier was seen before. Raises ``SQLAlchemyError`` when the database can't take it."""
-        row = _row(delivery, status=QUEUED)
+    def admit(self, delivery: Delivery) -> bool:
+        """Store a delivery as queued (the worker, moving it from the inbox); False, and no
+        change, when its identifier is logged already. Raises ``SQLAlchemyError`` when the
+        database can't take it."""
+        row = _row(delivery, status=QUEUED) | {"dedupe_key": delivery.id}
         with self.engine.begin() as conn:
-            if conn.execute(self._insert_new, row | {"dedupe_key": delivery.id}).first():
-                return True
-            duplicate = row | {"status": DUPLICATE, "body": None, "finished_at": row["due_at"]}
-            conn.execute(self._insert_duplicate, duplicate)
-            return False
+            return conn.execute(self._insert_new, row).first() is not None
 
-    def forget(self, identifier: str) -> None:
-        """Undo ``record`` when the queue refused the job, so Jira's retry is taken as new."""
+    def note_duplicate(self, delivery: Delivery) -> None:
+        """A row for a repeat the web process turned away (without the body)."""
+        row = _row(delivery, status=DUPLICATE)
         with self.engine.begin() as conn:
-            conn.execute(
-                delete(DeliveryRow).where(
-                    DeliveryRow.dedupe_key == identifier, DeliveryRow.status == QUEUED
-                )
-            )
+            conn.execute(self._insert_duplicate, row | {"body": None, "finished_at": row["due_at"]})
 
     # ---- the worker
 
@@ -192,8 +187,8 @@ class DeliveryLog:
         # due_by: the queue's clock ticks in whole seconds, so a retry may start a bit early
         params = {"b_identifier": identifier, "b_due_by": now + 1.0, "b_lease_until": now + lease}
         with self.engine.begin() as conn:
-            attempts = conn.execute(self._claim, params).scalar_one_or_none()
-        return None if attempts is None else Claim(attempts=attempts)
+            row = conn.execute(self._claim, params).first()
+        return None if row is None else Claim(attempts=row[0], delivery=_delivery(row[1:]))
 
     def finish(
         self,

@@ -8,7 +8,9 @@
   ``contextvars`` value), every record carries ``delivery_id`` and ``issue_key``.
 - ``log_jira_calls(calls)``: one line per Jira call.
 - ``GunicornLogger`` (``logger_class`` in gunicorn.conf.py): gunicorn's own lines as JSON too;
-  its access line gives the path without the query string, where a webhook token may ride.
+  its access line gives the path without the query string, where a webhook token may ride, and
+  for a webhook the delivery's identifier, status and issue (what the receiver left in the WSGI
+  environ), so one line says what became of each delivery.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from connector.protocol import Call
 from webhooks.settings import Settings, SettingsError
 
 REDACTED = "[redacted]"
+ACCESS_FIELDS = "jira_impact.delivery"  # the receiver's fields for the access line
 CALLS_LOGGER = "webhooks.jira_calls"
 
 _OURS = "_jira_impact_json"  # marks the handlers configure_logging installed
@@ -251,16 +254,19 @@ class GunicornLogger(glogging.Logger):  # type: ignore[misc]
             return
         status = str(getattr(resp, "status", "") or "").split(" ", 1)[0]
         ms = request_time.total_seconds() * 1000
+        delivery = environ.get(ACCESS_FIELDS) or {}
         self.access_log.info(
-            "%s %s %s %.0f ms",
+            "%s %s %s %.0f ms%s",
             req.method,
             req.path,
             status,
             ms,
+            f" {delivery['delivery_status']}" if delivery else "",
             extra={
                 "method": req.method,
                 "path": req.path,  # never the query string
                 "status": int(status) if status.isdigit() else status,
                 "duration_ms": round(ms, 1),
+                **{k: v for k, v in delivery.items() if v is not None},
             },
         )

@@ -4,22 +4,28 @@ One embedded SQLite file by default (``QUEUE_PATH``); Redis when ``REDIS_URL`` i
 many workers on many machines share one queue. The per-issue lock lives in the same store, with
 a time to live, so a lock held by a worker that was killed runs out by itself.
 
-``QueueDispatcher`` is the web side: record the delivery in the log (which detects a repeat),
-then enqueue it; if either store fails the answer is 503 and nothing is left that would make
-Jira's retry look like a duplicate.
+Taking a delivery is one atomic step in the queue's store (``Inbox.accept``): mark its
+identifier seen, keep the delivery in the *inbox*, and put a job naming it on Huey's queue; or,
+when the identifier was seen already, nothing. The web process writes nothing else, so the 202
+costs one transaction (SQLite) or one round trip (Redis). The worker moves each delivery from the
+inbox into the delivery log before it runs it; one that a crash left in the inbox is queued again
+by the worker's sweep.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import time
+import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
-from huey import Huey, RedisExpireHuey
-from huey.storage import SqliteStorage
+from huey import Huey
+from huey.storage import RedisExpireStorage, SqliteStorage
 
 from webhooks.deliveries import DeliveryLog
 from webhooks.errors import UnavailableError
@@ -30,27 +36,55 @@ log = logging.getLogger(__name__)
 
 QUEUE_NAME = "jira_impact"
 DELIVER_TASK = "deliver"
+# How long the queue's store remembers an identifier. Jira retries for 30 minutes; a repeat
+# later than this is still caught by the delivery log's unique identifier, just not in the web.
+SEEN_SECONDS = 48 * 3600
+# Pages the write-ahead log may reach before a commit checkpoints it (and so waits for the disk).
+# SQLite's default, 1000, has a web process sync several times a second under load; the worker
+# checkpoints every second anyway (``Sweeper``), so this is only the bound when it is not running.
+WAL_PAGES = 10_000
+
+
+class InboxStorage(Protocol):
+    """What both storages below add to Huey's: the inbox, and ``accept`` in one step."""
+
+    def accept(self, identifier: str, record: bytes, message: bytes, *, due: float) -> bool: ...
+    def inbox_get(self, identifier: str) -> bytes | None: ...
+    def inbox_drop(self, identifier: str) -> None: ...
+    def inbox_overdue(self, *, before: float, now: float) -> list[bytes]: ...
+    def inbox_size(self) -> int: ...
+    def forget_seen(self, *, now: float) -> int: ...
+    def checkpoint(self) -> None: ...
 
 
 class SqliteLeaseStorage(SqliteStorage):
-    """Huey's SQLite storage, whose ``put_if_empty`` also takes a ``ttl`` (the stock one refuses
-    it), so that ``lock_task(name, ttl=...)`` gives a lock that expires like Redis's ``SET NX EX``.
+    """Huey's SQLite storage, plus the inbox and the seen identifiers (two tables beside Huey's),
+    and a ``put_if_empty`` that also takes a ``ttl`` (the stock one refuses it), so that
+    ``lock_task(name, ttl=...)`` gives a lock that expires like Redis's ``SET NX EX``.
 
     Its commits are not synced to disk one by one (``synchronous=NORMAL``; WAL keeps the file
-    whole): a power loss may drop the last jobs. A delivery the log still holds as queued is
-    queued again by the worker's sweep; the log itself is synced once a second (see
-    ``DeliveryLog.checkpoint``), which bounds what a power loss can take.
+    whole): a power loss may drop the last second or so of accepted deliveries. The worker syncs
+    it once a second (see ``Sweeper``).
     """
 
     table_expiry = (
         "create table if not exists kv_expiry (queue text not null, key text not null, "
         "expires real not null, primary key(queue, key))"
     )
-    ddl: ClassVar[list[str]] = [*SqliteStorage.ddl, table_expiry]
+    table_seen = (
+        "create table if not exists delivery_seen (queue text not null, id text not null, "
+        "expires real not null, primary key(queue, id)) without rowid"
+    )
+    table_inbox = (
+        "create table if not exists delivery_inbox (queue text not null, id text not null, "
+        "due real not null, record blob not null, primary key(queue, id)) without rowid"
+    )
+    ddl: ClassVar[list[str]] = [*SqliteStorage.ddl, table_expiry, table_seen, table_inbox]
 
     def _create_connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection = super()._create_connection()
         conn.execute("pragma synchronous=NORMAL")
+        conn.execute(f"pragma wal_autocheckpoint={WAL_PAGES}")
         return conn
 
     def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
@@ -75,16 +109,165 @@ class SqliteLeaseStorage(SqliteStorage):
             )
             return True
 
+    def accept(self, identifier: str, record: bytes, message: bytes, *, due: float) -> bool:
+        with self.db(commit=True) as curs:  # one exclusive transaction
+            # a new identifier, or one whose memory ran out: (re)marked; else nothing changes
+            curs.execute(
+                "insert into delivery_seen (queue, id, expires) values (?, ?, ?) "
+                "on conflict (queue, id) do update set expires = excluded.expires "
+                "where delivery_seen.expires <= ?",
+                (self.name, identifier, due + SEEN_SECONDS, due),
+            )
+            if curs.rowcount != 1:
+                return False
+            curs.execute(
+                "insert or replace into delivery_inbox (queue, id, due, record) "
+                "values (?, ?, ?, ?)",
+                (self.name, identifier, due, self.to_blob(record)),
+            )
+            curs.execute(  # what SqliteStorage.enqueue writes, in this same transaction
+                "insert into task (queue, data, priority) values (?, ?, 0)",
+                (self.name, self.to_blob(message)),
+            )
+            return True
+
+    def inbox_get(self, identifier: str) -> bytes | None:
+        rows = self.sql(
+            "select record from delivery_inbox where queue = ? and id = ?",
+            (self.name, identifier),
+            results=True,
+        )
+        return bytes(rows[0][0]) if rows else None
+
+    def inbox_drop(self, identifier: str) -> None:
+        self.sql(
+            "delete from delivery_inbox where queue = ? and id = ?",
+            (self.name, identifier),
+            commit=True,
+        )
+
+    def inbox_overdue(self, *, before: float, now: float) -> list[bytes]:
+        rows = self.sql(
+            "update delivery_inbox set due = ? where queue = ? and due < ? returning record",
+            (now, self.name, before),
+            commit=True,
+            results=True,
+        )
+        return [bytes(record) for (record,) in rows]
+
+    def inbox_size(self) -> int:
+        rows = self.sql(
+            "select count(*) from delivery_inbox where queue = ?", (self.name,), results=True
+        )
+        return int(rows[0][0])
+
+    def forget_seen(self, *, now: float) -> int:
+        with self.db(commit=True) as curs:
+            curs.execute(
+                "delete from delivery_seen where queue = ? and expires <= ?", (self.name, now)
+            )
+            return int(curs.rowcount)
+
+    def flush_all(self) -> None:
+        super().flush_all()
+        self.sql("delete from delivery_seen where queue = ?", (self.name,), commit=True)
+        self.sql("delete from delivery_inbox where queue = ?", (self.name,), commit=True)
+
+    def checkpoint(self) -> None:
+        """Sync the write-ahead log to disk (see the class's docstring)."""
+        self.sql("pragma wal_checkpoint(PASSIVE)")
+
+
+# Mark the identifier seen (SET NX EX), and only if it was not: keep the delivery in the inbox
+# (a hash, with a sorted set of when each is due) and push the job where Huey's consumer pops.
+_ACCEPT_SCRIPT = """
+if redis.call('set', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  redis.call('hset', KEYS[2], ARGV[2], ARGV[3])
+  redis.call('zadd', KEYS[3], ARGV[4], ARGV[2])
+  redis.call('lpush', KEYS[4], ARGV[5])
+  return 1
+end
+return 0
+"""
+
+
+class RedisInboxStorage(RedisExpireStorage):
+    """Huey's Redis storage (locks are plain keys set with NX and EX), plus the inbox."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        prefix = f"{self.queue_key}.deliveries"
+        self.seen_prefix = f"{prefix}.seen."
+        self.inbox_key = f"{prefix}.inbox"
+        self.inbox_due_key = f"{prefix}.inbox.due"
+        self._accept = self.conn.register_script(_ACCEPT_SCRIPT)
+
+    def accept(self, identifier: str, record: bytes, message: bytes, *, due: float) -> bool:
+        keys = [self.seen_prefix + identifier, self.inbox_key, self.inbox_due_key, self.queue_key]
+        return bool(self._accept(keys=keys, args=[SEEN_SECONDS, identifier, record, due, message]))
+
+    def inbox_get(self, identifier: str) -> bytes | None:
+        found = self.conn.hget(self.inbox_key, identifier)
+        return None if found is None else bytes(found)
+
+    def inbox_drop(self, identifier: str) -> None:
+        with self.conn.pipeline() as pipe:  # MULTI … EXEC
+            pipe.hdel(self.inbox_key, identifier).zrem(self.inbox_due_key, identifier).execute()
+
+    def inbox_overdue(self, *, before: float, now: float) -> list[bytes]:
+        ids = self.conn.zrangebyscore(self.inbox_due_key, "-inf", f"({before}")
+        if not ids:
+            return []
+        # xx: only entries still there, so one dropped meanwhile does not come back
+        self.conn.zadd(self.inbox_due_key, dict.fromkeys(ids, now), xx=True)
+        return [bytes(r) for r in self.conn.hmget(self.inbox_key, ids) if r is not None]
+
+    def inbox_size(self) -> int:
+        return int(self.conn.hlen(self.inbox_key))
+
+    def forget_seen(self, *, now: float) -> int:
+        return 0  # Redis expires them itself
+
+    def volatile(self) -> bool:
+        """True when the server keeps no append-only file: a restart of Redis would then lose
+        what came in since its last snapshot, deliveries already answered 202 included."""
+        try:
+            return not int(self.conn.info("persistence").get("aof_enabled", 0))
+        except Exception:  # INFO refused (some hosted Redis): say nothing
+            return False
+
+    def flush_all(self) -> None:
+        super().flush_all()
+        self.conn.delete(self.inbox_key, self.inbox_due_key)
+        for key in self.conn.scan_iter(match=self.seen_prefix + "*", count=1000):
+            self.conn.delete(key)
+
+    def checkpoint(self) -> None:
+        pass  # Redis persists as its own configuration says (see the README)
+
 
 class SqliteLeaseHuey(Huey):
     storage_class = SqliteLeaseStorage
 
 
+class RedisInboxHuey(Huey):
+    storage_class = RedisInboxStorage
+
+
+def warn_if_volatile(huey: Huey) -> None:
+    """Say so at start-up when the queue's Redis would lose accepted deliveries on a restart."""
+    volatile = getattr(huey.storage, "volatile", None)
+    if volatile is not None and volatile():
+        log.warning(
+            "REDIS_URL: this Redis keeps no append-only file, so a restart of it loses the "
+            "deliveries it holds; run it with `appendonly yes` (see the README)"
+        )
+
+
 def make_huey(settings: Settings) -> Huey:
     """The queue for these settings. Nothing is stored in results: the delivery log says it all."""
     if settings.redis_url:
-        # RedisExpireHuey: its locks are plain keys set with NX and EX (a time to live).
-        return RedisExpireHuey(
+        return RedisInboxHuey(
             QUEUE_NAME, url=settings.redis_url, results=False, blocking=True, read_timeout=1
         )
     path = Path(settings.queue_path)
@@ -92,17 +275,77 @@ def make_huey(settings: Settings) -> Huey:
     return SqliteLeaseHuey(QUEUE_NAME, filename=str(path), results=False, timeout=30)
 
 
+@dataclass(frozen=True)
+class Job:
+    """What a queued job carries: the delivery it runs, and its issue (for the issue's lock)."""
+
+    id: str
+    issue_key: str | None
+
+
+class Inbox:
+    """Deliveries accepted by a web process and not yet moved into the delivery log."""
+
+    def __init__(self, huey: Huey) -> None:
+        self.storage: InboxStorage = huey.storage
+
+    def accept(self, delivery: Delivery, message: bytes) -> bool:
+        """Keep the delivery and queue ``message``, unless its identifier was seen: False."""
+        return self.storage.accept(
+            delivery.id, _encode(delivery), message, due=delivery.received_at
+        )
+
+    def take(self, identifier: str) -> Delivery | None:
+        record = self.storage.inbox_get(identifier)
+        return None if record is None else _decode(record)
+
+    def drop(self, identifier: str) -> None:
+        self.storage.inbox_drop(identifier)
+
+    def overdue(self, *, before: float, now: float) -> list[Delivery]:
+        """Deliveries waiting since before ``before`` (their job was lost, or the queue is that
+        long); each is due again at ``now``, so it comes back once per sweep interval at most."""
+        return [_decode(record) for record in self.storage.inbox_overdue(before=before, now=now)]
+
+    def size(self) -> int:
+        return self.storage.inbox_size()
+
+    def forget_seen(self, *, now: float) -> int:
+        """Drop identifiers remembered past ``SEEN_SECONDS`` (SQLite; Redis expires its own)."""
+        return self.storage.forget_seen(now=now)
+
+    def checkpoint(self) -> None:
+        self.storage.checkpoint()
+
+
+def _encode(delivery: Delivery) -> bytes:
+    # Compressed: a 3 KB delivery shrinks to about a third, which is fewer pages to write in the
+    # web's one transaction (SQLite) and less memory (Redis), for some 20 µs.
+    return zlib.compress(json.dumps(vars(delivery), separators=(",", ":")).encode(), 1)
+
+
+def _decode(record: bytes) -> Delivery:
+    return Delivery(**json.loads(zlib.decompress(record)))
+
+
 class DeliveryQueue:
     """The ``deliver`` task on a Huey instance. ``handle`` is given in the worker only; a web
-    process just enqueues."""
+    process just accepts deliveries."""
 
-    def __init__(self, huey: Huey, handle: Callable[[Delivery], None] | None = None) -> None:
+    def __init__(self, huey: Huey, handle: Callable[[Job], None] | None = None) -> None:
         self.huey = huey
+        self.inbox = Inbox(huey)
         self._handle = handle
         self._task = huey.task(name=DELIVER_TASK)(self._deliver)
 
-    def enqueue(self, delivery: Delivery) -> None:
-        self._task(dict(vars(delivery)))  # plain data in the message, not our class
+    def accept(self, delivery: Delivery) -> bool:
+        """The web side: keep the delivery and queue its job, in one step; False for a repeat."""
+        message = self.huey.serialize_task(self._task.s(_job(delivery)))
+        return self.inbox.accept(delivery, message)
+
+    def enqueue(self, delivery: Delivery | Job) -> None:
+        """Queue (again) the job of a delivery the log or the inbox holds."""
+        self._task(_job(delivery))
 
     def pending(self) -> int:
         """Jobs waiting in the queue or scheduled for later."""
@@ -111,11 +354,17 @@ class DeliveryQueue:
     def _deliver(self, fields: dict[str, Any]) -> None:
         if self._handle is None:
             raise RuntimeError("this process only enqueues deliveries; run `jira-impact worker`")
-        self._handle(Delivery(**fields))
+        # Jobs queued before this version carried the whole delivery; its id and issue suffice.
+        self._handle(Job(fields["id"], fields.get("issue_key")))
+
+
+def _job(delivery: Delivery | Job) -> dict[str, Any]:
+    return {"id": delivery.id, "issue_key": delivery.issue_key}  # plain data, not our class
 
 
 class QueueDispatcher:
-    """The receiver's dispatcher: record, then enqueue; the web process makes no Jira call."""
+    """The receiver's dispatcher: accept into the queue's store; the web process makes no Jira
+    call and writes the delivery log only to note a duplicate."""
 
     def __init__(self, *, log: DeliveryLog, queue: DeliveryQueue) -> None:
         self.log = log
@@ -123,31 +372,24 @@ class QueueDispatcher:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> QueueDispatcher:
-        return cls(
-            log=DeliveryLog.from_url(settings.database_url),
-            queue=DeliveryQueue(make_huey(settings)),
-        )
+        huey = make_huey(settings)
+        warn_if_volatile(huey)
+        return cls(log=DeliveryLog.from_url(settings.database_url), queue=DeliveryQueue(huey))
 
     def submit(self, delivery: Delivery) -> str:
         try:
-            fresh = self.log.record(delivery)
-        except Exception as exc:
-            log.error("delivery log refused %s: %s", delivery.id, _short(exc))
-            raise UnavailableError("the delivery could not be stored; try again later") from exc
-        if not fresh:
-            log.info("duplicate delivery %s for %s", delivery.id, delivery.issue_key)
-            return "duplicate"
-        try:
-            self.queue.enqueue(delivery)
+            fresh = self.queue.accept(delivery)
         except Exception as exc:
             log.error("queue refused %s: %s", delivery.id, _short(exc))
-            try:
-                self.log.forget(delivery.id)
-            except Exception:
-                # The row stays queued; the worker's recovery sweep enqueues it later.
-                log.exception("could not undo the record of %s", delivery.id)
             raise UnavailableError("the delivery could not be queued; try again later") from exc
-        return "queued"
+        if fresh:
+            return "queued"
+        log.info("duplicate delivery %s for %s", delivery.id, delivery.issue_key)
+        try:
+            self.log.note_duplicate(delivery)
+        except Exception as exc:  # the answer stands: the first copy is safe in the queue
+            log.warning("duplicate %s not noted in the delivery log: %s", delivery.id, _short(exc))
+        return "duplicate"
 
 
 def _short(exc: BaseException) -> str:

@@ -26,7 +26,7 @@ from webhooks.errors import (
     UnauthenticatedError,
     UnsupportedMediaError,
 )
-from webhooks.logs import delivery_context
+from webhooks.logs import ACCESS_FIELDS, delivery_context
 from webhooks.settings import Settings
 from webhooks.signature import SignatureError, verify_signature, verify_token
 
@@ -123,7 +123,7 @@ class Receiver:
             except ReceiverError:
                 metrics.webhook_received(event.name, "unavailable")
                 raise
-            log.info("delivery %s (%s): %s", delivery.id, event.name, status)
+            log.debug("delivery %s (%s): %s", delivery.id, event.name, status)
         metrics.webhook_received(event.name, status)
         return {"status": status, "delivery": delivery.id, "issue": delivery.issue_key}
 
@@ -154,4 +154,9 @@ def receive_jira() -> ResponseReturnValue:
         if exc.status != 503:  # a 503 was counted where it happened
             metrics.webhook_received(None, "rejected")
         raise
+    request.environ[ACCESS_FIELDS] = {
+        "delivery_id": result.get("delivery"),
+        "delivery_status": result["status"],
+        "issue_key": result.get("issue"),
+    }
     return jsonify(result), 202

@@ -1,13 +1,15 @@
 """The worker: takes deliveries off the queue, one job at a time per issue, and triages them.
 
-For each job: take the issue's lock (in the queue's store, with a time to live) → claim the
-delivery in the log (queued → running; a job handed out twice runs once) → triage, re-reading the
+For each job: take the issue's lock (in the queue's store, with a time to live) → move the
+delivery from the queue's inbox into the log, if it is still there → claim it in the log
+(queued → running; a job handed out twice runs once) → triage, re-reading the
 issue first when the delivery is a retry, a second attempt or older than STALE_DELIVERY_SECONDS →
 record the outcome. When Jira fails, ``retry_verdict`` (pure) says whether to wait and try again,
 give up at once (failed) or give up for good (dead).
 
 Beside Huey's consumer a sweeper thread queues again what a crash left behind (see
-``DeliveryLog.recover``) and drops rows older than DELIVERY_RETENTION_HOURS.
+``DeliveryLog.recover`` and ``Inbox.overdue``) and drops rows older than
+DELIVERY_RETENTION_HOURS.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from webhooks import metrics
 from webhooks.deliveries import DEAD, FAILED, DeliveryLog
 from webhooks.dispatch import process
 from webhooks.logs import delivery_context, log_jira_calls
-from webhooks.queue import DeliveryQueue
+from webhooks.queue import DeliveryQueue, Inbox, Job
 from webhooks.receiver import Delivery
 from webhooks.settings import Settings
 
@@ -131,6 +133,7 @@ class DeliveryWorker:
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.huey = huey
+        self.inbox = Inbox(huey)
         self.log = log
         self.config = config
         self.jira = jira
@@ -160,32 +163,40 @@ class DeliveryWorker:
             stale_after=settings.stale_after_seconds,
         )
 
-    def handle(self, delivery: Delivery) -> None:
+    def handle(self, job: Job) -> None:
         """Huey's task body. Raises ``RetryTask`` to be run again later."""
-        lock = self.huey.lock_task(
-            f"issue.{delivery.issue_key or delivery.id}", ttl=math.ceil(self.lease)
-        )
+        lock = self.huey.lock_task(f"issue.{job.issue_key or job.id}", ttl=math.ceil(self.lease))
         try:
             lock.acquire()
         except TaskLockedException:
-            log.debug("issue %s is busy; %s waits", delivery.issue_key, delivery.id)
+            log.debug("issue %s is busy; %s waits", job.issue_key, job.id)
             raise RetryTask(delay=LOCK_WAIT_SECONDS) from None
         try:
-            with delivery_context(delivery.id, delivery.issue_key):
-                self._run(delivery)
+            with delivery_context(job.id, job.issue_key):
+                self._run(job)
         finally:
             lock.release()
 
-    def _run(self, delivery: Delivery) -> None:
+    def _admit(self, identifier: str) -> None:
+        """Inbox → log. Dropped from the inbox only once logged: a worker killed in between
+        leaves it in both, and the next run's ``admit`` finds it logged already."""
+        delivery = self.inbox.take(identifier)
+        if delivery is not None:
+            self.log.admit(delivery)
+            self.inbox.drop(identifier)
+
+    def _run(self, job: Job) -> None:
         started = self.clock()
         try:
-            claim = self.log.claim(delivery.id, now=started, lease=self.lease)
+            self._admit(job.id)
+            claim = self.log.claim(job.id, now=started, lease=self.lease)
         except Exception as exc:
-            log.error("delivery log unavailable for %s: %s", delivery.id, exc)
+            log.error("delivery log or queue unavailable for %s: %s", job.id, exc)
             raise RetryTask(delay=self.policy.base) from exc
         if claim is None:
-            log.info("delivery %s is not due or was handled already; skipped", delivery.id)
+            log.info("delivery %s is not due or was handled already; skipped", job.id)
             return
+        delivery = claim.delivery
         refresh = (
             delivery.retry > 0
             or claim.attempts > 1
@@ -273,9 +284,9 @@ def calls_made_by(jira: Jira) -> tuple[Call, ...]:
 
 
 class Sweeper:
-    """The worker's housekeeping thread. Every second: make the SQLite log's recent commits
-    durable (a checkpoint syncs its write-ahead log). Every ``interval`` seconds: queue again
-    what crashes left behind, and drop rows past retention."""
+    """The worker's housekeeping thread. Every second: make the recent commits of the SQLite
+    log and queue durable (a checkpoint syncs their write-ahead logs). Every ``interval``
+    seconds: queue again what crashes left behind, and drop rows past retention."""
 
     def __init__(
         self,
@@ -297,6 +308,7 @@ class Sweeper:
     def sweep(self) -> int:
         now = self.clock()
         recovered = self.log.recover(now=now, grace=self.lease)
+        recovered += self.queue.inbox.overdue(before=now - self.lease, now=now)
         for delivery in recovered:
             log.warning(
                 "delivery %s for %s was left behind; queued again", delivery.id, delivery.issue_key
@@ -305,6 +317,7 @@ class Sweeper:
         purged = self.log.purge(before=now - self.retention)
         if purged:
             log.info("dropped %d delivery log row(s) past retention", purged)
+        self.queue.inbox.forget_seen(now=now)
         return len(recovered)
 
     def run(self) -> None:
@@ -312,6 +325,7 @@ class Sweeper:
         while not self._stop.is_set():
             try:
                 self.log.checkpoint()
+                self.queue.inbox.checkpoint()
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + self.interval
                     self.sweep()
@@ -360,12 +374,13 @@ def run_worker(settings: Settings, config: ImpactConfig, *, jira: Callable[[], J
     """``jira-impact worker``: Huey's consumer in this process, plus the sweeper. Returns when
     the consumer stops (SIGINT: after running jobs finish; SIGTERM: at once)."""
     from webhooks.deliveries import check_schema
-    from webhooks.queue import make_huey
+    from webhooks.queue import make_huey, warn_if_volatile
     from webhooks.scheduled import schedule_reranks
 
     delivery_log = DeliveryLog.from_url(settings.database_url)
     check_schema(delivery_log.engine)
     huey = make_huey(settings)
+    warn_if_volatile(huey)
     worker = DeliveryWorker.from_settings(
         settings, huey=huey, log=delivery_log, config=config, jira=per_thread(jira)
     )
