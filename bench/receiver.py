@@ -6,8 +6,9 @@ Everything runs on this machine, on 127.0.0.1: the Jira sandbox, the Procfile's 
 (gunicorn on ``webhooks:create_app()``) with its worker running, and a bare Flask endpoint that
 only reads the body and answers 202, started with the same gunicorn command. ``wrk`` sends
 signed, real-size deliveries (each with its own X-Atlassian-Webhook-Identifier, so every one is
-accepted and queued) over 16 connections; the two endpoints take turns, twice each. Both run
-from the project's folder, so both get its ``gunicorn.conf.py`` (JSON access lines, metrics).
+accepted and queued) over 16 connections; the two endpoints take turns, twice each, the bare one
+only once the worker has caught up (so that it does not share the CPU with our backlog). Both
+run from the project's folder, so both get its ``gunicorn.conf.py`` (JSON access lines, metrics).
 
 Printed: accepted deliveries per second, p50 / p99 time to the 202, the ratio to the bare
 endpoint; then, with the worker idle, the time from a delivery's POST to the issue's edit
@@ -368,25 +369,27 @@ def main(argv: list[str] | None = None) -> int:
                 processes.extend(receiver)
                 if not e2e and not args.no_worker:
                     e2e = end_to_end(sandbox, url, args.e2e_samples)
+                log, inbox = stores(env | store_env)
+
+                def settled(log: Any = log, inbox: Any = inbox) -> dict[str, int]:
+                    """The log's counts once the worker is idle (at once without a worker)."""
+                    if args.no_worker:
+                        return log.counts() | {"in the inbox": inbox.size()}
+                    return wait_until(  # type: ignore[no-any-return]
+                        "the worker to finish the queue", lambda: worker_done(log, inbox), 600
+                    )
+
                 warm = write_script(sub, bodies, f"warm-{backend}")
                 run_wrk(bare_url, warm, 2, args.connections)
                 run_wrk(url, warm, 2, args.connections)
                 ours, theirs = [], []
                 for turn in range(2):
+                    settled()  # the bare endpoint does not share the CPU with our backlog
                     theirs.append(run_wrk(bare_url, warm, args.seconds, args.connections))
                     script = write_script(sub, bodies, f"{backend}-{turn}")
                     ours.append(run_wrk(url, script, args.seconds, args.connections))
                 accepted = sum(o.requests - o.refused for o in ours)
-                log, inbox = stores(env | store_env)
-                stored = (
-                    log.counts() | {"in the inbox": inbox.size()}
-                    if args.no_worker
-                    else wait_until(
-                        "the worker to finish the queue",
-                        lambda log=log, inbox=inbox: worker_done(log, inbox),
-                        600,
-                    )
-                )
+                stored = settled()
                 rows.append((backend, ours, theirs, accepted, stored))
                 for p in receiver:
                     p.stop()

@@ -59,24 +59,58 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
     raise RuntimeError(f"{what} did not listen on port {port} within {START_TIMEOUT:.0f} s")
 
 
-@contextlib.contextmanager
-def redis_server() -> Iterator[str]:
-    """A throwaway redis-server; yields its URL."""
-    binary = require_binary("redis-server", "redis-server")
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="impact-redis-") as folder:
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", folder,
+class RedisServer:
+    """A redis-server on 127.0.0.1 that keeps an append-only file in ``folder``, as the README
+    asks of production; ``kill`` then ``start`` is a crash and a restart on the same file."""
+
+    def __init__(self, folder: str) -> None:
+        self.binary = require_binary("redis-server", "redis-server")
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.folder,
              "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
              "--loglevel", "warning"],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
+        wait_for_port(self.port, self.proc, "redis-server")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()  # SIGKILL: no shutdown, no last write
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
         try:
-            wait_for_port(port, proc, "redis-server")
-            yield f"redis://127.0.0.1:{port}/0"
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+@contextlib.contextmanager
+def redis_instance() -> Iterator[RedisServer]:
+    """A throwaway ``RedisServer``."""
+    with tempfile.TemporaryDirectory(prefix="impact-redis-") as folder:
+        server = RedisServer(folder)
+        try:
+            yield server
         finally:
-            proc.terminate()
-            proc.wait(10)
+            server.stop()
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """A throwaway redis-server; yields its URL."""
+    with redis_instance() as server:
+        yield server.url
 
 
 @contextlib.contextmanager

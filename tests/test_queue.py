@@ -29,7 +29,7 @@ from connector.errors import (
     JiraUnavailableError,
 )
 from tests.conftest import FakeJira, issue_payload, post_signed
-from tests.servers import redis_server
+from tests.servers import redis_instance, redis_server
 from webhooks import create_app
 from webhooks.cli import main
 from webhooks.deliveries import DeliveryLog, SchemaError, make_engine, migrate
@@ -598,6 +598,29 @@ def test_redis_backend_queues_dedupes_and_locks(
     run_jobs(huey, clock)
     assert dlog.get("wh-1").status == "done"
     assert jira.requests == ["POST comment/SHOP-311", "PUT issue/SHOP-311"]
+
+
+def test_a_redis_killed_right_after_the_202s_keeps_every_delivery(
+    qsettings, impact_config, dlog, jira
+):
+    with redis_instance() as server:
+        s = replace(qsettings, redis_url=server.url)
+        huey = make_huey(s)
+        worker = DeliveryWorker.from_settings(
+            s, huey=huey, log=dlog, config=impact_config, jira=lambda: jira
+        )
+        client = queue_client(s, impact_config, dlog, DeliveryQueue(huey, handle=worker.handle))
+        keys = [f"SHOP-{n}" for n in range(5)]
+        assert {send(client, jira, n, key=key).json["status"] for n, key in enumerate(keys)} == {
+            "queued"
+        }
+        server.kill()  # SIGKILL, with nothing logged yet: the inbox is all there is
+        server.start()
+        assert (Inbox(huey).size(), huey.pending_count()) == (5, 5)
+        assert send(client, jira, 0, key=keys[0]).json["status"] == "duplicate"  # still known
+        assert run_jobs(huey) == 5
+        assert {dlog.get(f"wh-{n}").status for n in range(5)} == {"done"}
+        assert sorted(plan.issue_key for plan in jira.applied) == keys  # each edited once
 
 
 def test_a_redis_without_append_only_file_is_named_at_start_up(redis_url, caplog):

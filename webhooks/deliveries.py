@@ -5,8 +5,9 @@ owned by the Alembic migrations in ``migrations/`` (``jira-impact db upgrade``).
 
 The log is also what makes delivery exactly-once in effect:
 
-- ``admit`` inserts the row in one statement that detects a repeat (``dedupe_key`` is unique),
-  so a delivery moved from the queue's inbox twice (a worker killed in between) is logged once;
+- ``start`` inserts the row, running, in one statement that detects a repeat (``dedupe_key`` is
+  unique), so a delivery moved from the queue's inbox twice (a worker killed in between) is
+  logged once;
 - ``claim`` moves a row from ``queued`` to ``running`` in one statement, so a job that the queue
   hands out twice runs once;
 - ``recover`` finds what a crash left behind (a job running past its lease, or one due long ago
@@ -117,10 +118,10 @@ class DeliveryLog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         # The statements of the hot paths, built once: on every delivery the worker inserts one
-        # row and updates it twice.
+        # row (``start``) and updates it when the attempt ends.
         self._insert_new = (
             _insert_ignoring_repeat(engine)
-            .values({name: bindparam(name) for name in (*_ROW_FIELDS, "dedupe_key")})
+            .values({name: bindparam(name) for name in (*_ROW_FIELDS, "dedupe_key", "lease_until")})
             .returning(DeliveryRow.seq)
         )
         self._insert_duplicate = insert(DeliveryRow).values(
@@ -167,12 +168,26 @@ class DeliveryLog:
     # ---- the web process and the worker
 
     def admit(self, delivery: Delivery) -> bool:
-        """Store a delivery as queued (the worker, moving it from the inbox); False, and no
-        change, when its identifier is logged already. Raises ``SQLAlchemyError`` when the
-        database can't take it."""
-        row = _row(delivery, status=QUEUED) | {"dedupe_key": delivery.id}
+        """Store a delivery as queued, for a later ``claim``; False, and no change, when its
+        identifier is logged already. Raises ``SQLAlchemyError`` when the database can't take
+        it. (The worker uses ``start``, which also claims it.)"""
+        row = _row(delivery, status=QUEUED) | {"dedupe_key": delivery.id, "lease_until": None}
         with self.engine.begin() as conn:
             return conn.execute(self._insert_new, row).first() is not None
+
+    def start(self, delivery: Delivery, *, now: float, lease: float) -> Claim | None:
+        """``admit`` and ``claim`` in one transaction, for the worker taking a delivery from the
+        inbox: new to the log, it goes in running, attempt 1; logged already (a run killed
+        before it dropped the inbox's copy), it is claimed like any other."""
+        row = _row(delivery, status=RUNNING) | {
+            "dedupe_key": delivery.id,
+            "attempts": 1,
+            "lease_until": now + lease,
+        }
+        with self.engine.begin() as conn:
+            if conn.execute(self._insert_new, row).first() is not None:
+                return Claim(attempts=1, delivery=delivery)
+        return self.claim(delivery.id, now=now, lease=lease)
 
     def note_duplicate(self, delivery: Delivery) -> None:
         """A row for a repeat the web process turned away (without the body)."""

@@ -57,7 +57,7 @@ def triage(
     calls = jira.apply_plan(plan)
     if plan.rank is not None:  # the issue entered a band: the bottom of it on the board
         calls += place(plan, project, jira)
-    log.info("triaged %s", plan.summary())
+    log.debug("triaged %s", plan.summary())  # the worker's line for the delivery says it
     return Outcome("done", plan=plan, calls=calls)
 
 

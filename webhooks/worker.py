@@ -33,7 +33,7 @@ from connector.errors import JiraError, JiraRateLimitError, JiraServerError
 from connector.protocol import Call, Jira
 from impact.model import ImpactConfig
 from webhooks import metrics
-from webhooks.deliveries import DEAD, FAILED, DeliveryLog
+from webhooks.deliveries import DEAD, FAILED, Claim, DeliveryLog
 from webhooks.dispatch import process
 from webhooks.logs import delivery_context, log_jira_calls
 from webhooks.queue import DeliveryQueue, Inbox, Job
@@ -177,19 +177,21 @@ class DeliveryWorker:
         finally:
             lock.release()
 
-    def _admit(self, identifier: str) -> None:
-        """Inbox → log. Dropped from the inbox only once logged: a worker killed in between
-        leaves it in both, and the next run's ``admit`` finds it logged already."""
-        delivery = self.inbox.take(identifier)
-        if delivery is not None:
-            self.log.admit(delivery)
-            self.inbox.drop(identifier)
+    def _take(self, identifier: str, now: float) -> Claim | None:
+        """The delivery from the inbox into the log, claimed; else the log's claim. Dropped from
+        the inbox only once logged: a worker killed in between leaves it in both, and the next
+        run finds it logged."""
+        waiting = self.inbox.take(identifier)
+        if waiting is None:
+            return self.log.claim(identifier, now=now, lease=self.lease)
+        claim = self.log.start(waiting, now=now, lease=self.lease)
+        self.inbox.drop(identifier)
+        return claim
 
     def _run(self, job: Job) -> None:
         started = self.clock()
         try:
-            self._admit(job.id)
-            claim = self.log.claim(job.id, now=started, lease=self.lease)
+            claim = self._take(job.id, started)
         except Exception as exc:
             log.error("delivery log or queue unavailable for %s: %s", job.id, exc)
             raise RetryTask(delay=self.policy.base) from exc
@@ -219,14 +221,17 @@ class DeliveryWorker:
         metrics.jira_calls(calls)
         log_jira_calls(calls)
         metrics.delivery_processed(delivery.event, outcome.status, ended - started)
+        summary = outcome.plan.summary() if outcome.plan else outcome.reason
         self.log.finish(
             delivery.id,
             outcome.status,
             now=ended,
-            plan=outcome.plan.summary() if outcome.plan else outcome.reason,
+            plan=summary,
             attempt_log=attempt_log(claim.attempts, started, ended, calls),
         )
-        log.info("delivery %s for %s: %s", delivery.id, delivery.issue_key, outcome.status)
+        # one line per delivery: what became of it, and why
+        log.info("delivery %s for %s: %s (%s)", delivery.id, delivery.issue_key, outcome.status,
+                 summary)  # fmt: skip
 
     def _failed(
         self, delivery: Delivery, exc: Exception, attempt: int, record: str, started: float
