@@ -1,7 +1,7 @@
 """Check request and response bodies against the shapes cut from Atlassian's specs.
 
-The schemas live in ``tests/spec_shapes/<operationId>.json`` (see its README); nothing here
-reads ``../shared``. A mismatch raises ``AssertionError`` naming the JSON path, e.g.
+The schemas live in ``tests/spec_shapes/<operationId>.json`` (see its README); the specs
+themselves are not needed. A mismatch raises ``AssertionError`` naming the JSON path, e.g.
 ``rankIssues request: $: Additional properties are not allowed ('rank' was unexpected)``.
 """
 

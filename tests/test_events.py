@@ -1,5 +1,6 @@
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from impact.model import Issue, Person
 from impact.snapshot import issue_from_json
 
 FIXTURES = Path(__file__).parent / "fixtures" / "payloads"
-SHARED_PAYLOADS = Path(__file__).resolve().parents[2] / "shared" / "payloads"
+# Real deliveries published by other integrations, for whoever has a folder of them.
+REAL_PAYLOADS = Path(os.environ.get("JIRA_PAYLOADS_DIR", "/nonexistent"))
 MISSING = ["Missing data for required field."]
 
 MAYA = Person(
@@ -501,14 +503,14 @@ def test_triaged_events() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Real deliveries collected from other projects (present only next to the repo)
+# Real deliveries from elsewhere (JIRA_PAYLOADS_DIR), when a folder of them is at hand
 
 
-SHARED_FILES = sorted(SHARED_PAYLOADS.glob("*.json")) if SHARED_PAYLOADS.is_dir() else []
+REAL_FILES = sorted(REAL_PAYLOADS.glob("*.json")) if REAL_PAYLOADS.is_dir() else []
 
 
-@pytest.mark.skipif(not SHARED_FILES, reason=f"{SHARED_PAYLOADS} is not present")
-@pytest.mark.parametrize("path", SHARED_FILES, ids=[p.name for p in SHARED_FILES])
+@pytest.mark.skipif(not REAL_FILES, reason="JIRA_PAYLOADS_DIR names no folder of deliveries")
+@pytest.mark.parametrize("path", REAL_FILES, ids=[p.name for p in REAL_FILES])
 def test_real_delivery_parses(path: Path) -> None:
     event = parse_event(decode_body(path.read_bytes()))
 

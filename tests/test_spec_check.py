@@ -1,5 +1,6 @@
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ from tests.spec_check import (
     validate_response,
 )
 
-SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
+# Atlassian's spec files, for maintainers who have them: the committed shapes must match them.
+SPECS = Path(os.environ.get("JIRA_SPECS_DIR", "/nonexistent"))
 
 # Every operationId the extractor writes; the list doubles as a check that none went missing.
 EXPECTED_OPERATIONS = [
@@ -347,7 +349,7 @@ def test_find_operation(method, path, expected):
     assert find_operation(method, path) == expected
 
 
-@pytest.mark.skipif(not SPECS.is_dir(), reason="../shared/specs is not beside the repository")
+@pytest.mark.skipif(not SPECS.is_dir(), reason="JIRA_SPECS_DIR names no folder of specs")
 def test_committed_shapes_match_a_fresh_extraction(tmp_path):
     spec = importlib.util.spec_from_file_location("extract", SHAPES / "extract.py")
     assert spec is not None and spec.loader is not None

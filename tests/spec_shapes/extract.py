@@ -2,9 +2,9 @@
 
     python tests/spec_shapes/extract.py [--platform FILE] [--software FILE] [--out DIR]
 
-Reads the Jira Cloud platform and Jira Software OpenAPI 3.0 files (by default from
-``../shared/specs/`` beside the repository) and writes one self-contained JSON Schema document per
-operation into this folder. Nothing at test time needs the specs themselves.
+Reads the Jira Cloud platform and Jira Software OpenAPI 3.0 files (by default from the folder
+named by ``JIRA_SPECS_DIR``) and writes one self-contained JSON Schema document per operation
+into this folder. Nothing at test time needs the specs themselves.
 
 Each file holds the operation's request body schema (or null) and one schema per documented
 status, with every ``$ref`` pointing into the file's own ``definitions``. OpenAPI-only keywords
@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-SPECS = HERE.parents[2] / "shared" / "specs"
+SPECS = Path(os.environ.get("JIRA_SPECS_DIR", "specs"))
 PLATFORM = SPECS / "jira-platform-swagger-v3.v3.json"
 SOFTWARE = SPECS / "jira-software-swagger.v3.json"
 
