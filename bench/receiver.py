@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox.stack import Process, procfile_command, wait_until
+from sandbox.stack import Process, free_port, procfile_command, start_sandbox, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -68,14 +68,6 @@ def bare_app() -> Any:
 # Processes
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def listening(port: int) -> bool:
     import socket
 
@@ -93,18 +85,7 @@ class Sandbox:
         import requests
 
         self.http = requests.Session()
-        self.process = Process(
-            "sandbox",
-            f"{shlex.quote(sys.executable)} -m sandbox --port 0 --flavour cloud --seed empty",
-            env=env,
-            cwd=folder,
-            log=folder / "sandbox.log",
-        )
-        found = wait_until(
-            "the sandbox",
-            lambda: re.search(r"SANDBOX_URL=(\S+)", self.process.log_path.read_text()),
-        )
-        self.url: str = found.group(1)
+        self.process, self.url = start_sandbox(folder / "sandbox.log", env=env, cwd=folder)
 
     def create_issue(self, **fields: Any) -> str:
         r = self.http.post(f"{self.url}/_sandbox/issues", json={"project": "SHOP", **fields})

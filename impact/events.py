@@ -274,13 +274,21 @@ def _missing_issue_parts(issue: Any) -> dict[str, Any]:
 # Entry points
 
 
-def decode_body(body: bytes) -> dict[str, Any]:
+def body_text(body: bytes) -> str:
+    """The body as text; ``BodyError`` when it is empty or not UTF-8."""
     if not body.strip():
         raise BodyError("body is empty")
     try:
-        text = body.decode("utf-8")
+        return body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BodyError("body is not UTF-8") from exc
+
+
+def decode_body(body: bytes | str) -> dict[str, Any]:
+    """The JSON object a body holds (bytes are read with ``body_text`` first)."""
+    text = body_text(body) if isinstance(body, bytes) else body
+    if not text.strip():
+        raise BodyError("body is empty")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

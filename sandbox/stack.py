@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import requests
 
@@ -112,10 +113,42 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _drain(source: IO[bytes], sink: IO[bytes]) -> None:
-    for chunk in iter(lambda: source.read1(65536), b""):  # type: ignore[attr-defined]
-        sink.write(chunk)
-        sink.flush()
+def start_sandbox(
+    log: Path,
+    *,
+    flavour: str = "cloud",
+    seed: str = "empty",
+    args: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
+    cwd: Path = ROOT,
+    timeout: float = START_TIMEOUT_S,
+) -> tuple[Process, str]:
+    """``python -m sandbox`` on a free loopback port, its output appended to ``log``: the process
+    and the URL it prints once it listens. ``StackError`` (the process stopped) when it exits
+    first or has not printed its URL within ``timeout`` seconds."""
+    command = [sys.executable, "-m", "sandbox", "--port", "0", "--flavour", flavour]
+    command += ["--seed", seed, *args]
+    start = log.stat().st_size if log.exists() else 0  # a URL printed by an earlier run is old
+    process = Process(
+        "sandbox", shlex.join(command), env=os.environ if env is None else env, cwd=cwd, log=log
+    )
+
+    def printed_url() -> str | None:
+        with log.open("rb") as out:
+            out.seek(start)
+            found = re.search(r"SANDBOX_URL=(\S+)\n", out.read().decode(errors="replace"))
+        if found is None and process.popen.poll() is not None:
+            raise StackError(f"the sandbox did not start:\n{process.tail()}")
+        return found.group(1) if found else None
+
+    try:
+        url = wait_until("the sandbox", printed_url, timeout)
+    except BaseException as exc:
+        process.stop()
+        if isinstance(exc, AssertionError):  # wait_until gave up
+            raise StackError(f"{exc}\n{process.tail()}") from exc
+        raise
+    return process, url
 
 
 class Stack:
@@ -139,7 +172,7 @@ class Stack:
         self.port = free_port()
         self.sandbox_url = ""
         self.procs: dict[str, Process] = {}
-        self._sandbox: subprocess.Popen[bytes] | None = None
+        self._sandbox: Process | None = None
         self.http = requests.Session()
 
     # ---- lifecycle
@@ -166,7 +199,12 @@ class Stack:
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._start_sandbox()
+        self._sandbox, self.sandbox_url = start_sandbox(
+            self.workdir / "sandbox.log",
+            flavour=self.flavour,
+            seed=self.seed_name,
+            args=self.sandbox_args,
+        )
         if self.process_names:
             self.release()
             self.start_processes(self.process_names)
@@ -229,13 +267,8 @@ class Stack:
     def close(self) -> None:
         for name in list(self.procs):
             self.stop_process(name)
-        if self._sandbox is not None and self._sandbox.poll() is None:
-            self._sandbox.terminate()
-            try:
-                self._sandbox.wait(10)
-            except subprocess.TimeoutExpired:
-                self._sandbox.kill()
-                self._sandbox.wait(5)
+        if self._sandbox is not None:
+            self._sandbox.stop()
         self.http.close()
 
     def log(self, name: str) -> str:
@@ -324,35 +357,6 @@ class Stack:
         raise StackError(f"the product was still busy after {timeout:.0f}s")
 
     # ---- plumbing
-
-    def _start_sandbox(self) -> None:
-        log = (self.workdir / "sandbox.log").open("ab")
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sandbox",
-                "--port",
-                "0",
-                "--flavour",
-                self.flavour,
-                "--seed",
-                self.seed_name,
-                *self.sandbox_args,
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            start_new_session=True,
-        )
-        self._sandbox = proc
-        assert proc.stdout is not None
-        line = proc.stdout.readline().decode().strip()  # printed once it listens
-        if not line.startswith("SANDBOX_URL="):
-            raise StackError(f"the sandbox did not start: {line!r}\n{self.log('sandbox')}")
-        self.sandbox_url = line.partition("=")[2]
-        # Keep draining its stdout so that it can never block on a full pipe.
-        threading.Thread(target=_drain, args=(proc.stdout, log), daemon=True).start()
 
     def _wait_for_web(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.stack import free_port
+
 START_TIMEOUT = 30.0
 
 
@@ -40,12 +42,6 @@ def require_binary(name: str, package: str) -> str:
             pytest.fail(message + ": CI must test this backend", pytrace=False)
         pytest.skip(message)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:

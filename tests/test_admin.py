@@ -15,6 +15,8 @@ from tests.conftest import FakeJira, issue_payload
 from webhooks import create_app
 from webhooks.admin import bp as admin_bp
 from webhooks.admin.auth import COOKIE, AdminAuth, safe_next
+from webhooks.deliveries import DeliveryLog
+from webhooks.health import delivery_stores
 from webhooks.queue import DeliveryQueue, QueueDispatcher
 from webhooks.receiver import Delivery
 
@@ -300,6 +302,35 @@ def test_a_queued_delivery_page_refreshes_itself_and_offers_no_replay(client, se
 
 def test_an_unknown_delivery_is_404(client, seeded):
     assert client.get("/admin/deliveries/nope", headers=BEARER).status_code == 404
+
+
+def waiting_of(page: str) -> int:
+    """The overview's count of deliveries accepted and not yet taken by a worker."""
+    found = re.search(r"Accepted, not yet taken by a worker[^:]*: <strong>(\d+)</strong>", page)
+    assert found, "the overview shows no waiting count"
+    return int(found.group(1))
+
+
+def accept(app, n):
+    """``n`` deliveries taken by the web process, as the receiver does; no worker runs."""
+    _log, queue = delivery_stores(app)
+    for i in range(n):
+        assert queue.accept(Delivery(f"in-{i}", "jira:issue_created", "SHOP-9", "{}", T0 + i))
+
+
+def test_the_overview_shows_deliveries_waiting_in_the_inbox_beside_the_log(app, client, seeded):
+    accept(app, 2)
+    page = client.get("/admin/", headers=BEARER).get_data(as_text=True)
+    assert waiting_of(page) == 2
+    assert "Deliveries by status" in page  # the log's counts, as before
+
+
+def test_the_overview_shows_the_waiting_count_when_the_log_is_down(app, client, tmp_path):
+    accept(app, 3)
+    app.extensions["impact.deliveries"] = DeliveryLog.from_url(f"sqlite:///{tmp_path}/x.db")
+    page = client.get("/admin/", headers=BEARER).get_data(as_text=True)
+    assert waiting_of(page) == 3
+    assert "The delivery log or the queue did not answer: OperationalError" in page
 
 
 def test_replay_from_a_session_is_refused_without_its_csrf_token(client, seeded, huey):

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from connector.protocol import Call
 from sandbox.stack import Stack, wait_until
-from tests.conftest import ROOT
+from tests.conftest import ROOT, issue_payload, post_signed
 from webhooks import create_app, metrics
 from webhooks.deliveries import DeliveryLog
 from webhooks.health import bp as health_bp
@@ -99,12 +100,10 @@ class BrokenQueue:
         raise ConnectionError("redis at 10.0.0.9:6379 refused: password test-webhook-secret")
 
 
-@pytest.mark.parametrize("broken", ["config", "database", "queue"])
-def test_readyz_is_503_naming_the_failing_part(qapp, store_settings, tmp_path, broken):
+@pytest.mark.parametrize("broken", ["config", "queue"])
+def test_readyz_is_503_naming_the_failing_part(qapp, store_settings, broken):
     if broken == "config":
         del qapp.extensions["impact.config"]
-    elif broken == "database":  # a database without the log's table
-        qapp.extensions["impact.deliveries"] = DeliveryLog.from_url(f"sqlite:///{tmp_path}/x.db")
     else:
         qapp.extensions["impact.queue"] = BrokenQueue()
     response = qapp.test_client().get("/readyz")
@@ -114,6 +113,46 @@ def test_readyz_is_503_naming_the_failing_part(qapp, store_settings, tmp_path, b
     assert body["failing"] == [broken]
     assert body["parts"][broken].startswith("failing: ")
     assert all(secret not in response.get_data(as_text=True) for secret in store_settings.secrets())
+
+
+@pytest.mark.parametrize(
+    "database_url",
+    [
+        "sqlite:///{tmp}/empty.db",  # opens, but holds no delivery log
+        "postgresql+psycopg://impact:db-password-9@127.0.0.1:1/impact",  # nothing listens
+    ],
+)
+def test_readyz_stays_ready_and_deliveries_are_taken_when_the_database_is_down(
+    store_settings, impact_config, queue, tmp_path, database_url
+):
+    settings = replace(store_settings, database_url=database_url.format(tmp=tmp_path))
+    dispatcher = QueueDispatcher(log=DeliveryLog.from_url(settings.database_url), queue=queue)
+    client = with_blueprints(
+        create_app({"SETTINGS": settings, "IMPACT": impact_config, "DISPATCHER": dispatcher})
+    ).test_client()
+
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ready"
+    assert body["parts"]["config"] == body["parts"]["queue"] == "ok"
+    assert body["parts"]["database"].startswith("failing: ")
+    assert "db-password-9" not in response.get_data(as_text=True)
+
+    accepted = post_signed(client, issue_payload(key="SHOP-9"))
+    assert accepted.status_code == 202
+    assert accepted.get_json()["status"] == "queued"
+    assert queue.inbox.size() == 1
+
+
+def test_readyz_names_every_failing_part_but_only_config_and_queue_make_it_503(qapp, tmp_path):
+    qapp.extensions["impact.deliveries"] = DeliveryLog.from_url(f"sqlite:///{tmp_path}/x.db")
+    qapp.extensions["impact.queue"] = BrokenQueue()
+    response = qapp.test_client().get("/readyz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["failing"] == ["queue"]
+    assert body["parts"]["database"].startswith("failing: ")
 
 
 # --------------------------------------------------------------------------------------------
@@ -171,6 +210,28 @@ def test_queue_depth_and_deliveries_by_status_come_from_the_log(qapp, dlog, queu
     assert value(text, "jira_impact_deliveries", status="done") == 1
     assert value(text, "jira_impact_deliveries", status="dead") == 0
     assert value(text, "jira_impact_queue_jobs") == 3
+    assert value(text, "jira_impact_delivery_log_up") == 1
+
+
+def test_queue_depth_counts_the_deliveries_waiting_in_the_inbox(qapp, dlog, queue):
+    for n in range(3):  # accepted by the web process; no worker has taken them
+        assert queue.accept(Delivery(f"in-{n}", EVENT, "SHOP-2", "{}", received_at=1000.0 + n))
+    retry = Delivery("wh-retry", EVENT, "SHOP-1", "{}", received_at=900.0)
+    dlog.admit(retry)  # in the log, queued: a retry or a replay
+    text = scrape(qapp.test_client())
+    assert value(text, "jira_impact_queue_depth") == 4
+    assert value(text, "jira_impact_deliveries", status="queued") == 1
+
+
+class BrokenInbox:
+    def size(self) -> int:
+        raise ConnectionError("redis refused")
+
+
+def test_no_queue_depth_when_the_inbox_does_not_answer(qapp, queue):
+    queue.inbox = BrokenInbox()
+    text = scrape(qapp.test_client())
+    assert ("jira_impact_queue_depth", ()) not in samples(text)
     assert value(text, "jira_impact_delivery_log_up") == 1
 
 

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -164,6 +165,17 @@ def test_secrets_in_a_traceback_are_redacted(stream):
     (entry,) = lines(stream)
     assert API_TOKEN not in json.dumps(entry)
     assert f"login with {REDACTED} failed" in entry["exception"]
+
+
+def test_a_secret_that_json_escapes_is_redacted(settings):
+    out = io.StringIO()
+    odd = 'pa"ss\\word-with-quote'
+    configure_logging(replace(settings, webhook_secret=odd), stream=out)
+    log.info("secret is %s", odd, extra={"again": odd})
+    (entry,) = lines(out)
+    assert odd not in json.dumps(entry)
+    assert entry["message"] == f"secret is {REDACTED}"
+    assert entry["again"] == REDACTED
 
 
 def test_ordinary_words_are_not_redacted(stream):

@@ -43,6 +43,7 @@ from webhooks.queue import (
     make_huey,
     warn_if_volatile,
 )
+from webhooks.receiver import Delivery
 from webhooks.settings import Settings, SettingsError
 from webhooks.worker import DeliveryWorker, RetryPolicy, Sweeper, retry_verdict
 
@@ -425,6 +426,41 @@ def test_sweeper_requeues_what_a_killed_worker_left_and_purges_old_rows(
     assert dlog.counts() == {}
 
 
+def backlog_is_not_mistaken_for_lost_jobs(huey, dlog) -> None:
+    """A queue hours long: nothing is queued twice. A job a killed worker took: queued again once
+    the head of the queue has moved a lease past it, or the queue is empty."""
+    queue = DeliveryQueue(huey)
+    t0 = 1_700_000_000.0  # in the past
+    for n, at in [(1, t0), (2, t0 + 30), (3, t0 + LEASE + 20)]:
+        body = json.dumps(issue_payload(key=f"SHOP-{n}"))
+        queue.accept(Delivery(f"wh-{n}", "jira:issue_updated", f"SHOP-{n}", body, received_at=at))
+    sweeper = Sweeper(log=dlog, queue=queue, lease=LEASE, retention=24 * 3600, clock=lambda: 0.0)
+
+    sweeper.clock = lambda: t0 + 3 * 3600  # the worker was down for three hours
+    assert sweeper.sweep() == 0
+    assert huey.pending_count() == 3
+
+    huey.dequeue()  # a worker takes wh-1's job and is killed before moving it to the log
+    huey.dequeue()  # and wh-2's, likewise
+    assert queue.inbox.queued_at_head() == t0 + LEASE + 20
+    assert sweeper.sweep() == 1  # wh-1 is a lease older than the head; wh-2 is not yet
+    assert huey.pending_count() == 2
+    huey.dequeue()  # wh-3
+    assert queue.inbox.queued_at_head() == pytest.approx(time.time(), abs=60)  # wh-1's new job
+    huey.dequeue()  # wh-1 again: every job is lost now, and the queue is empty
+    assert queue.inbox.queued_at_head() is None
+    later = time.time() + LEASE + 1
+    assert sorted(d.id for d in queue.inbox.overdue(lease=LEASE, now=later)) == [
+        "wh-1",
+        "wh-2",
+        "wh-3",
+    ]
+
+
+def test_a_backlog_is_not_mistaken_for_lost_jobs(huey, dlog):
+    backlog_is_not_mistaken_for_lost_jobs(huey, dlog)
+
+
 # --------------------------------------------------------------------------------------------
 # Retry policy (pure)
 
@@ -598,6 +634,12 @@ def test_redis_backend_queues_dedupes_and_locks(
     run_jobs(huey, clock)
     assert dlog.get("wh-1").status == "done"
     assert jira.requests == ["POST comment/SHOP-311", "PUT issue/SHOP-311"]
+
+
+def test_redis_backlog_is_not_mistaken_for_lost_jobs(redis_url, qsettings, dlog):
+    huey = make_huey(replace(qsettings, redis_url=redis_url))
+    huey.flush()
+    backlog_is_not_mistaken_for_lost_jobs(huey, dlog)
 
 
 def test_a_redis_killed_right_after_the_202s_keeps_every_delivery(

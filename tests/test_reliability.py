@@ -11,7 +11,6 @@ import itertools
 import json
 import os
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -29,9 +28,9 @@ import redis
 import requests
 import sqlalchemy
 
-from sandbox.stack import Process, procfile_command, wait_until
+from sandbox.stack import Process, free_port, procfile_command, start_sandbox, wait_until
 from tests.conftest import ROOT
-from tests.servers import free_port, postgres_server, redis_server, wait_for_port
+from tests.servers import postgres_server, redis_server, wait_for_port
 from webhooks.deliveries import DeliveryLog, Entry, make_engine
 from webhooks.queue import Inbox, make_huey
 from webhooks.settings import Settings
@@ -176,18 +175,7 @@ def start_system(tmp_path: Path, request: pytest.FixtureRequest, **settings: str
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(ROOT)
     env["HOST"] = "127.0.0.1"  # the Procfile's bind address: loopback only
-    sandbox = Process(
-        "sandbox",
-        f"{shlex.quote(sys.executable)} -m sandbox --port 0 --flavour cloud --seed empty",
-        env=env,
-        cwd=tmp_path,
-        log=tmp_path / "sandbox.log",
-    )
-    sandbox_url = wait_until(
-        "the sandbox's URL",
-        lambda: re.search(r"SANDBOX_URL=(\S+)", sandbox.log_path.read_text()),
-        timeout=30,
-    ).group(1)
+    sandbox, sandbox_url = start_sandbox(tmp_path / "sandbox.log", env=env, cwd=tmp_path)
     port = free_port()
     env |= {
         "JIRA_URL": sandbox_url,

@@ -1,6 +1,7 @@
 import pytest
 
 from webhooks.settings import DEFAULT_DATABASE_URL, Settings, SettingsError
+from webhooks.worker import RetryPolicy
 
 CLOUD = {
     "JIRA_URL": "https://acme.atlassian.net/",
@@ -20,6 +21,10 @@ def test_cloud_settings_with_defaults():
     assert s.port == 8000
     assert s.max_body_bytes == 1024 * 1024
     assert s.notify_users is False
+
+
+def test_retry_policy_defaults_are_the_settings_defaults():
+    assert RetryPolicy() == RetryPolicy.from_settings(Settings.from_env(CLOUD))
 
 
 def test_data_center_settings_with_pat_and_token():
@@ -54,6 +59,9 @@ def test_heroku_postgres_url_is_normalised():
         ({"JIRA_WEBHOOK_SECRET": ""}, "neither JIRA_WEBHOOK_SECRET nor JIRA_WEBHOOK_TOKEN"),
         ({"PORT": "http"}, "PORT='http' is not a whole number"),
         ({"PORT": "70000"}, "PORT=70000 is out of range"),
+        ({"MAX_WEBHOOK_BYTES": "1"}, "MAX_WEBHOOK_BYTES=1 is out of range (1024 to 67108864)"),
+        ({"RETRY_MAX_SECONDS": "0"}, "RETRY_MAX_SECONDS=0 is out of range (0.01 to 86400)"),
+        ({"RETRY_MAX_SECONDS": "1e9"}, "RETRY_MAX_SECONDS=1e9 is out of range (0.01 to 86400)"),
         ({"JIRA_NOTIFY_USERS": "maybe"}, "JIRA_NOTIFY_USERS='maybe' is not a yes/no value"),
         ({"REDIS_URL": "http://localhost"}, "REDIS_URL must be a redis://"),
     ],

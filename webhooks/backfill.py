@@ -27,11 +27,9 @@ from typing import Any, Protocol, TypeVar
 
 from connector.errors import JiraAuthError, JiraError
 from connector.protocol import Jira
-from impact.decide import decide
-from impact.model import ImpactConfig, Plan, ProjectConfig
+from impact.model import ImpactConfig, Plan
 from impact.snapshot import SnapshotError, issue_from_json
-from webhooks.ranking import place
-from webhooks.triage import _with_reporter_groups
+from webhooks.triage import carry_out, plan_for
 from webhooks.worker import RetryPolicy, retry_verdict
 
 log = logging.getLogger(__name__)
@@ -223,8 +221,7 @@ class Backfill:
         project = self.config.for_project(issue.project)
         if project is None:
             return IssueResult(key, SKIPPED, error=f"project {issue.project} is not configured")
-        issue = self._retried(lambda: _with_reporter_groups(issue, self.jira, self.config))
-        plan = decide(issue, project, field_label=self._field_label())
+        plan = self._retried(lambda: plan_for(issue, project, jira=self.jira, config=self.config))
         if not self.comments:
             plan = without_ask(plan)
         if not self.rank:
@@ -232,17 +229,10 @@ class Backfill:
         if plan.is_empty:
             return IssueResult(key, UNCHANGED, plan)
         if self.apply:
-            self._carry_out(plan, project)
+            # apply_plan is safe to repeat: the connector never posts the ask twice; placing
+            # logs, never raises (a rerank puts the board right)
+            self._retried(lambda: carry_out(plan, project, jira=self.jira))
         return IssueResult(key, CHANGED, plan)
-
-    def _carry_out(self, plan: Plan, project: ProjectConfig) -> None:
-        # apply_plan is safe to repeat: the connector never posts the ask twice
-        self._retried(lambda: self.jira.apply_plan(plan))
-        if plan.rank is not None:
-            place(plan, project, self.jira)  # logs, never raises: a rerank puts it right
-
-    def _field_label(self) -> str:
-        return self.config.field.name or "External customer impact"
 
     def _retried(self, ask: Callable[[], T]) -> T:
         """``ask()``, waiting out rate limits and brief failures. Raises the ``JiraError`` of a

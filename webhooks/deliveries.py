@@ -411,25 +411,26 @@ def _clip(text: str | None) -> str | None:
 
 def make_engine(url: str) -> Engine:
     """An engine for the log. ``postgresql://`` uses psycopg 3; an SQLite file's folder is made,
-    and its connections wait for each other's writes (WAL) instead of failing at once."""
+    and its connections wait for each other's writes (WAL) instead of failing at once. Errors
+    show their SQL without its parameters: those hold delivery bodies, which stay out of logs."""
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": 30})
+        engine = create_engine(parsed, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(parsed, pool_pre_ping=True)
+    return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     # A commit is safe from any process crash once written; syncing the disk at every commit
-    # would hold the write lock that much longer for every web process. The worker syncs once
-    # a second instead (DeliveryLog.checkpoint): that second is what a power loss can take.
+    # would cost the worker a disk wait at each of its commits per delivery. It syncs once a
+    # second instead (DeliveryLog.checkpoint): that second is what a power loss can take.
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 

@@ -13,6 +13,14 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 
+def short_error(exc: BaseException) -> str:
+    """The error's type and first line, without the SQL that SQLAlchemy appends (its parameters
+    are hidden by the engine, see ``make_engine``)."""
+    inner = getattr(exc, "orig", None) or exc
+    text = str(inner).strip().splitlines()[0] if str(inner).strip() else ""
+    return f"{type(inner).__name__}: {text[:200]}"
+
+
 class ReceiverError(Exception):
     status = 400
     code = "bad_request"

@@ -1,5 +1,7 @@
 """``GET /healthz`` (the process answers) and ``GET /readyz`` (it can take deliveries: the config
-is loaded, the delivery log's database and the queue's store answer; 503 naming what fails).
+is loaded and the queue's store answers; 503 naming what fails). The delivery log's database is
+shown too, but does not make it 503: the web process accepts into the queue's store alone, and the
+worker logs what waits there once the database is back.
 
 Neither needs a token: they say nothing but ok or the name of the failing part, with the error's
 type and first line (secrets redacted).
@@ -15,6 +17,7 @@ from flask import Blueprint, Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from webhooks.errors import short_error
 from webhooks.logs import Redactor
 
 if TYPE_CHECKING:
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 bp = Blueprint("health", __name__)
+
+GATES = ("config", "queue")  # what accepting a delivery needs; the other parts are only shown
 
 
 def delivery_stores(app: Flask) -> tuple[DeliveryLog | None, DeliveryQueue | None]:
@@ -75,13 +80,6 @@ def _probe(check: Callable[[], Any] | None, redactor: Redactor) -> str:
     return "ok"
 
 
-def short_error(exc: BaseException) -> str:
-    """The error's type and first line, without the SQL and parameters SQLAlchemy appends."""
-    inner = getattr(exc, "orig", None) or exc
-    text = str(inner).strip().splitlines()[0] if str(inner).strip() else ""
-    return f"{type(inner).__name__}: {text[:200]}"
-
-
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
     return jsonify({"status": "ok"})
@@ -90,7 +88,7 @@ def healthz() -> ResponseReturnValue:
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
     parts = readiness(current_app)
-    failing = sorted(name for name, state in parts.items() if state.startswith("failing"))
+    failing = sorted(name for name in GATES if parts[name].startswith("failing"))
     if failing:
         log.warning("not ready: %s", "; ".join(f"{n} {parts[n]}" for n in failing))
         return jsonify({"status": "unavailable", "failing": failing, "parts": parts}), 503

@@ -1,7 +1,7 @@
 """Logs as JSON lines on stderr: one object a line, saying which delivery and issue it concerns.
 
 - ``configure_logging(settings)`` sends the root logger's records to stderr as JSON lines. Every
-  record goes through a ``Redactor``: each value of ``Settings.secrets()`` (and the Basic
+  line goes through a ``Redactor``: each value of ``Settings.secrets()`` (and the Basic
   credentials built from them), Authorization header values and ``token=`` query parameters
   become ``[redacted]``.
 - ``delivery_context(delivery_id, issue_key)``: while it is open (in this thread or task; it is a
@@ -62,10 +62,6 @@ def delivery_context(delivery_id: str | None, issue_key: str | None = None) -> I
         _context.reset(token)
 
 
-def context_fields() -> dict[str, str]:
-    return dict(_context.get())
-
-
 class ContextFilter(logging.Filter):
     """Stamps the open ``delivery_context`` on each record (an explicit ``extra`` wins)."""
 
@@ -80,11 +76,11 @@ class ContextFilter(logging.Filter):
 # Redaction
 
 
-class Redactor(logging.Filter):
-    """Replaces secrets in a record's message, exception text and extra fields."""
+class Redactor:
+    """Replaces secrets, and credentials in the forms they travel in, in text: each log line
+    whole (``JsonFormatter``), and what the health and admin pages show."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        super().__init__()
         self.secrets: tuple[str, ...] = ()
         self.update(secrets)
 
@@ -101,8 +97,10 @@ class Redactor(logging.Filter):
             return cls()  # the workers will refuse to start, and say why
 
     def update(self, secrets: Iterable[str]) -> None:
-        # Longest first, so a secret that contains another is replaced whole.
-        self.secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+        # Each as written and as a JSON string spells it (a log line is JSON); longest first, so
+        # a secret that contains another is replaced whole.
+        forms = {f for s in secrets if s for f in (s, json.dumps(s, ensure_ascii=False)[1:-1])}
+        self.secrets = tuple(sorted(forms, key=len, reverse=True))
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:
@@ -113,23 +111,6 @@ class Redactor(logging.Filter):
         text = _AUTH_VALUE.sub(lambda m: m.group(1) + REDACTED, text)
         text = _SCHEME_VALUE.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
         return _TOKEN_PARAM.sub(lambda m: m.group(1) + REDACTED, text)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # bad %-arguments: keep what can be shown
-            message = f"{record.msg} {record.args!r}"
-        record.msg, record.args = self.redact(message), None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = self.redact(record.stack_info)
-        for name, value in list(vars(record).items()):
-            if name not in _RECORD_FIELDS and isinstance(value, str):
-                setattr(record, name, self.redact(value))
-        return True
 
 
 def _may_carry_credentials(text: str) -> bool:
@@ -181,7 +162,7 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             entry["stack"] = record.stack_info
         line = json.dumps(entry, default=str, ensure_ascii=False)
-        # Again on the whole line: a secret inside a non-string extra is caught here.
+        # On the whole line, once: message, traceback and every extra, strings or not.
         return self.redactor.redact(line) if self.redactor else line
 
 
@@ -195,10 +176,9 @@ def json_handler(stream: IO[str] | None, redactor: Redactor) -> logging.Handler:
 def equip(handler: logging.Handler, redactor: Redactor) -> None:
     """Make ``handler`` write redacted JSON lines with the delivery context."""
     handler.setFormatter(JsonFormatter(redactor))
-    for old in [f for f in handler.filters if isinstance(f, ContextFilter | Redactor)]:
+    for old in [f for f in handler.filters if isinstance(f, ContextFilter)]:
         handler.removeFilter(old)
     handler.addFilter(ContextFilter())
-    handler.addFilter(redactor)
 
 
 def configure_logging(

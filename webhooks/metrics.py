@@ -10,7 +10,8 @@ shows the answering process's counts only.
 prometheus_client picks its storage when it is first imported, so this module imports it only
 inside functions: ``prepare_multiprocess()`` must run before any metric is touched.
 
-Queue depth and deliveries by status are read from the delivery log at each scrape, so every
+Deliveries by status are read from the delivery log at each scrape, and queue depth from the
+queue's inbox (accepted, not yet taken by a worker) plus the log's queued deliveries, so every
 process, on every machine, answers the same.
 """
 
@@ -223,10 +224,12 @@ class DeliveryLogCollector:
         counts: Callable[[], Mapping[str, int]] | None,
         pending: Callable[[], int] | None,
         statuses: Iterable[str] = (),
+        waiting: Callable[[], int] | None = None,
     ) -> None:
         self.counts = counts
         self.pending = pending
         self.statuses = tuple(statuses)
+        self.waiting = waiting
 
     def describe(self) -> list[Any]:
         return []  # nothing is read at registration
@@ -253,11 +256,14 @@ class DeliveryLogCollector:
                 for status in dict.fromkeys((*self.statuses, *counts)):
                     by_status.add_metric([status], counts.get(status, 0))
                 yield by_status
-                yield GaugeMetricFamily(
-                    f"{PREFIX}_queue_depth",
-                    "Deliveries waiting for the worker (queued, scheduled retries included).",
-                    value=counts.get("queued", 0),
-                )
+                depth = self._depth(counts.get("queued", 0))
+                if depth is not None:
+                    yield GaugeMetricFamily(
+                        f"{PREFIX}_queue_depth",
+                        "Deliveries waiting for the worker: in the queue's inbox (accepted, not "
+                        "yet taken by a worker) plus queued in the log (retries included).",
+                        value=depth,
+                    )
         if self.pending is not None:
             try:
                 jobs = self.pending()
@@ -269,6 +275,16 @@ class DeliveryLogCollector:
                     "Jobs in the queue's store, scheduled ones included.",
                     value=jobs,
                 )
+
+    def _depth(self, queued: int) -> int | None:
+        """None when the inbox does not answer: a depth without it would hide the backlog."""
+        if self.waiting is None:
+            return queued
+        try:
+            return queued + self.waiting()
+        except Exception as exc:
+            log.warning("metrics: the queue's inbox did not answer: %s", type(exc).__name__)
+            return None
 
 
 class _Exposition:
@@ -286,6 +302,7 @@ def exposition(
     counts: Callable[[], Mapping[str, int]] | None = None,
     pending: Callable[[], int] | None = None,
     statuses: Iterable[str] = (),
+    waiting: Callable[[], int] | None = None,
 ) -> bytes:
     """The text ``/metrics`` answers with."""
     from prometheus_client import generate_latest
@@ -293,7 +310,7 @@ def exposition(
 
     folder = multiprocess_dir()
     counted = MultiProcessCollector(None, path=folder) if folder else metrics().registry
-    collectors = [counted, DeliveryLogCollector(counts, pending, statuses)]
+    collectors = [counted, DeliveryLogCollector(counts, pending, statuses, waiting)]
     return bytes(generate_latest(_Exposition(collectors)))  # type: ignore[arg-type]
 
 
@@ -309,5 +326,6 @@ def metrics_view() -> Response:
         counts=delivery_log.counts if delivery_log is not None else None,
         pending=queue.pending if queue is not None else None,
         statuses=STATUSES,
+        waiting=queue.inbox.size if queue is not None else None,
     )
     return Response(body, content_type=CONTENT_TYPE_LATEST)

@@ -7,9 +7,9 @@ a time to live, so a lock held by a worker that was killed runs out by itself.
 Taking a delivery is one atomic step in the queue's store (``Inbox.accept``): mark its
 identifier seen, keep the delivery in the *inbox*, and put a job naming it on Huey's queue; or,
 when the identifier was seen already, nothing. The web process writes nothing else, so the 202
-costs one transaction (SQLite) or one round trip (Redis). The worker moves each delivery from the
-inbox into the delivery log before it runs it; one that a crash left in the inbox is queued again
-by the worker's sweep.
+costs one transaction (SQLite) or one round trip (Redis); it writes the delivery log only to
+note a duplicate. The worker moves each delivery from the inbox into the delivery log before it
+runs it; one that a crash left in the inbox is queued again by the worker's sweep.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from huey import Huey
 from huey.storage import RedisExpireStorage, SqliteStorage
 
 from webhooks.deliveries import DeliveryLog
-from webhooks.errors import UnavailableError
+from webhooks.errors import UnavailableError, short_error
 from webhooks.receiver import Delivery
 from webhooks.settings import Settings
 
@@ -52,6 +52,7 @@ class InboxStorage(Protocol):
     def inbox_drop(self, identifier: str) -> None: ...
     def inbox_overdue(self, *, before: float, now: float) -> list[bytes]: ...
     def inbox_size(self) -> int: ...
+    def oldest_message(self) -> bytes | None: ...
     def forget_seen(self, *, now: float) -> int: ...
     def checkpoint(self) -> None: ...
 
@@ -160,6 +161,15 @@ class SqliteLeaseStorage(SqliteStorage):
         )
         return int(rows[0][0])
 
+    def oldest_message(self) -> bytes | None:
+        """The job the consumer takes next (``SqliteStorage.dequeue``'s order), left in place."""
+        rows = self.sql(
+            "select data from task where queue = ? order by priority desc, id limit 1",
+            (self.name,),
+            results=True,
+        )
+        return bytes(rows[0][0]) if rows else None
+
     def forget_seen(self, *, now: float) -> int:
         with self.db(commit=True) as curs:
             curs.execute(
@@ -224,6 +234,10 @@ class RedisInboxStorage(RedisExpireStorage):
     def inbox_size(self) -> int:
         return int(self.conn.hlen(self.inbox_key))
 
+    def oldest_message(self) -> bytes | None:
+        found = self.conn.lindex(self.queue_key, -1)  # LPUSH in, BRPOP out: the right end
+        return None if found is None else bytes(found)
+
     def forget_seen(self, *, now: float) -> int:
         return 0  # Redis expires them itself
 
@@ -276,16 +290,19 @@ def make_huey(settings: Settings) -> Huey:
 
 @dataclass(frozen=True)
 class Job:
-    """What a queued job carries: the delivery it runs, and its issue (for the issue's lock)."""
+    """What a queued job carries: the delivery it runs, its issue (for the issue's lock), and
+    when it was queued (for the sweep, see ``Inbox.overdue``)."""
 
     id: str
     issue_key: str | None
+    at: float | None = None
 
 
 class Inbox:
     """Deliveries accepted by a web process and not yet moved into the delivery log."""
 
     def __init__(self, huey: Huey) -> None:
+        self.huey = huey
         self.storage: InboxStorage = huey.storage
 
     def accept(self, delivery: Delivery, message: bytes) -> bool:
@@ -301,10 +318,27 @@ class Inbox:
     def drop(self, identifier: str) -> None:
         self.storage.inbox_drop(identifier)
 
-    def overdue(self, *, before: float, now: float) -> list[Delivery]:
-        """Deliveries waiting since before ``before`` (their job was lost, or the queue is that
-        long); each is due again at ``now``, so it comes back once per sweep interval at most."""
+    def overdue(self, *, lease: float, now: float) -> list[Delivery]:
+        """Deliveries whose job was lost (a worker killed between taking the job and moving the
+        delivery into the log); each is due again at ``now``, so it comes back once per lease.
+
+        The queue is first in, first out: a delivery accepted a lease before the job at the head
+        of the queue was queued had its own job taken long ago, so it is lost, not waiting. (A
+        lease of margin also covers clocks that differ between machines.)"""
+        head = self.queued_at_head()
+        before = min(now, head if head is not None else now) - lease
         return [_decode(record) for record in self.storage.inbox_overdue(before=before, now=now)]
+
+    def queued_at_head(self) -> float | None:
+        """When the job the consumer takes next was queued; None with an empty queue, and -inf
+        when that job does not say (another task, or a job from an older version)."""
+        message = self.storage.oldest_message()
+        if message is None:
+            return None
+        args = self.huey.deserialize_task(message).args
+        fields = args[0] if args and isinstance(args[0], dict) else {}
+        at = fields.get("at")
+        return float(at) if isinstance(at, int | float) else float("-inf")
 
     def size(self) -> int:
         return self.storage.inbox_size()
@@ -341,12 +375,13 @@ class DeliveryQueue:
 
     def accept(self, delivery: Delivery) -> bool:
         """The web side: keep the delivery and queue its job, in one step; False for a repeat."""
-        message = self.huey.serialize_task(self._task.s(_job(delivery)))
+        job = _job(delivery, at=delivery.received_at)
+        message = self.huey.serialize_task(self._task.s(job))
         return self.inbox.accept(delivery, message)
 
     def enqueue(self, delivery: Delivery | Job) -> None:
         """Queue (again) the job of a delivery the log or the inbox holds."""
-        self._task(_job(delivery))
+        self._task(_job(delivery, at=time.time()))
 
     def pending(self) -> int:
         """Jobs waiting in the queue or scheduled for later."""
@@ -356,11 +391,11 @@ class DeliveryQueue:
         if self._handle is None:
             raise RuntimeError("this process only enqueues deliveries; run `jira-impact worker`")
         # Jobs queued before this version carried the whole delivery; its id and issue suffice.
-        self._handle(Job(fields["id"], fields.get("issue_key")))
+        self._handle(Job(fields["id"], fields.get("issue_key"), fields.get("at")))
 
 
-def _job(delivery: Delivery | Job) -> dict[str, Any]:
-    return {"id": delivery.id, "issue_key": delivery.issue_key}  # plain data, not our class
+def _job(delivery: Delivery | Job, *, at: float) -> dict[str, Any]:
+    return {"id": delivery.id, "issue_key": delivery.issue_key, "at": at}  # plain data
 
 
 class QueueDispatcher:
@@ -381,7 +416,7 @@ class QueueDispatcher:
         try:
             fresh = self.queue.accept(delivery)
         except Exception as exc:
-            log.error("queue refused %s: %s", delivery.id, _short(exc))
+            log.error("queue refused %s: %s", delivery.id, short_error(exc))
             raise UnavailableError("the delivery could not be queued; try again later") from exc
         if fresh:
             return "queued"
@@ -389,12 +424,7 @@ class QueueDispatcher:
         try:
             self.log.note_duplicate(delivery)
         except Exception as exc:  # the answer stands: the first copy is safe in the queue
-            log.warning("duplicate %s not noted in the delivery log: %s", delivery.id, _short(exc))
+            log.warning(
+                "duplicate %s not noted in the delivery log: %s", delivery.id, short_error(exc)
+            )
         return "duplicate"
-
-
-def _short(exc: BaseException) -> str:
-    """An exception in one line, without the SQL and its parameters (the body) that SQLAlchemy
-    puts in its messages."""
-    text = str(getattr(exc, "orig", None) or exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text[:200]}"

@@ -16,7 +16,14 @@ from typing import Any, Protocol
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from impact.events import EventError, decode_body, parse_event, should_triage
+from impact.events import (
+    EventError,
+    WebhookEvent,
+    body_text,
+    decode_body,
+    parse_event,
+    should_triage,
+)
 from impact.model import ImpactConfig
 from webhooks import metrics
 from webhooks.errors import (
@@ -93,38 +100,55 @@ class Receiver:
         args: Mapping[str, str],
         mimetype: str = "application/json",
     ) -> dict[str, Any]:
+        """The answer's body for a delivery taken; raises ``ReceiverError`` otherwise. Every
+        outcome is counted here, once."""
+        try:
+            text, event = self.read(body, headers, args, mimetype)
+        except ReceiverError:
+            metrics.webhook_received(None, "rejected")
+            raise
+        try:
+            result = self.take(text, event, body, headers)
+        except ReceiverError:
+            metrics.webhook_received(event.name, "unavailable")
+            raise
+        metrics.webhook_received(event.name, result["status"])
+        return result
+
+    def read(
+        self, body: bytes, headers: Mapping[str, str], args: Mapping[str, str], mimetype: str
+    ) -> tuple[str, WebhookEvent]:
+        """Authenticate, then parse: the body as text, and the event it holds."""
         self.authenticate(body, headers, args)
         if mimetype not in _JSON_TYPES:
             raise UnsupportedMediaError(f"Content-Type {mimetype!r} is not JSON")
         try:
-            event = parse_event(decode_body(body))
+            text = body_text(body)
+            return text, parse_event(decode_body(text))
         except EventError as exc:
             if exc.status == 422:
                 raise InvalidPayloadError(str(exc), errors=getattr(exc, "errors", None)) from exc
             raise BadBodyError(str(exc)) from exc
 
+    def take(
+        self, text: str, event: WebhookEvent, body: bytes, headers: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Hand the delivery to the dispatcher, unless it is nothing for this product."""
         reason = should_triage(event, service_account=None, projects=self.projects)
         if reason is not None:
             log.info("ignored %s for %s: %s", event.name, event.issue_key, reason)
-            metrics.webhook_received(event.name, "ignored")
             return {"status": "ignored", "reason": reason}
-
         delivery = Delivery(
             id=_delivery_id(body, headers),
             event=event.name,
             issue_key=event.issue_key,
-            body=body.decode("utf-8"),
+            body=text,
             retry=_retry_count(headers),
             received_at=self.clock(),
         )
         with delivery_context(delivery.id, delivery.issue_key):
-            try:
-                status = self.dispatcher.submit(delivery)
-            except ReceiverError:
-                metrics.webhook_received(event.name, "unavailable")
-                raise
+            status = self.dispatcher.submit(delivery)
             log.debug("delivery %s (%s): %s", delivery.id, event.name, status)
-        metrics.webhook_received(event.name, status)
         return {"status": status, "delivery": delivery.id, "issue": delivery.issue_key}
 
 
@@ -146,14 +170,9 @@ bp = Blueprint("receiver", __name__)
 @bp.post("/webhooks/jira")
 def receive_jira() -> ResponseReturnValue:
     receiver: Receiver = current_app.extensions["impact.receiver"]
-    try:
-        result = receiver.receive(
-            request.get_data(cache=False), request.headers, request.args, request.mimetype
-        )
-    except ReceiverError as exc:
-        if exc.status != 503:  # a 503 was counted where it happened
-            metrics.webhook_received(None, "rejected")
-        raise
+    result = receiver.receive(
+        request.get_data(cache=False), request.headers, request.args, request.mimetype
+    )
     request.environ[ACCESS_FIELDS] = {
         "delivery_id": result.get("delivery"),
         "delivery_status": result["status"],

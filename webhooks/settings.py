@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from impact.config import DEFAULT_CONFIG_PATH
@@ -21,6 +22,7 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 HOUR = 3600.0
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+N = TypeVar("N", int, float)
 
 
 class SettingsError(Exception):
@@ -68,6 +70,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """The settings ``env`` gives. A variable left unset takes its field's default, read from
+        the class (``cls.port``), so that each default is written once: in the fields above."""
         problems: list[str] = []
 
         def get(name: str) -> str | None:
@@ -85,30 +89,24 @@ class Settings:
             problems.append(f"{name}={raw!r} is not a yes/no value (use 1 or 0)")
             return default
 
-        def integer(name: str, default: int, low: int, high: int) -> int:
+        def number(name: str, kind: type[N], default: N, low: N, high: N) -> N:
+            """``name`` as a ``kind`` (int or float) from ``low`` to ``high``; else ``default``,
+            the problem recorded."""
             raw = get(name)
             if raw is None:
                 return default
+            whole = kind is int
             try:
-                value = int(raw)
+                value = kind(raw)
             except ValueError:
-                problems.append(f"{name}={raw!r} is not a whole number")
-                return default
-            if not low <= value <= high:
-                problems.append(f"{name}={value} is out of range ({low} to {high})")
-            return value
-
-        def number(name: str, default: float, low: float, high: float) -> float:
-            raw = get(name)
-            if raw is None:
-                return default
-            try:
-                value = float(raw)
-            except ValueError:
-                problems.append(f"{name}={raw!r} is not a number")
+                what = "a whole number" if whole else "a number"
+                problems.append(f"{name}={raw!r} is not {what}")
                 return default
             if not low <= value <= high:  # also false for nan
-                problems.append(f"{name}={raw} is out of range ({low:g} to {high:g})")
+                if whole:
+                    problems.append(f"{name}={value} is out of range ({low} to {high})")
+                else:
+                    problems.append(f"{name}={raw} is out of range ({low:g} to {high:g})")
                 return default
             return value
 
@@ -142,7 +140,7 @@ class Settings:
                 )
 
         secret, token = get("JIRA_WEBHOOK_SECRET"), get("JIRA_WEBHOOK_TOKEN")
-        allow_unsigned = flag("ALLOW_UNSIGNED_WEBHOOKS", False)
+        allow_unsigned = flag("ALLOW_UNSIGNED_WEBHOOKS", cls.allow_unsigned)
         if not secret and not token and not allow_unsigned:
             problems.append(
                 "neither JIRA_WEBHOOK_SECRET nor JIRA_WEBHOOK_TOKEN is set: webhooks could not be "
@@ -155,8 +153,8 @@ class Settings:
         if redis_scheme not in ("redis", "rediss", "unix"):
             problems.append(f"REDIS_URL must be a redis:// or rediss:// URL, not {redis_scheme}://")
 
-        retry_base = number("RETRY_BASE_SECONDS", 5.0, 0.01, HOUR)
-        retry_max = number("RETRY_MAX_SECONDS", 900.0, 0.01, 24 * HOUR)
+        retry_base = number("RETRY_BASE_SECONDS", float, cls.retry_base_seconds, 0.01, HOUR)
+        retry_max = number("RETRY_MAX_SECONDS", float, cls.retry_max_seconds, 0.01, 24 * HOUR)
         if retry_max < retry_base:
             problems.append(
                 f"RETRY_MAX_SECONDS={retry_max:g} is below RETRY_BASE_SECONDS={retry_base:g}"
@@ -164,26 +162,32 @@ class Settings:
 
         settings = cls(
             jira_url=(jira_url or "").rstrip("/"),
-            impact_config=get("IMPACT_CONFIG") or DEFAULT_CONFIG_PATH,
+            impact_config=get("IMPACT_CONFIG") or cls.impact_config,
             database_url=database_url_from(env),
             redis_url=redis_url,
-            port=integer("PORT", 8000, 1, 65535),
-            max_body_bytes=integer(
-                "MAX_WEBHOOK_BYTES", DEFAULT_MAX_BODY_BYTES, 1024, 64 * 1024 * 1024
+            port=number("PORT", int, cls.port, 1, 65535),
+            max_body_bytes=number(
+                "MAX_WEBHOOK_BYTES", int, cls.max_body_bytes, 1024, 64 * 1024 * 1024
             ),
-            notify_users=flag("JIRA_NOTIFY_USERS", False),
+            notify_users=flag("JIRA_NOTIFY_USERS", cls.notify_users),
             allow_unsigned=allow_unsigned,
-            queue_path=get("QUEUE_PATH") or DEFAULT_QUEUE_PATH,
-            worker_threads=integer("WORKER_THREADS", 2, 1, 64),
-            worker_nice=integer("WORKER_NICE", 10, 0, 19),
-            rerank_minutes=integer("RERANK_MINUTES", 15, 1, 60),
-            delivery_attempts=integer("DELIVERY_ATTEMPTS", 12, 1, 100),
+            queue_path=get("QUEUE_PATH") or cls.queue_path,
+            worker_threads=number("WORKER_THREADS", int, cls.worker_threads, 1, 64),
+            worker_nice=number("WORKER_NICE", int, cls.worker_nice, 0, 19),
+            rerank_minutes=number("RERANK_MINUTES", int, cls.rerank_minutes, 1, 60),
+            delivery_attempts=number("DELIVERY_ATTEMPTS", int, cls.delivery_attempts, 1, 100),
             retry_base_seconds=retry_base,
             retry_max_seconds=retry_max,
-            stale_after_seconds=number("STALE_DELIVERY_SECONDS", 60.0, 0.0, 24 * HOUR),
-            lease_seconds=number("DELIVERY_LEASE_SECONDS", 300.0, 1.0, 24 * HOUR),
+            stale_after_seconds=number(
+                "STALE_DELIVERY_SECONDS", float, cls.stale_after_seconds, 0.0, 24 * HOUR
+            ),
+            lease_seconds=number(
+                "DELIVERY_LEASE_SECONDS", float, cls.lease_seconds, 1.0, 24 * HOUR
+            ),
             # Jira retries for up to 30 minutes; identifiers are kept at least a day.
-            retention_hours=number("DELIVERY_RETENTION_HOURS", 14 * 24.0, 24.0, 10 * 365 * 24.0),
+            retention_hours=number(
+                "DELIVERY_RETENTION_HOURS", float, cls.retention_hours, 24.0, 10 * 365 * 24.0
+            ),
             jira_email=email,
             jira_api_token=api_token,
             jira_pat=pat,

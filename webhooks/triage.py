@@ -10,9 +10,9 @@ import logging
 from dataclasses import dataclass, replace
 
 from connector.protocol import Call, Jira
-from impact.decide import decide
+from impact.decide import DEFAULT_FIELD_LABEL, decide
 from impact.events import WebhookEvent, should_triage
-from impact.model import ImpactConfig, Issue, Plan
+from impact.model import ImpactConfig, Issue, Plan, ProjectConfig
 from impact.snapshot import issue_from_json
 from webhooks.ranking import place
 
@@ -49,16 +49,28 @@ def triage(
         )
     raw = jira.get_issue(event.issue_key) if refresh or event.issue is None else event.issue
     issue = issue_from_json(raw, impact_field_id=field_id)
-    issue = _with_reporter_groups(issue, jira, config)
-
-    plan = decide(issue, project, field_label=config.field.name or "External customer impact")
+    plan = plan_for(issue, project, jira=jira, config=config)
     for note in plan.notes:
         log.warning("%s", note)
-    calls = jira.apply_plan(plan)
-    if plan.rank is not None:  # the issue entered a band: the bottom of it on the board
-        calls += place(plan, project, jira)
+    calls = carry_out(plan, project, jira=jira)
     log.debug("triaged %s", plan.summary())  # the worker's line for the delivery says it
     return Outcome("done", plan=plan, calls=calls)
+
+
+def plan_for(issue: Issue, project: ProjectConfig, *, jira: Jira, config: ImpactConfig) -> Plan:
+    """What triage does to ``issue``: its reporter's groups read from Jira when a rule needs
+    them, then ``decide``, the ask naming the impact field as the config does."""
+    issue = _with_reporter_groups(issue, jira, config)
+    return decide(issue, project, field_label=config.field.name or DEFAULT_FIELD_LABEL)
+
+
+def carry_out(plan: Plan, project: ProjectConfig, *, jira: Jira) -> tuple[Call, ...]:
+    """Carry ``plan`` out and, when the issue entered a band, put it at the bottom of that band
+    on the board; the calls made. Raises the ``JiraError`` of the edit (placing only logs)."""
+    calls = jira.apply_plan(plan)
+    if plan.rank is not None:
+        calls += place(plan, project, jira)
+    return calls
 
 
 def _with_reporter_groups(issue: Issue, jira: Jira, config: ImpactConfig) -> Issue:

@@ -52,9 +52,9 @@ CHECKPOINT_SECONDS = 1.0  # at most this much of the SQLite log's commits is not
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 12
-    base: float = 5.0  # seconds before the 2nd attempt; doubled each time after
-    cap: float = 900.0  # no wait is longer (unless Jira's Retry-After says so)
+    attempts: int = Settings.delivery_attempts
+    base: float = Settings.retry_base_seconds  # before the 2nd attempt; doubled each time after
+    cap: float = Settings.retry_max_seconds  # no wait is longer (unless Retry-After says so)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetryPolicy:
@@ -313,7 +313,7 @@ class Sweeper:
     def sweep(self) -> int:
         now = self.clock()
         recovered = self.log.recover(now=now, grace=self.lease)
-        recovered += self.queue.inbox.overdue(before=now - self.lease, now=now)
+        recovered += self.queue.inbox.overdue(lease=self.lease, now=now)
         for delivery in recovered:
             log.warning(
                 "delivery %s for %s was left behind; queued again", delivery.id, delivery.issue_key

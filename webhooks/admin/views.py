@@ -1,7 +1,7 @@
 """The admin pages: server-rendered, no JavaScript, behind ``ADMIN_TOKEN`` (see ``auth``).
 
 What they read, all from ``current_app.extensions``: ``impact.settings`` and ``impact.config``;
-the delivery log and the queue (``webhooks.health.delivery_stores``); a Jira client from
+the delivery log, the queue and its inbox (``webhooks.health``); a Jira client from
 ``impact.admin.jira`` (a callable; by default a ``JiraConnector`` built from the settings, per
 request); the checks from ``impact.admin.checks`` (a callable ``(settings, config, jira) ->
 findings``; by default ``webhooks.check.run_checks``).
@@ -43,7 +43,8 @@ from webhooks.admin.auth import (
     safe_next,
 )
 from webhooks.deliveries import DEAD, DONE, FAILED, IGNORED, STATUSES, Entry
-from webhooks.health import delivery_stores, short_error
+from webhooks.errors import short_error
+from webhooks.health import delivery_stores
 from webhooks.logs import REDACTED, log_jira_calls
 from webhooks.settings import Settings
 
@@ -251,10 +252,12 @@ def overview() -> ResponseReturnValue:
     delivery_log, queue = delivery_stores(current_app)
     counts: dict[str, int] | None = None
     pending: int | None = None
+    waiting: int | None = None
     problem = None
-    try:
-        counts = delivery_log.counts() if delivery_log is not None else None
+    try:  # the inbox first: it still answers when the log is down, when it matters most
+        waiting = queue.inbox.size() if queue is not None else None
         pending = queue.pending() if queue is not None else None
+        counts = delivery_log.counts() if delivery_log is not None else None
     except Exception as exc:
         problem = f"The delivery log or the queue did not answer: {short_error(exc)}"
     return _page(
@@ -264,6 +267,7 @@ def overview() -> ResponseReturnValue:
         counts=counts,
         statuses=STATUSES,
         pending=pending,
+        waiting=waiting,
         problem=problem,
         boards=_boards(),
         inline=delivery_log is None,
