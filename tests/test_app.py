@@ -10,7 +10,7 @@ from webhooks.settings import SettingsError
 ENV = {
     "JIRA_URL": "https://jira.invalid",
     "JIRA_PAT": "pat-value",
-    "JIRA_WEBHOOK_SECRET": "s3cret",
+    "JIRA_WEBHOOK_SECRET": "s3cret-for-tests",
 }
 
 

@@ -507,7 +507,7 @@ def test_backoff_is_capped_and_default_budget_is_about_an_hour():
 BASE_ENV = {
     "JIRA_URL": "https://jira.invalid",
     "JIRA_PAT": "pat",
-    "JIRA_WEBHOOK_SECRET": "s",
+    "JIRA_WEBHOOK_SECRET": "a-test-secret",
 }
 
 

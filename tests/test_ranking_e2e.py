@@ -56,7 +56,7 @@ class Sandbox(Stack):
     def env(self) -> dict[str, str]:
         return {
             "JIRA_URL": self.url,
-            "JIRA_WEBHOOK_SECRET": "e2e-secret",
+            "JIRA_WEBHOOK_SECRET": "e2e-test-secret",
             "IMPACT_CONFIG": str(CONFIG),
             **CREDENTIALS[self.flavour],
         }

@@ -423,7 +423,7 @@ def command_jira(monkeypatch: pytest.MonkeyPatch) -> FakeJira:
         "JIRA_URL": "https://jira.invalid",
         "JIRA_EMAIL": "bot@example.com",
         "JIRA_API_TOKEN": "token",
-        "JIRA_WEBHOOK_SECRET": "secret",
+        "JIRA_WEBHOOK_SECRET": "a-test-secret",
         "IMPACT_CONFIG": str(ROOT / "config" / "impact.toml"),
     }.items():
         monkeypatch.setenv(name, value)

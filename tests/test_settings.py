@@ -7,7 +7,7 @@ CLOUD = {
     "JIRA_URL": "https://acme.atlassian.net/",
     "JIRA_EMAIL": "bot@acme.example",
     "JIRA_API_TOKEN": "api-token-value",
-    "JIRA_WEBHOOK_SECRET": "whsec-value",
+    "JIRA_WEBHOOK_SECRET": "whsec-value-0123",
 }
 
 
@@ -29,14 +29,18 @@ def test_retry_policy_defaults_are_the_settings_defaults():
 
 def test_data_center_settings_with_pat_and_token():
     s = Settings.from_env(
-        {"JIRA_URL": "https://jira.acme.example", "JIRA_PAT": "pat", "JIRA_WEBHOOK_TOKEN": "tok"}
+        {
+            "JIRA_URL": "https://jira.acme.example",
+            "JIRA_PAT": "pat",
+            "JIRA_WEBHOOK_TOKEN": "url-token-0123",
+        }
     )
     assert s.jira_auth_kind == "pat"
-    assert s.webhook_token == "tok"
+    assert s.webhook_token == "url-token-0123"
 
 
 def test_secrets_never_in_repr():
-    env = CLOUD | {"ADMIN_TOKEN": "admin-token-value", "JIRA_WEBHOOK_TOKEN": "token-value"}
+    env = CLOUD | {"ADMIN_TOKEN": "admin-token-value", "JIRA_WEBHOOK_TOKEN": "token-value-0123"}
     text = repr(Settings.from_env(env))
     for secret in ("api-token-value", "whsec-value", "admin-token-value", "token-value"):
         assert secret not in text
@@ -57,6 +61,9 @@ def test_heroku_postgres_url_is_normalised():
         ({"JIRA_EMAIL": "", "JIRA_API_TOKEN": ""}, "no Jira credentials"),
         ({"JIRA_PAT": "pat"}, "both JIRA_PAT and JIRA_EMAIL/JIRA_API_TOKEN are set"),
         ({"JIRA_WEBHOOK_SECRET": ""}, "neither JIRA_WEBHOOK_SECRET nor JIRA_WEBHOOK_TOKEN"),
+        ({"JIRA_WEBHOOK_SECRET": "short"}, "JIRA_WEBHOOK_SECRET is 5 characters long; use at"),
+        ({"JIRA_WEBHOOK_TOKEN": "abc"}, "JIRA_WEBHOOK_TOKEN is 3 characters long; use at least 12"),
+        ({"ADMIN_TOKEN": "admin"}, "ADMIN_TOKEN is 5 characters long; use at least 12"),
         ({"PORT": "http"}, "PORT='http' is not a whole number"),
         ({"PORT": "70000"}, "PORT=70000 is out of range"),
         ({"MAX_WEBHOOK_BYTES": "1"}, "MAX_WEBHOOK_BYTES=1 is out of range (1024 to 67108864)"),

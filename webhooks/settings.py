@@ -20,6 +20,7 @@ DEFAULT_DATABASE_URL = "sqlite:///var/impact.db"
 DEFAULT_QUEUE_PATH = "var/queue.db"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 HOUR = 3600.0
+MIN_SECRET_LENGTH = 12
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 N = TypeVar("N", int, float)
@@ -137,6 +138,16 @@ class Settings:
                 problems.append(
                     "no Jira credentials: set JIRA_EMAIL + JIRA_API_TOKEN (Cloud) "
                     "or JIRA_PAT (Data Center)"
+                )
+
+        # The secrets this service checks requests against: a short one is guessed, and it would
+        # be replaced in every log line it happens to spell (see webhooks.logs.Redactor).
+        for name in ("JIRA_WEBHOOK_SECRET", "JIRA_WEBHOOK_TOKEN", "ADMIN_TOKEN"):
+            given = get(name)
+            if given and len(given) < MIN_SECRET_LENGTH:
+                problems.append(
+                    f"{name} is {len(given)} characters long; use at least {MIN_SECRET_LENGTH} "
+                    "(e.g. the output of `openssl rand -hex 32`)"
                 )
 
         secret, token = get("JIRA_WEBHOOK_SECRET"), get("JIRA_WEBHOOK_TOKEN")
