@@ -198,6 +198,8 @@ class Stack:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        if self._sandbox is not None:  # a second sandbox would outlive close()
+            raise StackError("this stack is started already")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._sandbox, self.sandbox_url = start_sandbox(
             self.workdir / "sandbox.log",

@@ -44,7 +44,6 @@ class Sandbox(Stack):
 
     def __init__(self, workdir: Path, flavour: str) -> None:
         super().__init__(workdir, flavour=flavour, seed="empty", processes=())
-        self.start()
 
     @property
     def url(self) -> str:
