@@ -514,7 +514,7 @@ BASE_ENV = {
 def test_queue_settings_defaults():
     s = Settings.from_env(BASE_ENV)
     assert (s.queue_path, s.worker_threads, s.delivery_attempts) == ("var/queue.db", 2, 12)
-    assert s.worker_nice == 10
+    assert s.worker_nice == 19
     assert (s.retry_base_seconds, s.retry_max_seconds) == (5.0, 900.0)
     assert (s.stale_after_seconds, s.lease_seconds, s.retention_hours) == (60.0, 300.0, 336.0)
 

@@ -77,8 +77,8 @@ class SqliteLeaseStorage(SqliteStorage):
     )
     table_inbox = (
         "create table if not exists delivery_inbox (queue text not null, id text not null, "
-        "due real not null, record blob not null, primary key(queue, id)) without rowid"
-    )
+        "due real not null, record blob not null, primary key(queue, id))"
+    )  # a rowid table: its records (the bodies) are large, which WITHOUT ROWID handles worse
     ddl: ClassVar[list[str]] = [*SqliteStorage.ddl, table_expiry, table_seen, table_inbox]
 
     def _create_connection(self) -> sqlite3.Connection:

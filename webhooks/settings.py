@@ -49,7 +49,7 @@ class Settings:
     # The queue and the worker (see webhooks/queue.py and webhooks/worker.py).
     queue_path: str = DEFAULT_QUEUE_PATH  # Huey's SQLite file, when REDIS_URL is not set
     worker_threads: int = 2
-    worker_nice: int = 10  # the worker yields the CPU to web processes on the same machine
+    worker_nice: int = 19  # the worker takes only the CPU that web processes leave (see README)
     rerank_minutes: int = 15  # how often boards of projects with rank = "full" are reranked
     delivery_attempts: int = 12  # with the backoff below: about an hour in all
     retry_base_seconds: float = 5.0

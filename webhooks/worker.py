@@ -15,6 +15,7 @@ DELIVERY_RETENTION_HOURS.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import math
 import os
@@ -415,6 +416,7 @@ def run_worker(settings: Settings, config: ImpactConfig, *, jira: Callable[[], J
     lower_priority(settings.worker_nice)
     logging.getLogger("huey").setLevel(logging.WARNING)  # a line per job is ours (below)
     logging.getLogger("huey.consumer").setLevel(logging.INFO)
+    gc.freeze()  # what start-up made lives as long as the process: keep it out of collections
     sweeper.start()
     try:
         consumer.run()
