@@ -6,7 +6,7 @@ Everything runs on this machine, on 127.0.0.1: the Jira sandbox, the Procfile's 
 (gunicorn on ``webhooks:create_app()``) with its worker running, and a bare Flask endpoint that
 only reads the body and answers 202, started with the same gunicorn command. ``wrk`` sends
 signed, real-size deliveries (each with its own X-Atlassian-Webhook-Identifier, so every one is
-accepted and queued) over 16 connections; the two endpoints take turns, twice each, the bare one
+accepted and queued) over 16 connections; the two endpoints take turns (``--turns``), the bare one
 only once the worker has caught up (so that it does not share the CPU with our backlog). Both
 run from the project's folder, so both get its ``gunicorn.conf.py`` (JSON access lines, metrics).
 
@@ -291,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=10, help="per load run")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--turns", type=int, default=3, help="load runs of each endpoint")
     parser.add_argument("--backends", default="sqlite,redis,redis+postgresql")
     parser.add_argument("--e2e-samples", type=int, default=40)
     parser.add_argument(
@@ -364,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_wrk(bare_url, warm, 2, args.connections)
                 run_wrk(url, warm, 2, args.connections)
                 ours, theirs = [], []
-                for turn in range(2):
+                for turn in range(args.turns):
                     settled()  # the bare endpoint does not share the CPU with our backlog
                     theirs.append(run_wrk(bare_url, warm, args.seconds, args.connections))
                     script = write_script(sub, bodies, f"{backend}-{turn}")
@@ -389,6 +390,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{backend:<18} {rate:>10.0f} {p50:>7.2f} {p99:>7.2f} {bare_rate:>8.0f} "
                 f"{ratio:>6.2f}  {refused:>7}  {dict(sorted(stored.items()))}"
             )
+        print("\nturn by turn (each run beside the bare run just before it): ratio, p99 ms")
+        for backend, ours, theirs, _accepted, _stored in rows:
+            turns = [
+                f"{o.accepted_per_s / t.accepted_per_s:.2f}, {o.p99_ms:.0f}"
+                for o, t in zip(ours, theirs, strict=True)
+            ]
+            print(f"{backend:<18} " + " | ".join(turns))
         print()
         if e2e:
             print(

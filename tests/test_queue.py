@@ -164,6 +164,7 @@ def test_the_worker_moves_the_delivery_from_the_inbox_to_the_log(qclient, dlog, 
     post_signed(qclient, issue_payload(), headers=webhook_id(1))
     run_jobs(huey)
     assert Inbox(huey).size() == 0
+    assert not huey.lock_task("issue.SHOP-311").is_locked()
     entry = dlog.get("wh-1")
     assert (entry.status, entry.issue_key, entry.event) == (
         "done",
@@ -410,7 +411,7 @@ def test_sweeper_requeues_what_a_killed_worker_left_and_purges_old_rows(
     huey.storage.flush_queue()  # the queue lost both jobs, e.g. a worker killed after taking them
     inbox = Inbox(huey)
     dlog.admit(inbox.take("wh-1"))  # and it had moved one to the log and started it
-    inbox.drop("wh-1")
+    inbox.unlock("issue.SHOP-1", drop="wh-1")
     dlog.claim("wh-1", now=now, lease=LEASE)
     sweeper = Sweeper(log=dlog, queue=queue, lease=LEASE, retention=24 * 3600, clock=lambda: now)
     assert sweeper.sweep() == 0  # within the lease and grace: nothing yet
@@ -634,6 +635,8 @@ def test_redis_backend_queues_dedupes_and_locks(
     run_jobs(huey, clock)
     assert dlog.get("wh-1").status == "done"
     assert jira.requests == ["POST comment/SHOP-311", "PUT issue/SHOP-311"]
+    assert Inbox(huey).size() == 0  # dropped as the worker let go of the issue
+    assert not huey.lock_task("issue.SHOP-311").is_locked()
 
 
 def test_redis_backlog_is_not_mistaken_for_lost_jobs(redis_url, qsettings, dlog):

@@ -49,7 +49,10 @@ class InboxStorage(Protocol):
 
     def accept(self, identifier: str, record: bytes, message: bytes, *, due: float) -> bool: ...
     def inbox_get(self, identifier: str) -> bytes | None: ...
-    def inbox_drop(self, identifier: str) -> None: ...
+    def lock_and_get(
+        self, lock: str, identifier: str, *, ttl: int
+    ) -> tuple[bool, bytes | None]: ...
+    def unlock_and_drop(self, lock: str, identifier: str | None) -> None: ...
     def inbox_overdue(self, *, before: float, now: float) -> list[bytes]: ...
     def inbox_size(self) -> int: ...
     def oldest_message(self) -> bytes | None: ...
@@ -90,24 +93,47 @@ class SqliteLeaseStorage(SqliteStorage):
     def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
         if ttl is None:
             return bool(super().put_if_empty(key, value))
-        now = time.time()
         with self.db(commit=True) as curs:  # one exclusive transaction
+            return self._put_if_empty(curs, key, value, ttl)
+
+    def _put_if_empty(self, curs: sqlite3.Cursor, key: str, value: bytes, ttl: float) -> bool:
+        now = time.time()
+        curs.execute(
+            "delete from kv where queue = ? and key = ? and exists (select 1 from kv_expiry"
+            " where queue = ? and key = ? and expires <= ?)",
+            (self.name, key, self.name, key, now),
+        )
+        curs.execute(
+            "insert or ignore into kv (queue, key, value) values (?, ?, ?)",
+            (self.name, key, self.to_blob(value)),
+        )
+        if curs.rowcount != 1:
+            return False
+        curs.execute(
+            "insert or replace into kv_expiry (queue, key, expires) values (?, ?, ?)",
+            (self.name, key, now + ttl),
+        )
+        return True
+
+    def lock_and_get(self, lock: str, identifier: str, *, ttl: int) -> tuple[bool, bytes | None]:
+        with self.db(commit=True) as curs:
+            if not self._put_if_empty(curs, lock, b"1", ttl):
+                return False, None
             curs.execute(
-                "delete from kv where queue = ? and key = ? and exists (select 1 from kv_expiry"
-                " where queue = ? and key = ? and expires <= ?)",
-                (self.name, key, self.name, key, now),
+                "select record from delivery_inbox where queue = ? and id = ?",
+                (self.name, identifier),
             )
-            curs.execute(
-                "insert or ignore into kv (queue, key, value) values (?, ?, ?)",
-                (self.name, key, self.to_blob(value)),
-            )
-            if curs.rowcount != 1:
-                return False
-            curs.execute(
-                "insert or replace into kv_expiry (queue, key, expires) values (?, ?, ?)",
-                (self.name, key, now + ttl),
-            )
-            return True
+            row = curs.fetchone()
+            return True, None if row is None else bytes(row[0])
+
+    def unlock_and_drop(self, lock: str, identifier: str | None) -> None:
+        with self.db(commit=True) as curs:
+            curs.execute("delete from kv where queue = ? and key = ?", (self.name, lock))
+            if identifier is not None:
+                curs.execute(
+                    "delete from delivery_inbox where queue = ? and id = ?",
+                    (self.name, identifier),
+                )
 
     def accept(self, identifier: str, record: bytes, message: bytes, *, due: float) -> bool:
         with self.db(commit=True) as curs:  # one exclusive transaction
@@ -138,13 +164,6 @@ class SqliteLeaseStorage(SqliteStorage):
             results=True,
         )
         return bytes(rows[0][0]) if rows else None
-
-    def inbox_drop(self, identifier: str) -> None:
-        self.sql(
-            "delete from delivery_inbox where queue = ? and id = ?",
-            (self.name, identifier),
-            commit=True,
-        )
 
     def inbox_overdue(self, *, before: float, now: float) -> list[bytes]:
         rows = self.sql(
@@ -199,6 +218,14 @@ end
 return 0
 """
 
+# Take the lock (SET NX EX, as Huey's lock_task) and, only then, read the delivery's record.
+_LOCK_AND_GET_SCRIPT = """
+if redis.call('set', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  return {1, redis.call('hget', KEYS[2], ARGV[2])}
+end
+return {0}
+"""
+
 
 class RedisInboxStorage(RedisExpireStorage):
     """Huey's Redis storage (locks are plain keys set with NX and EX), plus the inbox."""
@@ -210,6 +237,7 @@ class RedisInboxStorage(RedisExpireStorage):
         self.inbox_key = f"{prefix}.inbox"
         self.inbox_due_key = f"{prefix}.inbox.due"
         self._accept = self.conn.register_script(_ACCEPT_SCRIPT)
+        self._lock_and_get = self.conn.register_script(_LOCK_AND_GET_SCRIPT)
 
     def accept(self, identifier: str, record: bytes, message: bytes, *, due: float) -> bool:
         keys = [self.seen_prefix + identifier, self.inbox_key, self.inbox_due_key, self.queue_key]
@@ -219,9 +247,18 @@ class RedisInboxStorage(RedisExpireStorage):
         found = self.conn.hget(self.inbox_key, identifier)
         return None if found is None else bytes(found)
 
-    def inbox_drop(self, identifier: str) -> None:
+    def lock_and_get(self, lock: str, identifier: str, *, ttl: int) -> tuple[bool, bytes | None]:
+        keys = [self.result_key(lock), self.inbox_key]
+        answer = self._lock_and_get(keys=keys, args=[ttl, identifier])
+        record = answer[1] if len(answer) > 1 else None  # Lua ends the list at a missing field
+        return bool(answer[0]), None if record is None else bytes(record)
+
+    def unlock_and_drop(self, lock: str, identifier: str | None) -> None:
         with self.conn.pipeline() as pipe:  # MULTI … EXEC
-            pipe.hdel(self.inbox_key, identifier).zrem(self.inbox_due_key, identifier).execute()
+            pipe.delete(self.result_key(lock))
+            if identifier is not None:
+                pipe.hdel(self.inbox_key, identifier).zrem(self.inbox_due_key, identifier)
+            pipe.execute()
 
     def inbox_overdue(self, *, before: float, now: float) -> list[bytes]:
         ids = self.conn.zrangebyscore(self.inbox_due_key, "-inf", f"({before}")
@@ -315,8 +352,16 @@ class Inbox:
         record = self.storage.inbox_get(identifier)
         return None if record is None else _decode(record)
 
-    def drop(self, identifier: str) -> None:
-        self.storage.inbox_drop(identifier)
+    def lock(self, name: str, identifier: str, *, ttl: int) -> tuple[bool, Delivery | None]:
+        """Take the lock ``name`` (Huey's ``lock_task(name, ttl)``) and, if it was free, read
+        the delivery: one step in the store. (False, None) while another job holds the lock."""
+        locked, record = self.storage.lock_and_get(_lock_key(self.huey, name), identifier, ttl=ttl)
+        return locked, None if record is None else _decode(record)
+
+    def unlock(self, name: str, *, drop: str | None) -> None:
+        """Release the lock ``name``, and drop delivery ``drop`` (which the log now holds) from
+        the inbox: one step in the store."""
+        self.storage.unlock_and_drop(_lock_key(self.huey, name), drop)
 
     def overdue(self, *, lease: float, now: float) -> list[Delivery]:
         """Deliveries whose job was lost (a worker killed between taking the job and moving the
@@ -349,6 +394,10 @@ class Inbox:
 
     def checkpoint(self) -> None:
         self.storage.checkpoint()
+
+
+def _lock_key(huey: Huey, name: str) -> str:
+    return f"{huey.name}.lock.{name}"  # what Huey's TaskLock uses, so both see the same lock
 
 
 def _encode(delivery: Delivery) -> bytes:

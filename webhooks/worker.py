@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from huey import Huey
-from huey.exceptions import RetryTask, TaskLockedException
+from huey.exceptions import RetryTask
 
 from connector.errors import JiraError, JiraRateLimitError, JiraServerError
 from connector.protocol import Call, Jira
@@ -165,40 +165,44 @@ class DeliveryWorker:
         )
 
     def handle(self, job: Job) -> None:
-        """Huey's task body. Raises ``RetryTask`` to be run again later."""
-        lock = self.huey.lock_task(f"issue.{job.issue_key or job.id}", ttl=math.ceil(self.lease))
+        """Huey's task body. Raises ``RetryTask`` to be run again later.
+
+        The issue's lock is taken with the inbox's copy of the delivery read, and released with
+        that copy dropped once the log has it: two steps in the queue's store per delivery. A
+        worker killed in between leaves the delivery in both; the next run finds it logged."""
+        lock = f"issue.{job.issue_key or job.id}"
         try:
-            lock.acquire()
-        except TaskLockedException:
+            locked, waiting = self.inbox.lock(lock, job.id, ttl=math.ceil(self.lease))
+        except Exception as exc:
+            log.error("queue's store unavailable for %s: %s", job.id, exc)
+            raise RetryTask(delay=self.policy.base) from exc
+        if not locked:
             log.debug("issue %s is busy; %s waits", job.issue_key, job.id)
-            raise RetryTask(delay=LOCK_WAIT_SECONDS) from None
+            raise RetryTask(delay=LOCK_WAIT_SECONDS)
+        logged = False  # whether the log has the inbox's copy, which may then go
         try:
             with delivery_context(job.id, job.issue_key):
-                self._run(job)
+                started = self.clock()
+                try:
+                    claim = self._take(job.id, waiting, started)
+                except Exception as exc:
+                    log.error("delivery log unavailable for %s: %s", job.id, exc)
+                    raise RetryTask(delay=self.policy.base) from exc
+                logged = waiting is not None
+                if claim is None:
+                    log.info("delivery %s is not due or was handled already; skipped", job.id)
+                    return
+                self._run(claim, started)
         finally:
-            lock.release()
+            self.inbox.unlock(lock, drop=job.id if logged else None)
 
-    def _take(self, identifier: str, now: float) -> Claim | None:
-        """The delivery from the inbox into the log, claimed; else the log's claim. Dropped from
-        the inbox only once logged: a worker killed in between leaves it in both, and the next
-        run finds it logged."""
-        waiting = self.inbox.take(identifier)
+    def _take(self, identifier: str, waiting: Delivery | None, now: float) -> Claim | None:
+        """The delivery from the inbox into the log, claimed; else the log's claim."""
         if waiting is None:
             return self.log.claim(identifier, now=now, lease=self.lease)
-        claim = self.log.start(waiting, now=now, lease=self.lease)
-        self.inbox.drop(identifier)
-        return claim
+        return self.log.start(waiting, now=now, lease=self.lease)
 
-    def _run(self, job: Job) -> None:
-        started = self.clock()
-        try:
-            claim = self._take(job.id, started)
-        except Exception as exc:
-            log.error("delivery log or queue unavailable for %s: %s", job.id, exc)
-            raise RetryTask(delay=self.policy.base) from exc
-        if claim is None:
-            log.info("delivery %s is not due or was handled already; skipped", job.id)
-            return
+    def _run(self, claim: Claim, started: float) -> None:
         delivery = claim.delivery
         refresh = (
             delivery.retry > 0
