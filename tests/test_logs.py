@@ -18,6 +18,8 @@ from connector.protocol import Call
 from webhooks.logs import (
     REDACTED,
     GunicornLogger,
+    JsonFormatter,
+    Redactor,
     configure_logging,
     delivery_context,
     log_jira_calls,
@@ -176,6 +178,12 @@ def test_a_secret_that_json_escapes_is_redacted(settings):
     assert odd not in json.dumps(entry)
     assert entry["message"] == f"secret is {REDACTED}"
     assert entry["again"] == REDACTED
+
+
+def test_a_record_with_bad_arguments_is_written_redacted():
+    record = logging.makeLogRecord({"msg": "two values %s %s", "args": (SECRET,)})  # one short
+    entry = json.loads(JsonFormatter(Redactor([SECRET])).format(record))
+    assert entry["message"] == f"two values %s %s ('{REDACTED}',)"
 
 
 def test_ordinary_words_are_not_redacted(stream):

@@ -150,7 +150,7 @@ class JsonFormatter(logging.Formatter):
             "time": stamp.replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _message(record),
         }
         for name, value in vars(record).items():
             if name not in _RECORD_FIELDS and not name.startswith("_"):
@@ -164,6 +164,13 @@ class JsonFormatter(logging.Formatter):
         line = json.dumps(entry, default=str, ensure_ascii=False)
         # On the whole line, once: message, traceback and every extra, strings or not.
         return self.redactor.redact(line) if self.redactor else line
+
+
+def _message(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except Exception:  # bad %-arguments: show what there is (redacted with the line), no error
+        return f"{record.msg} {record.args!r}"
 
 
 def json_handler(stream: IO[str] | None, redactor: Redactor) -> logging.Handler:

@@ -327,12 +327,11 @@ def make_huey(settings: Settings) -> Huey:
 
 @dataclass(frozen=True)
 class Job:
-    """What a queued job carries: the delivery it runs, its issue (for the issue's lock), and
-    when it was queued (for the sweep, see ``Inbox.overdue``)."""
+    """The delivery a queued job runs, and its issue (for the issue's lock). The message also
+    says when it was queued, for the sweep (``Inbox.queued_at_head``)."""
 
     id: str
     issue_key: str | None
-    at: float | None = None
 
 
 class Inbox:
@@ -364,8 +363,9 @@ class Inbox:
         self.storage.unlock_and_drop(_lock_key(self.huey, name), drop)
 
     def overdue(self, *, lease: float, now: float) -> list[Delivery]:
-        """Deliveries whose job was lost (a worker killed between taking the job and moving the
-        delivery into the log); each is due again at ``now``, so it comes back once per lease.
+        """Deliveries whose job was lost (a worker killed before it let go of the delivery: its
+        copy stays here until the log has it); each is due again at ``now``, so it comes back
+        once per lease.
 
         The queue is first in, first out: a delivery accepted a lease before the job at the head
         of the queue was queued had its own job taken long ago, so it is lost, not waiting. (A
@@ -440,7 +440,7 @@ class DeliveryQueue:
         if self._handle is None:
             raise RuntimeError("this process only enqueues deliveries; run `jira-impact worker`")
         # Jobs queued before this version carried the whole delivery; its id and issue suffice.
-        self._handle(Job(fields["id"], fields.get("issue_key"), fields.get("at")))
+        self._handle(Job(fields["id"], fields.get("issue_key")))
 
 
 def _job(delivery: Delivery | Job, *, at: float) -> dict[str, Any]:
