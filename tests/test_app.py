@@ -1,11 +1,16 @@
 """The factory refuses to start on a bad environment or config, naming what to fix."""
 
+import json
+
 import pytest
 
 from impact.config import ConfigError
-from tests.conftest import FIXTURES, FakeJira
+from sandbox.stack import free_port
+from tests.conftest import FIXTURES, FakeJira, issue_payload
 from webhooks import create_app
+from webhooks.deliveries import SchemaError
 from webhooks.settings import SettingsError
+from webhooks.signature import sign
 
 ENV = {
     "JIRA_URL": "https://jira.invalid",
@@ -43,3 +48,29 @@ def test_app_starts_from_environment(env):
     app = create_app({"JIRA": FakeJira()})
     assert app.extensions["impact.settings"].jira_auth_kind == "pat"
     assert [p.key for p in app.extensions["impact.config"].projects] == ["SHOP"]
+
+
+def test_a_delivery_log_that_does_not_answer_does_not_stop_the_web(env, tmp_path, caplog):
+    env.setenv("DATABASE_URL", f"postgresql://impact:pw@127.0.0.1:{free_port()}/impact")
+    env.setenv("QUEUE_PATH", str(tmp_path / "queue.db"))
+    app = create_app({"TESTING": True})
+    assert "delivery log at postgresql+psycopg://impact:***@127.0.0.1" in caplog.text
+    assert "does not answer" in caplog.text and ":pw@" not in caplog.text
+    body = json.dumps(issue_payload()).encode()
+    answer = app.test_client().post(
+        "/webhooks/jira",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Hub-Signature": sign(body, secret=ENV["JIRA_WEBHOOK_SECRET"]),
+        },
+    )
+    assert answer.status_code == 202
+    assert answer.json["status"] == "queued"
+
+
+def test_a_delivery_log_behind_its_schema_stops_start_up(env, tmp_path):
+    env.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/empty.db")  # reachable, never migrated
+    env.setenv("QUEUE_PATH", str(tmp_path / "queue.db"))
+    with pytest.raises(SchemaError, match="run `jira-impact db upgrade`"):
+        create_app({"TESTING": True})

@@ -19,6 +19,8 @@ from webhooks.receiver import Receiver
 from webhooks.receiver import bp as receiver_bp
 from webhooks.settings import Settings
 
+log = logging.getLogger(__name__)
+
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. Settings come from the environment and the admins' file, both checked here,
@@ -45,12 +47,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         dispatcher = InlineDispatcher(jira=jira, config=config)
     elif dispatcher is None:
         # Production: record and enqueue; the worker (`jira-impact worker`) talks to Jira.
-        from webhooks.deliveries import check_schema
         from webhooks.queue import QueueDispatcher
 
         dispatcher = QueueDispatcher.from_settings(settings)
-        check_schema(dispatcher.log.engine)
-        dispatcher.log.engine.dispose()  # no connection is carried into a forked process
+        _check_log(dispatcher.log.engine)
 
     app.extensions["impact.settings"] = settings
     app.extensions["impact.config"] = config
@@ -62,10 +62,31 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(metrics_bp)
     app.register_blueprint(admin_bp)
     register_error_handlers(app)
-    logging.getLogger(__name__).info(
+    log.info(
         "jira-customer-impact ready: Jira %s, %d project(s) from %s",
         settings.jira_url,
         len(config.projects),
         config.source,
     )
     return app
+
+
+def _check_log(engine: Any) -> None:
+    """Refuse to start on a delivery log whose schema is behind (``SchemaError``, naming the
+    command to run); start, with a warning, on one that does not answer: the web process takes
+    deliveries into the queue's store alone, and the worker logs them once the database is back."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from webhooks.deliveries import check_schema
+    from webhooks.errors import short_error
+
+    try:
+        check_schema(engine)
+    except SQLAlchemyError as exc:
+        log.warning(
+            "the delivery log at %s does not answer (%s); taking deliveries anyway",
+            engine.url.render_as_string(hide_password=True),
+            short_error(exc),
+        )
+    finally:
+        engine.dispose()  # no connection is carried into a forked process
