@@ -57,6 +57,15 @@ STATUSES = (QUEUED, RUNNING, *FINAL)
 _TEXT_KEPT = 2000  # characters of an error kept
 
 
+@dataclass(frozen=True)
+class Job:
+    """The delivery a queued job runs, and its issue (for the issue's lock): all that queueing
+    a delivery again takes. The queue's message also says when it was queued (for the sweep)."""
+
+    id: str
+    issue_key: str | None
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -248,7 +257,7 @@ class DeliveryLog:
         with self.engine.begin() as conn:
             conn.execute(self._end_attempt, params)
 
-    def recover(self, *, now: float, grace: float) -> list[Delivery]:
+    def recover(self, *, now: float, grace: float) -> list[Job]:
         """Queue again what a crash left behind: runs whose lease ran out (the worker died), and
         deliveries due more than ``grace`` ago that no worker took (a job the queue lost).
 
@@ -263,11 +272,10 @@ class DeliveryLog:
                 )
             )
             .values(status=QUEUED, due_at=now, lease_until=None)
-            .returning(*_DELIVERY_COLUMNS)
+            .returning(DeliveryRow.identifier, DeliveryRow.issue_key)
         )
         with self.engine.begin() as conn:
-            rows = conn.execute(statement).all()
-        return [_delivery(row) for row in rows]
+            return [Job(*row) for row in conn.execute(statement)]
 
     def purge(self, *, before: float) -> int:
         """Delete finished rows received before ``before``; the number deleted."""
@@ -283,7 +291,7 @@ class DeliveryLog:
 
     def replay(
         self, identifiers: Iterable[str] = (), *, all_dead: bool = False, now: float
-    ) -> list[Delivery]:
+    ) -> list[Job]:
         """Put finished deliveries back in the queue with a fresh count of attempts."""
         chosen = (
             DeliveryRow.status == DEAD
@@ -294,11 +302,10 @@ class DeliveryLog:
             update(DeliveryRow)
             .where(chosen, DeliveryRow.status.in_((DONE, IGNORED, FAILED, DEAD)))
             .values(status=QUEUED, attempts=0, due_at=now, finished_at=None, error=None)
-            .returning(*_DELIVERY_COLUMNS)
+            .returning(DeliveryRow.identifier, DeliveryRow.issue_key)
         )
         with self.engine.begin() as conn:
-            rows = conn.execute(statement).all()
-        return [_delivery(row) for row in rows]
+            return [Job(*row) for row in conn.execute(statement)]
 
     def checkpoint(self) -> None:
         """SQLite: sync the write-ahead log to disk and fold it into the file. Its commits are

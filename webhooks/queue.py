@@ -19,14 +19,13 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from huey import Huey
 from huey.storage import RedisExpireStorage, SqliteStorage
 
-from webhooks.deliveries import DeliveryLog
+from webhooks.deliveries import DeliveryLog, Job
 from webhooks.errors import UnavailableError, short_error
 from webhooks.receiver import Delivery
 from webhooks.settings import Settings
@@ -323,15 +322,6 @@ def make_huey(settings: Settings) -> Huey:
     path = Path(settings.queue_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return SqliteLeaseHuey(QUEUE_NAME, filename=str(path), results=False, timeout=30)
-
-
-@dataclass(frozen=True)
-class Job:
-    """The delivery a queued job runs, and its issue (for the issue's lock). The message also
-    says when it was queued, for the sweep (``Inbox.queued_at_head``)."""
-
-    id: str
-    issue_key: str | None
 
 
 class Inbox:

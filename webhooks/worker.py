@@ -34,10 +34,10 @@ from connector.errors import JiraError, JiraRateLimitError, JiraServerError
 from connector.protocol import Call, Jira
 from impact.model import ImpactConfig
 from webhooks import metrics
-from webhooks.deliveries import DEAD, FAILED, Claim, DeliveryLog
+from webhooks.deliveries import DEAD, FAILED, Claim, DeliveryLog, Job
 from webhooks.dispatch import process
 from webhooks.logs import delivery_context, log_jira_calls
-from webhooks.queue import DeliveryQueue, Inbox, Job
+from webhooks.queue import DeliveryQueue, Inbox
 from webhooks.receiver import Delivery
 from webhooks.settings import Settings
 
