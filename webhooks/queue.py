@@ -352,7 +352,7 @@ class Inbox:
         the inbox: one step in the store."""
         self.storage.unlock_and_drop(_lock_key(self.huey, name), drop)
 
-    def overdue(self, *, lease: float, now: float) -> list[Delivery]:
+    def overdue(self, *, lease: float, now: float) -> list[Job]:
         """Deliveries whose job was lost (a worker killed before it let go of the delivery: its
         copy stays here until the log has it); each is due again at ``now``, so it comes back
         once per lease.
@@ -362,7 +362,8 @@ class Inbox:
         lease of margin also covers clocks that differ between machines.)"""
         head = self.queued_at_head()
         before = min(now, head if head is not None else now) - lease
-        return [_decode(record) for record in self.storage.inbox_overdue(before=before, now=now)]
+        waiting = map(_decode, self.storage.inbox_overdue(before=before, now=now))
+        return [Job(delivery.id, delivery.issue_key) for delivery in waiting]
 
     def queued_at_head(self) -> float | None:
         """When the job the consumer takes next was queued; None with an empty queue, and -inf
