@@ -275,9 +275,7 @@ def _missing_issue_parts(issue: Any) -> dict[str, Any]:
 
 
 def body_text(body: bytes) -> str:
-    """The body as text; ``BodyError`` when it is empty or not UTF-8."""
-    if not body.strip():
-        raise BodyError("body is empty")
+    """The body as text; ``BodyError`` when it is not UTF-8."""
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as exc:

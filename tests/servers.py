@@ -10,7 +10,9 @@ import contextlib
 import glob
 import os
 import pwd
+import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.stack import free_port
+from sandbox.stack import Process, free_port
 
 START_TIMEOUT = 30.0
 
@@ -61,34 +63,30 @@ class RedisServer:
 
     def __init__(self, folder: str) -> None:
         self.binary = require_binary("redis-server", "redis-server")
-        self.folder = folder
+        self.folder = Path(folder)
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.process: Process | None = None
         self.start()
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.folder,
-             "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
-             "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL,
+        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
+                   "--dir", str(self.folder), "--save", "", "--appendonly", "yes",
+                   "--appendfsync", "everysec", "--loglevel", "warning"]  # fmt: skip
+        self.process = Process(
+            "redis", shlex.join(command), env=os.environ, cwd=self.folder,
+            log=self.folder / "redis.log",
         )  # fmt: skip
-        wait_for_port(self.port, self.proc, "redis-server")
+        wait_for_port(self.port, self.process.popen, "redis-server")
 
     def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()  # SIGKILL: no shutdown, no last write
-        self.proc.wait(10)
+        """SIGKILL: no shutdown, no last write."""
+        assert self.process is not None
+        self.process.kill(signal.SIGKILL, 10)
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        if self.process is not None:
+            self.process.stop(10)
 
 
 @contextlib.contextmanager

@@ -6,10 +6,11 @@ a time to live, so a lock held by a worker that was killed runs out by itself.
 
 Taking a delivery is one atomic step in the queue's store (``Inbox.accept``): mark its
 identifier seen, keep the delivery in the *inbox*, and put a job naming it on Huey's queue; or,
-when the identifier was seen already, nothing. The web process writes nothing else, so the 202
-costs one transaction (SQLite) or one round trip (Redis); it writes the delivery log only to
-note a duplicate. The worker moves each delivery from the inbox into the delivery log before it
-runs it; one that a crash left in the inbox is queued again by the worker's sweep.
+when the identifier was seen already, nothing. That is the web process's only write to the
+queue's store, so the 202 costs one transaction (SQLite) or one round trip (Redis); it writes the
+delivery log only to note a duplicate. The worker moves each delivery from the inbox into the
+delivery log before it runs it; one that a crash left in the inbox is queued again by the
+worker's sweep.
 """
 
 from __future__ import annotations

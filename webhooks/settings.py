@@ -142,15 +142,19 @@ class Settings:
 
         # The secrets this service checks requests against: a short one is guessed, and it would
         # be replaced in every log line it happens to spell (see webhooks.logs.Redactor).
-        for name in ("JIRA_WEBHOOK_SECRET", "JIRA_WEBHOOK_TOKEN", "ADMIN_TOKEN"):
-            given = get(name)
+        secret, token = get("JIRA_WEBHOOK_SECRET"), get("JIRA_WEBHOOK_TOKEN")
+        admin_token = get("ADMIN_TOKEN")
+        for name, given in [
+            ("JIRA_WEBHOOK_SECRET", secret),
+            ("JIRA_WEBHOOK_TOKEN", token),
+            ("ADMIN_TOKEN", admin_token),
+        ]:
             if given and len(given) < MIN_SECRET_LENGTH:
                 problems.append(
                     f"{name} is {len(given)} characters long; use at least {MIN_SECRET_LENGTH} "
                     "(e.g. the output of `openssl rand -hex 32`)"
                 )
 
-        secret, token = get("JIRA_WEBHOOK_SECRET"), get("JIRA_WEBHOOK_TOKEN")
         allow_unsigned = flag("ALLOW_UNSIGNED_WEBHOOKS", cls.allow_unsigned)
         if not secret and not token and not allow_unsigned:
             problems.append(
@@ -204,7 +208,7 @@ class Settings:
             jira_pat=pat,
             webhook_secret=secret,
             webhook_token=token,
-            admin_token=get("ADMIN_TOKEN"),
+            admin_token=admin_token,
         )
         if problems:
             raise SettingsError(problems)
