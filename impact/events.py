@@ -8,12 +8,12 @@ HTTP status the receiver should answer with.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validates_schema
 
 from impact.model import Person
@@ -283,18 +283,20 @@ def body_text(body: bytes) -> str:
 
 
 def decode_body(body: bytes | str) -> dict[str, Any]:
-    """The JSON object a body holds (bytes are read with ``body_text`` first)."""
+    """The JSON object a body holds (bytes are read with ``body_text`` first).
+
+    Strict JSON (RFC 8259), read by orjson, some three times quicker than the standard library
+    on a delivery, which every web process and worker reads: ``NaN``, ``Infinity``, a lone
+    surrogate escape or nesting past 1024 levels is refused, where ``json`` would let it by."""
     text = body_text(body) if isinstance(body, bytes) else body
     if not text.strip():
         raise BodyError("body is empty")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
         raise BodyError(
             f"body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from exc
-    except RecursionError as exc:
-        raise BodyError("body is not JSON: nested too deeply") from exc
     if not isinstance(data, dict):
         raise PayloadError({"_schema": [f"expected a JSON object, got {_json_type(data)}"]})
     return data

@@ -378,12 +378,16 @@ def test_parse_event_wants_an_object(data: Any) -> None:
         (b"", "body is empty"),
         (b"  \r\n", "body is empty"),
         (b'{"webhookEvent": "caf\xe9"}', "body is not UTF-8"),
-        (b'{"webhookEvent": ', "body is not JSON: Expecting value at line 1 column 18"),
+        (b'{"webhookEvent": ', "body is not JSON: unexpected end of data at line 1 column 18"),
         (
             b'{\n  "webhookEvent" "jira:issue_created"\n}',
-            "body is not JSON: Expecting ':' delimiter at line 2 column 18",
+            "body is not JSON: unexpected character, expected ':' after key at line 2 column 18",
         ),
-        (b"[" * 100_000, "body is not JSON: nested too deeply"),
+        (b"[" * 100_000, "body is not JSON: depth limit exceeded at line 1 column 1026"),
+        (
+            b'{"timestamp": NaN}',
+            "body is not JSON: unexpected character, expected a JSON value at line 1 column 15",
+        ),
     ],
 )
 def test_body_that_is_not_json_is_a_body_error(body: bytes, message: str) -> None:

@@ -5,12 +5,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from connector.errors import JiraError
 from connector.protocol import Jira
-from impact.events import parse_event
+from impact.events import decode_body, parse_event
 from impact.model import ImpactConfig
 from webhooks.receiver import Delivery
 from webhooks.triage import Outcome, triage
@@ -22,7 +21,7 @@ def process(
     delivery: Delivery, *, jira: Jira, config: ImpactConfig, refresh: bool = False
 ) -> Outcome:
     """Parse a stored delivery again and triage it. Raises ``JiraError`` when Jira fails."""
-    event = parse_event(json.loads(delivery.body))
+    event = parse_event(decode_body(delivery.body))
     return triage(event, jira=jira, config=config, refresh=refresh or delivery.retry > 0)
 
 
