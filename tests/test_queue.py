@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -392,6 +394,52 @@ def test_busy_issue_raises_retry_task(huey, worker):
         worker.handle(Job("x", "SHOP-5"))
 
 
+def test_a_delivery_costs_the_queue_store_no_revocation_steps(qclient, huey, dlog, jira):
+    steps: list[str] = []
+    storage = huey.storage
+    for name in ("peek_many", "peek_data", "pop_data", "delete_data"):
+        real = getattr(storage, name)
+        setattr(storage, name, lambda *a, _n=name, _f=real: steps.append(_n) or _f(*a))
+    send(qclient, jira, 1)
+    assert run_jobs(huey) == 1
+    assert dlog.get("wh-1").status == "done"
+    assert steps == []  # Huey would look up and clear the job's revocation key around it
+
+
+def test_deliveries_cannot_be_revoked(huey):
+    with pytest.raises(NotImplementedError, match="not revoked"):
+        huey.revoke_by_id("any")
+    assert huey.is_revoked("any") is False
+
+
+def test_a_sqlite_writer_waits_for_another_process_s_write_then_goes_ahead(tmp_path):
+    path = tmp_path / "queue.db"
+    storage = SqliteLeaseStorage("t", filename=str(path), timeout=30)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("begin exclusive")  # another process in the middle of its write
+    took = threading.Event()
+    writer = threading.Thread(
+        target=lambda: took.set() if storage.accept("d1", b"r", b"m", due=0.0) else None
+    )
+    writer.start()
+    assert not took.wait(0.2)  # it waits for the lock, it does not fail
+    other.execute("commit")
+    writer.join(10)
+    assert took.is_set() and storage.inbox_get("d1") == b"r"
+
+
+def test_a_sqlite_writer_gives_up_after_its_timeout_with_sqlites_error(tmp_path):
+    path = tmp_path / "queue.db"
+    storage = SqliteLeaseStorage("t", filename=str(path), timeout=0.1)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("begin exclusive")
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        storage.accept("d1", b"r", b"m", due=0.0)
+    other.execute("rollback")
+    assert storage.accept("d1", b"r", b"m", due=0.0) is True  # nothing half-done was left
+    assert storage.conn.execute("pragma busy_timeout").fetchone() == (100,)
+
+
 def test_sqlite_lock_expires_after_its_ttl(tmp_path):
     storage = SqliteLeaseStorage("t", filename=str(tmp_path / "queue.db"))
     assert storage.put_if_empty("lock", b"1", ttl=60) is True
@@ -637,6 +685,33 @@ def test_redis_backend_queues_dedupes_and_locks(
     assert jira.requests == ["POST comment/SHOP-311", "PUT issue/SHOP-311"]
     assert Inbox(huey).size() == 0  # dropped as the worker let go of the issue
     assert not huey.lock_task("issue.SHOP-311").is_locked()
+
+
+def test_on_redis_a_delivery_costs_the_worker_three_round_trips(
+    redis_url, qsettings, impact_config, dlog, jira
+):
+    s = replace(qsettings, redis_url=redis_url)
+    web, huey = make_huey(s, web=True), make_huey(s)
+    huey.flush()
+    worker = DeliveryWorker.from_settings(
+        s, huey=huey, log=dlog, config=impact_config, jira=lambda: jira
+    )
+    client = queue_client(s, impact_config, dlog, DeliveryQueue(web))
+    DeliveryQueue(huey, handle=worker.handle)
+    send(client, jira, 1, key="SHOP-1")
+    run_jobs(huey)  # the first job loads the worker's script into Redis
+    send(client, jira, 2, key="SHOP-2")
+    huey.storage.conn.config_resetstat()
+    assert run_jobs(huey) == 1
+    assert dlog.get("wh-2").status == "done"
+    stats = huey.storage.conn.info("commandstats")
+    calls = {name.removeprefix("cmdstat_"): v["calls"] for name, v in stats.items()}
+    del calls["config|resetstat"]
+    assert calls.pop("brpop") == 2  # the job, then the empty queue that ends the drain
+    # lock the issue and read the delivery (one script: SET NX EX, HGET); unlock and drop it
+    # (one MULTI); no revocation look-up (MGET) or clean-up (a second DEL)
+    assert calls == {"evalsha": 1, "set": 1, "hget": 1, "multi": 1, "del": 1, "hdel": 1,
+                     "zrem": 1, "exec": 1}  # fmt: skip
 
 
 def test_redis_backlog_is_not_mistaken_for_lost_jobs(redis_url, qsettings, dlog):
