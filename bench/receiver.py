@@ -11,9 +11,11 @@ only once the worker has caught up (so that it does not share the CPU with our b
 run from the project's folder, so both get its ``gunicorn.conf.py`` (JSON access lines, metrics).
 
 Printed: accepted deliveries per second, p50 / p99 time to the 202, the ratio to the bare
-endpoint; then, with the worker idle, the time from a delivery's POST to the issue's edit
-arriving at the sandbox. Needs ``wrk`` (apt-get install wrk); the Redis and PostgreSQL rows
-need ``redis-server`` and PostgreSQL's ``initdb``/``pg_ctl``.
+endpoint, and the worker's CPU per delivery; the ratio turn by turn; the CPU each process group
+spent per delivery during the loads (web processes, worker, Redis/PostgreSQL servers, wrk), ours
+beside the bare endpoint's, read from /proc; then, with the worker idle, the time from a
+delivery's POST to the issue's edit arriving at the sandbox. Needs ``wrk`` (apt-get install
+wrk); the Redis and PostgreSQL rows need ``redis-server`` and PostgreSQL's ``initdb``/``pg_ctl``.
 
 During the load the worker triages every delivery it is handed: they are updates to issues that
 already carry their label, so triage (parse, decide, record) makes no Jira call and the figures
@@ -27,6 +29,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shlex
 import shutil
 import statistics
@@ -36,7 +39,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +146,7 @@ class Load:
     p99_ms: float
     requests: int
     refused: int
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU per request, by process group
 
 
 def _ms(text: str) -> float:
@@ -153,13 +157,28 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1e3, "m": 6e4, "h": 3.6e6}[unit]
 
 
-def run_wrk(url: str, script: Path, seconds: int, connections: int) -> Load:
+def run_wrk(
+    url: str,
+    script: Path,
+    seconds: int,
+    connections: int,
+    groups: dict[str, list[int]] | None = None,
+) -> Load:
+    """One load run; with ``groups`` (name → process ids), the CPU each group and wrk spent."""
+    groups = {
+        name: [p for pid in pids for p in process_tree(pid)]
+        for name, pids in (groups or {}).items()
+    }
+    before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+    wrk_before = _children_cpu()
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
+    spent = {name: cpu_seconds(pids) - before[name] for name, pids in groups.items()}
+    spent["wrk"] = _children_cpu() - wrk_before
     if "requests in" not in out or "50%" not in out:
         raise SystemExit(f"wrk said:\n{out}")
     total, took = re.search(r"(\d+) requests in (\S+),", out).groups()  # type: ignore[union-attr]
@@ -170,7 +189,67 @@ def run_wrk(url: str, script: Path, seconds: int, connections: int) -> Load:
         refused += sum(int(n) for n in errors.groups())
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)\s*$", out, re.M).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)\s*$", out, re.M).group(1))  # type: ignore[union-attr]
-    return Load((int(total) - refused) / duration, p50, p99, int(total), refused)
+    cpu = {name: 1000 * seconds / max(1, int(total)) for name, seconds in spent.items()}
+    return Load((int(total) - refused) / duration, p50, p99, int(total), refused, cpu)
+
+
+# --------------------------------------------------------------------------------------------
+# CPU accounting (Linux /proc): where each delivery's CPU goes, ours beside the bare endpoint's
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (gunicorn's workers, PostgreSQL's backends)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        stat = _stat(entry.name) if entry.name.isdigit() else None
+        if stat is not None:
+            children.setdefault(int(stat[1]), []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(current := todo.pop())
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of the processes still running (a process that ended counts 0)."""
+    ticks = sum(int(s[11]) + int(s[12]) for s in map(_stat, map(str, pids)) if s is not None)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: str) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name: [state, ppid, …, utime at 11, stime]."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the wrk runs, once they have ended
+    return usage.ru_utime + usage.ru_stime
+
+
+def store_pids(env: dict[str, str]) -> list[int]:
+    """The Redis and PostgreSQL servers the bench started (found by the port they listen on)."""
+    ports = [
+        found[1]
+        for key in ("REDIS_URL", "DATABASE_URL")
+        if (found := re.search(r"127\.0\.0\.1:(\d+)", env.get(key, "")))
+    ]
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        for port in ports:
+            redis = "redis-server" in line and f"127.0.0.1:{port}" in line
+            if redis or ("postgres" in line and f" -p {port} " in line):
+                pids.append(int(entry.name))
+    return pids
 
 
 def write_script(folder: Path, bodies: list[bytes], prefix: str) -> Path:
@@ -361,17 +440,32 @@ def main(argv: list[str] | None = None) -> int:
                         "the worker to finish the queue", lambda: worker_done(log, inbox), 600
                     )
 
+                bare_groups = {"web": [bare.popen.pid]}
+                our_groups = {
+                    "web": [receiver[0].popen.pid],
+                    "worker": [p.popen.pid for p in receiver[1:]],
+                    "stores": store_pids(store_env),
+                }
+                worker_pids = [p for pid in our_groups["worker"] for p in process_tree(pid)]
+                worker_started = cpu_seconds(worker_pids)
                 warm = write_script(sub, bodies, f"warm-{backend}")
                 run_wrk(bare_url, warm, 2, args.connections)
                 run_wrk(url, warm, 2, args.connections)
                 ours, theirs = [], []
                 for turn in range(args.turns):
                     settled()  # the bare endpoint does not share the CPU with our backlog
-                    theirs.append(run_wrk(bare_url, warm, args.seconds, args.connections))
+                    theirs.append(
+                        run_wrk(bare_url, warm, args.seconds, args.connections, bare_groups)
+                    )
                     script = write_script(sub, bodies, f"{backend}-{turn}")
-                    ours.append(run_wrk(url, script, args.seconds, args.connections))
+                    ours.append(run_wrk(url, script, args.seconds, args.connections, our_groups))
                 accepted = sum(o.requests - o.refused for o in ours)
                 stored = settled()
+                # the worker's whole cost per delivery it ran: during the loads and after them
+                per_delivery = cpu_seconds(worker_pids) - worker_started
+                stored["worker ms each"] = round(
+                    1000 * per_delivery / max(1, sum(stored.values())), 2
+                )
                 rows.append((backend, ours, theirs, accepted, stored))
                 for p in receiver:
                     p.stop()
@@ -397,6 +491,15 @@ def main(argv: list[str] | None = None) -> int:
                 for o, t in zip(ours, theirs, strict=True)
             ]
             print(f"{backend:<18} " + " | ".join(turns))
+        print("\nCPU per delivery, ms (mean over the turns), ours beside the bare endpoint's")
+        print(f"{'':<18} {'web':>6} {'worker':>7} {'stores':>7} {'wrk':>6} {'total':>6}")
+        for backend, ours, theirs, _accepted, _stored in rows:
+            for name, loads in ((backend, ours), ("  bare", theirs)):
+                cpu = {k: statistics.mean(load.cpu_ms.get(k, 0.0) for load in loads)
+                       for k in ("web", "worker", "stores", "wrk")}  # fmt: skip
+                print(f"{name:<18} " + " ".join(f"{cpu[k]:>{w}.2f}" for k, w in
+                      (("web", 6), ("worker", 7), ("stores", 7), ("wrk", 6))) +
+                      f" {sum(cpu.values()):>6.2f}")  # fmt: skip
         print()
         if e2e:
             print(
