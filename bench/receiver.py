@@ -50,6 +50,7 @@ BIN = Path(sys.executable).parent
 SECRET = "bench-secret"
 BOT_AUTH = ("impact-bot@example.com", "sandbox-token")
 POOL = 64  # issues the load's deliveries are about
+HALVES = ("read", "take")  # --split: the receiver's endpoint doing one half of its work
 WEB_PATH = "/webhooks/jira"
 
 
@@ -62,6 +63,34 @@ def bare_app() -> Any:
     @app.post(WEB_PATH)
     def receive() -> Any:
         request.get_data()
+        return {"status": "queued"}, 202
+
+    return app
+
+
+def half_app(half: str) -> Any:
+    """Diagnosis (``--split``): the receiver's endpoint doing one half of its work, ``read``
+    (authenticate and parse the delivery) or ``take`` (accept it into the queue's store, which
+    the worker then drains, without parsing it). Started by gunicorn from this file."""
+    from flask import Flask, request
+
+    from webhooks import create_app
+    from webhooks.receiver import Delivery
+
+    receiver = create_app().extensions["impact.receiver"]
+    app = Flask(half)
+
+    @app.post(WEB_PATH)
+    def receive() -> Any:
+        body = request.get_data()
+        if half == "read":
+            receiver.read(body, request.headers, request.args, request.mimetype)
+        else:
+            identifier = request.headers["X-Atlassian-Webhook-Identifier"]
+            delivery = Delivery(
+                identifier, "jira:issue_updated", None, body.decode(), received_at=time.time()
+            )
+            receiver.dispatcher.submit(delivery)
         return {"status": "queued"}, 202
 
     return app
@@ -291,6 +320,24 @@ def backend_env(name: str, folder: Path) -> Iterator[dict[str, str]]:
         yield env
 
 
+def start_endpoint(
+    name: str, target: str, folder: Path, env: dict[str, str]
+) -> tuple[Process, str]:
+    """The Procfile's web command on another app of this file (``target``), from the project's
+    folder as the receiver's, so with the same gunicorn settings and gunicorn.conf.py."""
+    port = free_port()
+    command = procfile_command("web").replace("'webhooks:create_app()'", shlex.quote(target))
+    process = Process(
+        name,
+        command + f" --pythonpath {shlex.quote(str(ROOT / 'bench'))}",
+        env=env | {"PORT": str(port), "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics")},
+        cwd=ROOT,
+        log=folder / f"{name}.log",
+    )
+    wait_until(f"the {name} endpoint", lambda: listening(port))
+    return process, f"http://127.0.0.1:{port}{WEB_PATH}"
+
+
 def start_receiver(
     folder: Path, env: dict[str, str], *, worker: bool = True
 ) -> tuple[list[Process], str]:
@@ -374,6 +421,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="sqlite,redis,redis+postgresql")
     parser.add_argument("--e2e-samples", type=int, default=40)
     parser.add_argument(
+        "--split",
+        action="store_true",
+        help="diagnosis: also load the endpoint doing only its read half, then only its take half",
+    )
+    parser.add_argument(
         "--no-worker", action="store_true", help="diagnosis only: the web process alone"
     )
     args = parser.parse_args(argv)
@@ -398,19 +450,8 @@ def main(argv: list[str] | None = None) -> int:
             "JIRA_WEBHOOK_SECRET": SECRET,
             "IMPACT_CONFIG": str(ROOT / "config" / "impact.toml"),
         }
-        bare_port = free_port()
-        ours = "'webhooks:create_app()'"
-        bare_command = procfile_command("web").replace(ours, "'receiver:bare_app()'")
-        bare = Process(
-            "bare",
-            bare_command + f" --pythonpath {shlex.quote(str(ROOT / 'bench'))}",
-            env=env | {"PORT": str(bare_port), "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics")},
-            cwd=ROOT,  # the same gunicorn.conf.py as the receiver's
-            log=folder / "bare.log",
-        )
+        bare, bare_url = start_endpoint("bare", "receiver:bare_app()", folder, env)
         processes.append(bare)
-        wait_until("the bare endpoint", lambda: listening(bare_port))
-        bare_url = f"http://127.0.0.1:{bare_port}{WEB_PATH}"
 
         labelled = [
             sandbox.create_issue(summary=f"Labelled {n}", labels=["needs-customer-impact"])
@@ -428,6 +469,13 @@ def main(argv: list[str] | None = None) -> int:
             with backend_env(backend, sub) as store_env:
                 receiver, url = start_receiver(sub, env | store_env, worker=not args.no_worker)
                 processes.extend(receiver)
+                halves = {}
+                for half in HALVES if args.split else ():
+                    process, half_url = start_endpoint(
+                        half, f'receiver:half_app("{half}")', sub, env | store_env
+                    )
+                    processes.append(process)
+                    halves[half] = (process, half_url, [])
                 if not e2e and not args.no_worker:
                     e2e = end_to_end(sandbox, url, args.e2e_samples)
                 log, inbox = stores(env | store_env)
@@ -459,6 +507,13 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     script = write_script(sub, bodies, f"{backend}-{turn}")
                     ours.append(run_wrk(url, script, args.seconds, args.connections, our_groups))
+                    for half, (process, half_url, loads) in halves.items():
+                        settled()
+                        script = write_script(sub, bodies, f"{backend}-{turn}-{half}")
+                        groups = our_groups | {"web": [process.popen.pid]}
+                        loads.append(
+                            run_wrk(half_url, script, args.seconds, args.connections, groups)
+                        )
                 accepted = sum(o.requests - o.refused for o in ours)
                 stored = settled()
                 # the worker's whole cost per delivery it ran: during the loads and after them
@@ -466,14 +521,15 @@ def main(argv: list[str] | None = None) -> int:
                 stored["worker ms each"] = round(
                     1000 * per_delivery / max(1, sum(stored.values())), 2
                 )
-                rows.append((backend, ours, theirs, accepted, stored))
-                for p in receiver:
+                split = {f"  {half} only": loads for half, (_, _, loads) in halves.items()}
+                rows.append((backend, ours, theirs, accepted, stored, split))
+                for p in receiver + [process for process, _, _ in halves.values()]:
                     p.stop()
 
         print()
         print(f"{'backend':<18} {'accepted/s':>10} {'p50 ms':>7} {'p99 ms':>7} "
               f"{'bare/s':>8} {'ratio':>6}  refused  worker results")  # fmt: skip
-        for backend, ours, theirs, _accepted, stored in rows:
+        for backend, ours, theirs, _accepted, stored, _split in rows:
             rate = statistics.mean(o.accepted_per_s for o in ours)
             bare_rate = statistics.mean(t.accepted_per_s for t in theirs)
             p50 = statistics.mean(o.p50_ms for o in ours)
@@ -485,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{ratio:>6.2f}  {refused:>7}  {dict(sorted(stored.items()))}"
             )
         print("\nturn by turn (each run beside the bare run just before it): ratio, p99 ms")
-        for backend, ours, theirs, _accepted, _stored in rows:
+        for backend, ours, theirs, _accepted, _stored, _split in rows:
             turns = [
                 f"{o.accepted_per_s / t.accepted_per_s:.2f}, {o.p99_ms:.0f}"
                 for o, t in zip(ours, theirs, strict=True)
@@ -493,8 +549,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{backend:<18} " + " | ".join(turns))
         print("\nCPU per delivery, ms (mean over the turns), ours beside the bare endpoint's")
         print(f"{'':<18} {'web':>6} {'worker':>7} {'stores':>7} {'wrk':>6} {'total':>6}")
-        for backend, ours, theirs, _accepted, _stored in rows:
-            for name, loads in ((backend, ours), ("  bare", theirs)):
+        for backend, ours, theirs, _accepted, _stored, split in rows:
+            for name, loads in ((backend, ours), ("  bare", theirs), *split.items()):
                 cpu = {k: statistics.mean(load.cpu_ms.get(k, 0.0) for load in loads)
                        for k in ("web", "worker", "stores", "wrk")}  # fmt: skip
                 print(f"{name:<18} " + " ".join(f"{cpu[k]:>{w}.2f}" for k, w in

@@ -729,7 +729,9 @@ def test_a_redis_killed_right_after_the_202s_keeps_every_delivery(
         worker = DeliveryWorker.from_settings(
             s, huey=huey, log=dlog, config=impact_config, jira=lambda: jira
         )
-        client = queue_client(s, impact_config, dlog, DeliveryQueue(huey, handle=worker.handle))
+        DeliveryQueue(huey, handle=worker.handle)
+        # the web side as a web process has it: one connection, kept across Redis's restart
+        client = queue_client(s, impact_config, dlog, DeliveryQueue(make_huey(s, web=True)))
         keys = [f"SHOP-{n}" for n in range(5)]
         assert {send(client, jira, n, key=key).json["status"] for n, key in enumerate(keys)} == {
             "queued"

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+import redis
 from huey import Huey
 from huey.storage import RedisExpireStorage, SqliteStorage
 
@@ -288,12 +289,15 @@ class RedisInboxStorage(RedisExpireStorage):
     ``single_connection``: every command on one connection held for the process's life (redis-py's
     ``single_connection_client``, behind a lock), instead of one checked out of a pool and
     probed for each command. For the web process, whose only hot command is ``accept``: it
-    saves about a third of redis-py's cost per command. Not for the worker, whose consumer
-    threads block on the queue."""
+    saves about a third of redis-py's cost per command. A command that finds the connection
+    closed (Redis restarted) is sent once more on a new one; that is safe for ``accept``, whose
+    second run finds the identifier seen. Not for the worker, whose consumer threads block on
+    the queue."""
 
     def __init__(self, *args: Any, single_connection: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if single_connection:
+            self.pool.connection_kwargs["retry_on_error"] = [redis.ConnectionError]
             self.conn = self.redis_client(connection_pool=self.pool, single_connection_client=True)
         prefix = f"{self.queue_key}.deliveries"
         self.seen_prefix = f"{prefix}.seen."
