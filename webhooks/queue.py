@@ -134,7 +134,8 @@ class SqliteLeaseStorage(SqliteStorage):
                     curs.execute(self.begin_sql)
                     return
                 except sqlite3.OperationalError as exc:
-                    if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                    busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY  # or BUSY_RECOVERY …
+                    if not busy or time.monotonic() > deadline:
                         raise
                 sleep = min(BUSY_LONGEST_SLEEP, BUSY_FIRST_SLEEP * 2 ** min(attempt, 16))
                 time.sleep(sleep * (0.5 + random.random()))
