@@ -320,39 +320,41 @@ def backend_env(name: str, folder: Path) -> Iterator[dict[str, str]]:
         yield env
 
 
-def start_endpoint(
-    name: str, target: str, folder: Path, env: dict[str, str]
+def start_web(
+    name: str, folder: Path, env: dict[str, str], app: str | None = None
 ) -> tuple[Process, str]:
-    """The Procfile's web command on another app of this file (``target``), from the project's
-    folder as the receiver's, so with the same gunicorn settings and gunicorn.conf.py."""
+    """The Procfile's web command, from the project's folder as the Procfile runs it, so that
+    gunicorn reads its gunicorn.conf.py there; with ``app`` (``"receiver:bare_app()"``), on that
+    app of this file instead of the receiver, under the same settings."""
     port = free_port()
-    command = procfile_command("web").replace("'webhooks:create_app()'", shlex.quote(target))
+    command = procfile_command("web")
+    if app is not None:
+        command = command.replace("'webhooks:create_app()'", shlex.quote(app))
+        command += f" --pythonpath {shlex.quote(str(ROOT / 'bench'))}"
     process = Process(
         name,
-        command + f" --pythonpath {shlex.quote(str(ROOT / 'bench'))}",
+        command,
         env=env | {"PORT": str(port), "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics")},
         cwd=ROOT,
         log=folder / f"{name}.log",
     )
-    wait_until(f"the {name} endpoint", lambda: listening(port))
+    wait_until(f"the {name} process", lambda: listening(port))
     return process, f"http://127.0.0.1:{port}{WEB_PATH}"
 
 
 def start_receiver(
     folder: Path, env: dict[str, str], *, worker: bool = True
 ) -> tuple[list[Process], str]:
-    port = free_port()
-    env = env | {"PORT": str(port), "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics")}
+    """The Procfile's release step, then its web process and (with ``worker``) its worker."""
+    env = env | {"PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics")}
     subprocess.run([str(BIN / "jira-impact"), "db", "upgrade"], env=env, cwd=folder, check=True,
                    capture_output=True)  # fmt: skip
-    # From the project's folder, as the Procfile runs: gunicorn reads its gunicorn.conf.py there.
-    web = Process("web", procfile_command("web"), env=env, cwd=ROOT, log=folder / "web.log")
+    web, url = start_web("web", folder, env)
     processes = [web]
     if worker:
-        worker = procfile_command("worker")
-        processes.append(Process("worker", worker, env=env, cwd=folder, log=folder / "worker.log"))
-    wait_until("the web process", lambda: listening(port))
-    return processes, f"http://127.0.0.1:{port}{WEB_PATH}"
+        command = procfile_command("worker")
+        processes.append(Process("worker", command, env=env, cwd=folder, log=folder / "worker.log"))
+    return processes, url
 
 
 def stores(env: dict[str, str]) -> tuple[Any, Any]:
@@ -450,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
             "JIRA_WEBHOOK_SECRET": SECRET,
             "IMPACT_CONFIG": str(ROOT / "config" / "impact.toml"),
         }
-        bare, bare_url = start_endpoint("bare", "receiver:bare_app()", folder, env)
+        bare, bare_url = start_web("bare", folder, env, app="receiver:bare_app()")
         processes.append(bare)
 
         labelled = [
@@ -471,8 +473,8 @@ def main(argv: list[str] | None = None) -> int:
                 processes.extend(receiver)
                 halves = {}
                 for half in HALVES if args.split else ():
-                    process, half_url = start_endpoint(
-                        half, f'receiver:half_app("{half}")', sub, env | store_env
+                    process, half_url = start_web(
+                        half, sub, env | store_env, app=f'receiver:half_app("{half}")'
                     )
                     processes.append(process)
                     halves[half] = (process, half_url, [])

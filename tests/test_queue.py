@@ -412,11 +412,16 @@ def test_deliveries_cannot_be_revoked(huey):
     assert huey.is_revoked("any") is False
 
 
-def test_a_sqlite_writer_waits_for_another_process_s_write_then_goes_ahead(tmp_path):
-    path = tmp_path / "queue.db"
-    storage = SqliteLeaseStorage("t", filename=str(path), timeout=30)
+def writing_elsewhere(path) -> sqlite3.Connection:
+    """Another process's connection, in the middle of a write to ``path``."""
     other = sqlite3.connect(path, isolation_level=None)
-    other.execute("begin exclusive")  # another process in the middle of its write
+    other.execute("begin exclusive")
+    return other
+
+
+def test_a_sqlite_writer_waits_for_another_process_s_write_then_goes_ahead(tmp_path):
+    storage = SqliteLeaseStorage("t", filename=str(tmp_path / "queue.db"), timeout=30)
+    other = writing_elsewhere(tmp_path / "queue.db")
     took = threading.Event()
     writer = threading.Thread(
         target=lambda: took.set() if storage.accept("d1", b"r", b"m", due=0.0) else None
@@ -429,10 +434,8 @@ def test_a_sqlite_writer_waits_for_another_process_s_write_then_goes_ahead(tmp_p
 
 
 def test_a_sqlite_writer_gives_up_after_its_timeout_with_sqlites_error(tmp_path):
-    path = tmp_path / "queue.db"
-    storage = SqliteLeaseStorage("t", filename=str(path), timeout=0.1)
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("begin exclusive")
+    storage = SqliteLeaseStorage("t", filename=str(tmp_path / "queue.db"), timeout=0.1)
+    other = writing_elsewhere(tmp_path / "queue.db")
     with pytest.raises(sqlite3.OperationalError, match="database is locked"):
         storage.accept("d1", b"r", b"m", due=0.0)
     other.execute("rollback")

@@ -101,10 +101,11 @@ class SqliteLeaseStorage(SqliteStorage):
 
     @contextlib.contextmanager
     def db(self, commit: bool = False, close: bool = False) -> Iterator[sqlite3.Cursor]:
-        """Huey's cursor, in a write transaction with ``commit``; that transaction's lock is
-        waited for in short steps (``begin``) rather than by SQLite's busy handler."""
-        if not commit:
-            with super().db(close=close) as curs:
+        """Huey's cursor. A write transaction's lock (``commit``) is waited for in short steps
+        (``begin``) rather than by SQLite's busy handler; the schema's one-off transaction at
+        start-up (``close``) is left to Huey."""
+        if not commit or close:
+            with super().db(commit=commit, close=close) as curs:
                 yield curs
             return
         with self.lock:
@@ -120,8 +121,6 @@ class SqliteLeaseStorage(SqliteStorage):
                 conn.commit()
             finally:
                 curs.close()
-                if close:
-                    self.close_unlocked()
 
     def begin(self, curs: sqlite3.Cursor) -> None:
         """BEGIN EXCLUSIVE, trying again after a sleep while another process writes, for up to
@@ -141,11 +140,6 @@ class SqliteLeaseStorage(SqliteStorage):
                 time.sleep(sleep * (0.5 + random.random()))
         finally:
             curs.execute(f"pragma busy_timeout = {round(self._timeout * 1000)}")
-
-    def close_unlocked(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
     def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
         if ttl is None:
@@ -364,6 +358,9 @@ class RedisInboxStorage(RedisExpireStorage):
         pass  # Redis persists as its own configuration says (see the README)
 
 
+_REVOKE_PREFIX = "r:"  # the start of a task's revocation key (huey.api.Task.revoke_id)
+
+
 class UnrevokedHuey(Huey):
     """Huey whose tasks are never revoked: a delivery is skipped by the delivery log instead
     (a job whose delivery is done or not due does nothing). Huey's consumer asks the store
@@ -384,9 +381,6 @@ class UnrevokedHuey(Huey):
 
     def revoke_all(self, task_class: Any, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError("deliveries are not revoked; the delivery log skips them")
-
-
-_REVOKE_PREFIX = "r:"  # huey.api.Task.revoke_id
 
 
 class SqliteLeaseHuey(UnrevokedHuey):
