@@ -33,7 +33,7 @@ from connector.protocol import BoardEntry
 from impact.config import load_config
 from impact.model import ImpactConfig, ProjectConfig, ProjectSettings, RankMode
 from impact.ranking import RankCall, RerankPlan, lower_bound_calls, plan_rerank
-from webhooks.ranking import apply_rerank, band_of, board_issue, plan_board
+from pipeline.ranking import apply_rerank, band_of, board_issue, plan_board
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (100, 1_000, 5_000)

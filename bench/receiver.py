@@ -74,8 +74,8 @@ def half_app(half: str) -> Any:
     the worker then drains, without parsing it). Started by gunicorn from this file."""
     from flask import Flask, request
 
+    from pipeline.delivery import Delivery
     from webhooks import create_app
-    from webhooks.receiver import Delivery
 
     receiver = create_app().extensions["impact.receiver"]
     app = Flask(half)
@@ -359,9 +359,9 @@ def start_receiver(
 
 def stores(env: dict[str, str]) -> tuple[Any, Any]:
     """The delivery log and the queue's inbox the receiver under test writes to."""
-    from webhooks.deliveries import DeliveryLog
-    from webhooks.queue import Inbox, make_huey
-    from webhooks.settings import Settings
+    from pipeline.delivery_log import DeliveryLog
+    from pipeline.queue import Inbox, make_huey
+    from service.settings import Settings
 
     settings = Settings.from_env(env)
     return DeliveryLog.from_url(settings.database_url), Inbox(make_huey(settings))

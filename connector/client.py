@@ -177,7 +177,7 @@ def _person(raw: Mapping[str, Any]) -> Person:
 
 
 class JiraSettings(Protocol):
-    """What the connector reads from the deployment settings (``webhooks.settings.Settings``)."""
+    """What the connector reads from the deployment settings (``service.settings.Settings``)."""
 
     @property
     def jira_url(self) -> str: ...

@@ -1,9 +1,10 @@
-"""Alembic's environment for the delivery log. Configured from code (``webhooks.migrate``), so
-``jira-impact db upgrade`` works from any directory: the caller hands over an open connection."""
+"""Alembic's environment for the delivery log. Configured from code
+(``pipeline.delivery_log.migrate``), so ``jira-impact db upgrade`` works from any directory: the
+caller hands over an open connection."""
 
 from alembic import context
 
-from webhooks.deliveries import Base
+from pipeline.delivery_log import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:

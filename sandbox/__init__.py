@@ -1,7 +1,7 @@
 """A stateful fake Jira (Cloud or Data Center flavour) for end-to-end tests and the demo.
 
 Run it with ``python -m sandbox``; in tests use ``sandbox.app.start_in_thread`` or
-``make_server``/``create_app`` with a ``sandbox.state.SandboxState``. Nothing is imported here
+``make_server``/``create_app`` with a ``sandbox.seed.SandboxState``. Nothing is imported here
 eagerly, so ``sandbox.jql`` and ``sandbox.lexorank`` load without Flask.
 """
 
@@ -18,7 +18,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(app, name)
     if name == "SandboxState":
-        from sandbox.state import SandboxState
+        from sandbox.seed import SandboxState
 
         return SandboxState
     raise AttributeError(name)

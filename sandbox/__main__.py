@@ -10,8 +10,8 @@ import sys
 
 from sandbox.app import is_loopback_host, make_server
 from sandbox.hooks import HookDispatcher
-from sandbox.seed import SEEDS
-from sandbox.state import Flavour, SandboxState
+from sandbox.seed import SEEDS, SandboxState
+from sandbox.state import Flavour
 
 
 def main(argv: list[str] | None = None) -> int:

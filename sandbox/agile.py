@@ -7,13 +7,13 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from sandbox import catalog, ranking, shapes
-from sandbox.state import Board, SandboxState
+from sandbox.state import Board, JiraState
 from sandbox.web import actor, int_arg, json_body, state
 
 bp = Blueprint("agile", __name__, url_prefix="/rest/agile/1.0")
 
 
-def _board_json(s: SandboxState, board: Board) -> dict[str, Any]:
+def _board_json(s: JiraState, board: Board) -> dict[str, Any]:
     project = s.projects[board.project]
     return {
         "id": board.id,

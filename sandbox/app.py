@@ -22,12 +22,13 @@ from werkzeug.serving import make_server as werkzeug_server
 
 from sandbox import agile, control, meta, platform, search, web, webhook_admin
 from sandbox.hooks import HookDispatcher
-from sandbox.state import Account, Flavour, JiraApiError, SandboxState
+from sandbox.seed import SandboxState
+from sandbox.state import Account, Flavour, JiraApiError, JiraState
 
 NOT_AUTHENTICATED = "You are not authenticated. Authentication required to perform this operation."
 
 
-def create_app(state: SandboxState, dispatcher: HookDispatcher | None = None) -> Flask:
+def create_app(state: JiraState, dispatcher: HookDispatcher | None = None) -> Flask:
     app = Flask("sandbox")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["sandbox"] = state
@@ -71,7 +72,7 @@ def _before() -> Response | None:
     return None
 
 
-def _authenticate(state: SandboxState) -> Account | None:
+def _authenticate(state: JiraState) -> Account | None:
     """Basic e-mail + API token on Cloud, Bearer PAT on Data Center; nothing else."""
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     with state.lock:
@@ -131,7 +132,7 @@ def is_loopback_host(host: str) -> bool:
 
 
 def make_server(
-    state: SandboxState,
+    state: JiraState,
     *,
     host: str = "127.0.0.1",
     port: int = 0,
@@ -152,7 +153,7 @@ def make_server(
 @dataclass
 class RunningSandbox:
     url: str
-    state: SandboxState
+    state: JiraState
     dispatcher: HookDispatcher
     server: BaseWSGIServer
     thread: threading.Thread

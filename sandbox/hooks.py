@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from sandbox.state import Flavour, SandboxState, Webhook
+from sandbox.state import Flavour, JiraState, Webhook
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429})
 REDUCED_ISSUE_FIELDS = ("summary", "issuetype", "project", "assignee", "priority", "status")
@@ -99,7 +99,7 @@ class HookDispatcher:
         self._thread: threading.Thread | None = None
         self._session = requests.Session()
 
-    def attach(self, state: SandboxState) -> HookDispatcher:
+    def attach(self, state: JiraState) -> HookDispatcher:
         state.set_emitter(self.on_event)
         return self
 
@@ -119,7 +119,7 @@ class HookDispatcher:
 
     # ---------------------------------------------------------------- queueing
 
-    def on_event(self, state: SandboxState, event: dict[str, Any]) -> None:
+    def on_event(self, state: JiraState, event: dict[str, Any]) -> None:
         """Queue one delivery per registered webhook that wants this event."""
         issue = event.get("issue") or {}
         for webhook in list(state.webhooks.values()):
@@ -129,7 +129,7 @@ class HookDispatcher:
                 continue
             self._queue(state, webhook, event)
 
-    def _queue(self, state: SandboxState, webhook: Webhook, event: dict[str, Any]) -> None:
+    def _queue(self, state: JiraState, webhook: Webhook, event: dict[str, Any]) -> None:
         identifier = str(uuid.uuid4())
         payload = payload_for(state.flavour, event)
         body = b"" if webhook.exclude_body else json.dumps(payload).encode()

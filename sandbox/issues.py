@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sandbox import catalog, lexorank, links, shapes
-from sandbox.state import Account, JiraApiError, Project, SandboxState
+from sandbox.state import Account, JiraApiError, JiraState, Project
 
 NOT_ON_SCREEN = "Field '{0}' cannot be set. It is not on the appropriate screen, or unknown."
 EDIT_BODY_KEYS = {"fields", "update", "properties", "historyMetadata", "transition"}
@@ -24,7 +24,7 @@ class FieldError(Exception):
 
 
 def create_issue(
-    state: SandboxState,
+    state: JiraState,
     actor: Account,
     body: Any,
     *,
@@ -91,7 +91,7 @@ def create_issue(
     return issue
 
 
-def _create_project(state: SandboxState, value: Any, errors: dict[str, str]) -> Project | None:
+def _create_project(state: JiraState, value: Any, errors: dict[str, str]) -> Project | None:
     ref = (value.get("key") or value.get("id")) if isinstance(value, Mapping) else None
     project = None
     if ref:
@@ -113,7 +113,7 @@ def _issuetype(value: Any, errors: dict[str, str]) -> str | None:
     return None
 
 
-def _reporter(state: SandboxState, value: Any, actor: Account, errors: dict[str, str]) -> Account:
+def _reporter(state: JiraState, value: Any, actor: Account, errors: dict[str, str]) -> Account:
     if value is None:
         return actor
     ref = None
@@ -130,7 +130,7 @@ def _reporter(state: SandboxState, value: Any, actor: Account, errors: dict[str,
 
 
 def edit_issue(
-    state: SandboxState,
+    state: JiraState,
     actor: Account,
     key: str,
     body: Any,
@@ -165,7 +165,7 @@ def edit_issue(
 
 
 def emit_update(
-    state: SandboxState,
+    state: JiraState,
     actor: Account,
     issue: Mapping[str, Any],
     items: list[dict[str, Any]],
@@ -184,7 +184,7 @@ def emit_update(
 
 
 def _collect(
-    state: SandboxState,
+    state: JiraState,
     project: Project,
     issue: Mapping[str, Any],
     fields: Mapping[str, Any],
@@ -232,7 +232,7 @@ def _collect(
 
 
 def _operate(
-    state: SandboxState,
+    state: JiraState,
     project: Project,
     name: str,
     verb: str,
@@ -331,7 +331,7 @@ def _option_id(value: Any) -> str:
 
 
 def _apply(
-    state: SandboxState, issue: dict[str, Any], changes: Mapping[str, Any]
+    state: JiraState, issue: dict[str, Any], changes: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
     """Store the changes; the changelog items of what really changed."""
     fields = issue["fields"]
@@ -404,7 +404,7 @@ def change_item(
 
 
 def add_comment(
-    state: SandboxState, actor: Account, key: str, body: Any, *, version: str = "2"
+    state: JiraState, actor: Account, key: str, body: Any, *, version: str = "2"
 ) -> dict[str, Any]:
     issue = state.issue(key, actor)
     text = body.get("body") if isinstance(body, Mapping) else None

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sandbox import catalog
-from sandbox.state import JiraApiError, SandboxState
+from sandbox.state import JiraApiError, JiraState
 
 LINKED_FIELDS = ("summary", "status", "priority", "issuetype")
 
@@ -16,7 +16,7 @@ class LinkError(ValueError):
     pass
 
 
-def pending_link(state: SandboxState, value: Any) -> dict[str, Any]:
+def pending_link(state: JiraState, value: Any) -> dict[str, Any]:
     """A checked ``{"add": …}`` value, made into a link by ``make_link`` once the edit is valid."""
     if not isinstance(value, Mapping) or not isinstance(value.get("type"), Mapping):
         raise LinkError('Issue links are added as {"type": {...}, "outwardIssue": {...}}')
@@ -38,7 +38,7 @@ def pending_link(state: SandboxState, value: Any) -> dict[str, Any]:
 
 
 def make_link(
-    state: SandboxState, issue: dict[str, Any], pending: Mapping[str, Any]
+    state: JiraState, issue: dict[str, Any], pending: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Store the link on the other issue too; the link as ``issue`` shows it."""
     base = state.base_url

@@ -11,13 +11,13 @@ from typing import Any
 
 from sandbox import catalog, issues, lexorank
 from sandbox.faults import RANK_FAILURE
-from sandbox.state import Account, JiraApiError, SandboxState
+from sandbox.state import Account, JiraApiError, JiraState
 
 MAX_BATCH = 50
 BODY_KEYS = {"issues", "rankBeforeIssue", "rankAfterIssue", "rankCustomFieldId"}
 
 
-def rank_issues(state: SandboxState, actor: Account, body: Any) -> list[dict[str, Any]] | None:
+def rank_issues(state: JiraState, actor: Account, body: Any) -> list[dict[str, Any]] | None:
     """Move the issues; None when all moved, else the 207 entries (one per issue)."""
     moving, anchor, before = _read(state, body)
     if not actor.can("SCHEDULE_ISSUES"):
@@ -58,7 +58,7 @@ def _entry(issue: Mapping[str, Any], failed: set[str]) -> dict[str, Any]:
     return entry
 
 
-def _read(state: SandboxState, body: Any) -> tuple[list[dict[str, Any]], dict[str, Any], bool]:
+def _read(state: JiraState, body: Any) -> tuple[list[dict[str, Any]], dict[str, Any], bool]:
     """The issues to move, the anchor, and whether they go before it; 400 when invalid."""
     if not isinstance(body, Mapping):
         raise JiraApiError(400, "The request body must be a JSON object.")
@@ -89,7 +89,7 @@ def _read(state: SandboxState, body: Any) -> tuple[list[dict[str, Any]], dict[st
     return moving, anchor, before is not None
 
 
-def _target(state: SandboxState, ref: str) -> dict[str, Any]:
+def _target(state: JiraState, ref: str) -> dict[str, Any]:
     try:
         return state.issue(ref)
     except JiraApiError:

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, request
 
 from sandbox import shapes
-from sandbox.state import Flavour, JiraApiError, SandboxState
+from sandbox.state import Flavour, JiraApiError, JiraState
 from sandbox.web import actor, json_body, state
 
 bp = Blueprint("search", __name__, url_prefix="/rest/api/<any('2','3'):v>")
@@ -52,7 +52,7 @@ def _int(params: Mapping[str, Any], name: str, default: int, high: int) -> int:
         raise JiraApiError(400, f"The '{name}' parameter must be a whole number.") from None
 
 
-def _matching(s: SandboxState, jql: str) -> list[dict[str, Any]]:
+def _matching(s: JiraState, jql: str) -> list[dict[str, Any]]:
     query = s.parse_jql(jql)
     found = [i for i in s.visible_issues(actor()) if query.matches(i)]
     found.sort(key=_key_order)  # Jira's order when the query has no ORDER BY

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox import catalog, issues, lexorank, shapes
-from sandbox.state import Account, Board, Filter, Project, SandboxState
+from sandbox.state import Account, Board, Filter, JiraState, Project
 
 SEEDS = ("empty", "demo")
 SERVICE_ACCOUNT = "impact-bot"
@@ -63,7 +63,14 @@ _SHOP_ORDER = (6, 2, 1, 8, 10, 4, 12, 3, 5, 9, 7, 11)
 _SHOP_STATUS = {8: "3", 10: "10001"}  # In Progress, Done
 
 
-def apply(state: SandboxState, name: str) -> None:
+class SandboxState(JiraState):
+    """The sandbox's Jira, started from one of ``SEEDS`` (and from it again on a reset)."""
+
+    def populate(self, seed: str) -> None:
+        apply(self, seed)
+
+
+def apply(state: JiraState, name: str) -> None:
     """Fill an empty state with the named seed."""
     if name not in SEEDS:
         raise ValueError(f"unknown seed {name!r}; choose from {', '.join(SEEDS)}")
@@ -72,7 +79,7 @@ def apply(state: SandboxState, name: str) -> None:
         _demo(state)
 
 
-def _base(state: SandboxState) -> None:
+def _base(state: JiraState) -> None:
     state.add_account(
         Account(
             name=SERVICE_ACCOUNT,
@@ -112,7 +119,7 @@ def _base(state: SandboxState) -> None:
         state.boards[board_id] = Board(board_id, f"{key} board", "kanban", key, filter_id)
 
 
-def _demo(state: SandboxState) -> None:
+def _demo(state: JiraState) -> None:
     for project, rows in (("SUP", _SUP_ISSUES), ("SHOP", _SHOP_ISSUES)):
         for row in rows:
             _create(state, project, *row)
@@ -127,7 +134,7 @@ def _demo(state: SandboxState) -> None:
 
 
 def _create(
-    state: SandboxState,
+    state: JiraState,
     project: str,
     summary: str,
     issuetype: str,

@@ -110,8 +110,9 @@ class Webhook:
     query: Any = None  # the parsed jql, or None
 
 
-class SandboxState:
-    """Everything the fake Jira knows; build one per server (or per test)."""
+class JiraState:
+    """Everything the fake Jira knows; build one per server (or per test). Bare, it starts
+    empty: ``sandbox.seed.SandboxState`` starts from a seed's accounts, projects and issues."""
 
     def __init__(
         self,
@@ -119,7 +120,7 @@ class SandboxState:
         flavour: Flavour | str = Flavour.CLOUD,
         seed: str = "demo",
         base_url: str = "http://127.0.0.1",
-        emit: Callable[[SandboxState, dict[str, Any]], None] | None = None,
+        emit: Callable[[JiraState, dict[str, Any]], None] | None = None,
     ) -> None:
         self.lock = threading.RLock()
         self.flavour = Flavour(flavour)
@@ -134,8 +135,7 @@ class SandboxState:
     # ---------------------------------------------------------------- lifecycle
 
     def reset(self, seed: str | None = None) -> None:
-        from sandbox import seed as seeds  # seeds build on this module
-
+        """Forget everything, then start again from ``seed`` (by default the same one)."""
         with self.lock:
             self.seed_name = seed or self.seed_name
             self._next_id = 10200
@@ -149,7 +149,10 @@ class SandboxState:
             self.webhooks: dict[int, Webhook] = {}
             self._calls.clear()
             self.faults.clear()
-            seeds.apply(self, self.seed_name)
+            self.populate(self.seed_name)
+
+    def populate(self, seed: str) -> None:
+        """Fill the state after a reset; a bare state stays empty."""
 
     def set_base_url(self, url: str) -> None:
         """Serve under ``url``; the stored ``self`` links change, so this re-seeds."""
@@ -285,7 +288,7 @@ class SandboxState:
         if self._emit is not None:
             self._emit(self, event)
 
-    def set_emitter(self, emit: Callable[[SandboxState, dict[str, Any]], None] | None) -> None:
+    def set_emitter(self, emit: Callable[[JiraState, dict[str, Any]], None] | None) -> None:
         self._emit = emit
 
     def record_call(self, call: dict[str, Any]) -> None:

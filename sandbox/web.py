@@ -6,11 +6,11 @@ from typing import Any
 
 from flask import current_app, g, request
 
-from sandbox.state import Account, JiraApiError, SandboxState
+from sandbox.state import Account, JiraApiError, JiraState
 
 
-def state() -> SandboxState:
-    found: SandboxState = current_app.extensions["sandbox"]
+def state() -> JiraState:
+    found: JiraState = current_app.extensions["sandbox"]
     return found
 
 

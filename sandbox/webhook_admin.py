@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from sandbox.hooks import is_loopback_url
-from sandbox.state import JiraApiError, SandboxState, Webhook
+from sandbox.state import JiraApiError, JiraState, Webhook
 from sandbox.web import actor, json_body, state
 
 bp = Blueprint("webhook_admin", __name__, url_prefix="/rest/webhooks/1.0")
@@ -17,7 +17,7 @@ JQL_SECTION = "issue-related-events-section"
 BODY_KEYS = {"name", "url", "events", "filters", "excludeBody", "secret", "enabled", "description"}
 
 
-def _webhook_json(s: SandboxState, hook: Webhook) -> dict[str, Any]:
+def _webhook_json(s: JiraState, hook: Webhook) -> dict[str, Any]:
     owner = s.accounts.get(hook.updated_by)
     return {
         "self": f"{s.base_url}/rest/webhooks/1.0/webhook/{hook.id}",
@@ -41,7 +41,7 @@ def _admin() -> None:
         raise JiraApiError(403, "Only Jira administrators can manage webhooks.")
 
 
-def _read(s: SandboxState, body: Any, hook_id: int) -> Webhook:
+def _read(s: JiraState, body: Any, hook_id: int) -> Webhook:
     if not isinstance(body, Mapping):
         raise JiraApiError(400, "The request body must be a JSON object.")
     errors: dict[str, str] = {}
@@ -80,7 +80,7 @@ def _read(s: SandboxState, body: Any, hook_id: int) -> Webhook:
     )
 
 
-def _find(s: SandboxState, hook_id: str) -> Webhook:
+def _find(s: JiraState, hook_id: str) -> Webhook:
     found = s.webhooks.get(int(hook_id)) if hook_id.isdigit() else None
     if found is None:
         raise JiraApiError(404, f"Webhook with id {hook_id} does not exist.")

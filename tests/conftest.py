@@ -18,11 +18,11 @@ from connector.protocol import BoardEntry, BoardSetup, Call
 from impact.config import load_config
 from impact.model import ImpactConfig, Person, Plan
 from impact.ranking import RankCall, apply_calls
+from pipeline.delivery_log import DeliveryLog, make_engine, migrate
+from pipeline.queue import make_huey
 from sandbox import jql as sandbox_jql
+from service.settings import Settings
 from webhooks import create_app
-from webhooks.deliveries import DeliveryLog, make_engine, migrate
-from webhooks.queue import make_huey
-from webhooks.settings import Settings
 from webhooks.signature import sign
 
 ROOT = Path(__file__).resolve().parents[1]

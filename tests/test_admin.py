@@ -11,14 +11,14 @@ import pytest
 
 from connector.errors import JiraServerError
 from connector.protocol import BoardEntry
+from pipeline.delivery import Delivery
+from pipeline.delivery_log import DeliveryLog
+from pipeline.queue import DeliveryQueue, QueueDispatcher
 from tests.conftest import FakeJira, issue_payload
 from webhooks import create_app
 from webhooks.admin import bp as admin_bp
 from webhooks.admin.auth import COOKIE, AdminAuth, safe_next
-from webhooks.deliveries import DeliveryLog
 from webhooks.health import delivery_stores
-from webhooks.queue import DeliveryQueue, QueueDispatcher
-from webhooks.receiver import Delivery
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 T0 = 1_700_000_000.0
@@ -27,7 +27,7 @@ CALLS = "attempt 1 at 2023-11-14T22:13:21.000Z, 41 ms:\n  PUT /rest/api/2/issue/
 
 
 @dataclass(frozen=True)
-class Finding:  # the shape of webhooks.check.Finding
+class Finding:  # the shape of jira_setup.check.Finding
     ok: bool
     subject: str
     message: str

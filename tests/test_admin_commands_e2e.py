@@ -12,8 +12,8 @@ import pytest
 import requests
 from click.testing import CliRunner, Result
 
+from commands.admin import backfill_command, check_command, webhook_group
 from sandbox.app import RunningSandbox, start_in_thread
-from webhooks.admin_commands import backfill_command, check_command, webhook_group
 
 pytestmark = pytest.mark.e2e
 

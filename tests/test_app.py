@@ -5,11 +5,11 @@ import json
 import pytest
 
 from impact.config import ConfigError
+from pipeline.delivery_log import SchemaError
 from sandbox.stack import free_port
+from service.settings import SettingsError
 from tests.conftest import FIXTURES, FakeJira, issue_payload
 from webhooks import create_app
-from webhooks.deliveries import SchemaError
-from webhooks.settings import SettingsError
 from webhooks.signature import sign
 
 ENV = {

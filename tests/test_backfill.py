@@ -10,17 +10,8 @@ from typing import Any
 
 import pytest
 
-from connector.errors import (
-    JiraAuthError,
-    JiraBadRequestError,
-    JiraError,
-    JiraRateLimitError,
-    JiraServerError,
-)
-from connector.protocol import BoardEntry
-from tests.conftest import issue_payload
-from webhooks import backfill as backfill_module
-from webhooks.backfill import (
+from commands import backfill as backfill_module
+from commands.backfill import (
     CHANGED,
     FAILED,
     GONE,
@@ -33,6 +24,15 @@ from webhooks.backfill import (
     format_table,
     summarise,
 )
+from connector.errors import (
+    JiraAuthError,
+    JiraBadRequestError,
+    JiraError,
+    JiraRateLimitError,
+    JiraServerError,
+)
+from connector.protocol import BoardEntry
+from tests.conftest import issue_payload
 
 JQL = "project = SHOP"
 BLOCKING = "Blocks paying customers"

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline.delivery_log import DeliveryLog, make_engine, migrate
+from pipeline.queue import DeliveryQueue, Inbox, QueueDispatcher, make_huey
 from tests.conftest import SECRET, issue_payload, load_payload
 from webhooks import create_app
-from webhooks.deliveries import DeliveryLog, make_engine, migrate
-from webhooks.queue import DeliveryQueue, Inbox, QueueDispatcher, make_huey
 from webhooks.signature import sign
 
 URL = "/webhooks/jira"
@@ -40,7 +40,7 @@ class Service:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, impact_config) -> Iterator[Service]:
     folder = tmp_path_factory.mktemp("bad-requests")
-    from webhooks.settings import Settings
+    from service.settings import Settings
 
     s = Settings.from_env(
         {

@@ -27,8 +27,8 @@ from connector.protocol import BoardEntry, BoardSetup
 from impact.config import load_config
 from impact.model import FieldRef
 from impact.ranking import RankCall, apply_calls
+from pipeline.ranking import RankRefusedError, plan_board
 from tests.conftest import ROOT
-from webhooks.ranking import RankRefusedError, plan_board
 
 CLOUD = "https://acme.atlassian.test"
 DC = "https://jira.corp.test/jira"

@@ -10,7 +10,7 @@ import pytest
 from connector.admin import AdminWebhook
 from connector.protocol import BoardSetup
 from impact.model import ImpactClass, Level, ProjectSettings, RankMode
-from webhooks.check import (
+from jira_setup.check import (
     Finding,
     board_finding,
     covers,

@@ -1,7 +1,7 @@
 from click.testing import CliRunner
 
+from commands.cli import main
 from tests.conftest import FIXTURES, ROOT
-from webhooks.cli import main
 
 
 def test_config_check_accepts_shipped_config():

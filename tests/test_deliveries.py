@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from tests.servers import postgres_server
-from webhooks.deliveries import (
+from pipeline.delivery import Delivery
+from pipeline.delivery_log import (
     Base,
     DeliveryLog,
     SchemaError,
@@ -21,7 +21,7 @@ from webhooks.deliveries import (
     migrate,
     schema_revisions,
 )
-from webhooks.receiver import Delivery
+from tests.servers import postgres_server
 
 T0 = 1_700_000_000.0
 LEASE = 30.0

@@ -14,14 +14,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from connector.protocol import Call
+from pipeline.delivery import Delivery
+from pipeline.delivery_log import DeliveryLog
+from pipeline.queue import DeliveryQueue, QueueDispatcher, make_huey
 from sandbox.stack import Stack, wait_until
+from service import metrics
 from tests.conftest import ROOT, issue_payload, post_signed
-from webhooks import create_app, metrics
-from webhooks.deliveries import DeliveryLog
+from webhooks import create_app
 from webhooks.health import bp as health_bp
 from webhooks.metrics import bp as metrics_bp
-from webhooks.queue import DeliveryQueue, QueueDispatcher, make_huey
-from webhooks.receiver import Delivery
 
 EVENT = "jira:issue_created"
 
@@ -265,7 +266,7 @@ def test_jira_endpoints_fold_keys_and_ids(path, endpoint):
 
 COUNT_IN_CHILD = """
 from connector.protocol import Call
-from webhooks import metrics
+from service import metrics
 metrics.delivery_processed("jira:issue_created", "done", 0.2)
 metrics.jira_calls([Call("PUT", "/rest/api/2/issue/SHOP-1", 204)])
 """

@@ -15,15 +15,15 @@ import pytest
 from gunicorn.config import Config
 
 from connector.protocol import Call
-from webhooks.logs import (
+from service.logs import (
     REDACTED,
-    GunicornLogger,
     JsonFormatter,
     Redactor,
     configure_logging,
     delivery_context,
     log_jira_calls,
 )
+from webhooks.access_log import GunicornLogger
 
 log = logging.getLogger("tests.logs")
 

@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 from huey.exceptions import RetryTask
 
+from commands.cli import main
 from connector.errors import (
     JiraBadRequestError,
     JiraConflictError,
@@ -30,12 +31,9 @@ from connector.errors import (
     JiraServerError,
     JiraUnavailableError,
 )
-from tests.conftest import FakeJira, issue_payload, post_signed
-from tests.servers import redis_instance, redis_server
-from webhooks import create_app
-from webhooks.cli import main
-from webhooks.deliveries import DeliveryLog, SchemaError, make_engine, migrate
-from webhooks.queue import (
+from pipeline.delivery import Delivery
+from pipeline.delivery_log import DeliveryLog, SchemaError, make_engine, migrate
+from pipeline.queue import (
     SEEN_SECONDS,
     DeliveryQueue,
     Inbox,
@@ -45,9 +43,11 @@ from webhooks.queue import (
     make_huey,
     warn_if_volatile,
 )
-from webhooks.receiver import Delivery
-from webhooks.settings import Settings, SettingsError
-from webhooks.worker import DeliveryWorker, RetryPolicy, Sweeper, retry_verdict
+from pipeline.worker import DeliveryWorker, RetryPolicy, Sweeper, retry_verdict
+from service.settings import Settings, SettingsError
+from tests.conftest import FakeJira, issue_payload, post_signed
+from tests.servers import redis_instance, redis_server
+from webhooks import create_app
 
 LEASE = 60.0
 
@@ -592,7 +592,7 @@ def test_bad_queue_settings_name_the_variable(change, problem):
 
 
 def test_worker_lowers_its_own_priority():
-    code = "import os, webhooks.worker as w; w.lower_priority(7); print(os.nice(0))"
+    code = "import os, pipeline.worker as w; w.lower_priority(7); print(os.nice(0))"
     before = os.nice(0)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(done.stdout) == min(19, before + 7)

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from commands.rerank import rerank_command
 from connector.client import JiraConnector
 from connector.errors import JiraForbiddenError
 from impact.config import load_config
 from impact.model import FieldRef, ImpactClass, Plan, ProjectConfig, RankIntent, Source
 from impact.ranking import PINNED_LABEL
+from pipeline.ranking import band_of, place
 from sandbox.stack import Stack
-from webhooks.rank_commands import rerank_command
-from webhooks.ranking import band_of, place
 
 pytestmark = pytest.mark.e2e
 

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from commands.rerank import rerank_command
 from connector.errors import JiraForbiddenError, RankPartialError
 from connector.protocol import BoardEntry
 from impact.config import load_config
@@ -25,10 +26,7 @@ from impact.model import (
     Source,
 )
 from impact.ranking import PINNED_LABEL, BoardIssue, apply_calls, plan_placement
-from sandbox import jql as sandbox_jql
-from tests.conftest import ROOT, FakeJira, issue_payload, post_signed
-from webhooks.rank_commands import rerank_command
-from webhooks.ranking import (
+from pipeline.ranking import (
     RankRefusedError,
     band_clause,
     band_of,
@@ -38,6 +36,8 @@ from webhooks.ranking import (
     placement_call,
     rerank,
 )
+from sandbox import jql as sandbox_jql
+from tests.conftest import ROOT, FakeJira, issue_payload, post_signed
 
 LABEL = {
     "blocking": "customer-impact-blocking",

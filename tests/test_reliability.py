@@ -28,12 +28,12 @@ import redis
 import requests
 import sqlalchemy
 
+from pipeline.delivery_log import DeliveryLog, Entry, make_engine
+from pipeline.queue import Inbox, make_huey
 from sandbox.stack import Process, free_port, procfile_command, start_sandbox, wait_until
+from service.settings import Settings
 from tests.conftest import ROOT
 from tests.servers import postgres_server, redis_server, wait_for_port
-from webhooks.deliveries import DeliveryLog, Entry, make_engine
-from webhooks.queue import Inbox, make_huey
-from webhooks.settings import Settings
 from webhooks.signature import sign
 
 pytestmark = pytest.mark.e2e

@@ -18,7 +18,7 @@ import requests
 
 from sandbox.app import RunningSandbox, make_server, start_in_thread
 from sandbox.hooks import HookDispatcher
-from sandbox.state import SandboxState
+from sandbox.seed import SandboxState
 
 IMPACT = "customfield_10042"
 RANK = "customfield_10019"

@@ -6,8 +6,8 @@ import pytest
 
 from connector.protocol import BoardEntry
 from impact.model import RankMode
+from pipeline.scheduled import RERANK_TASK, rerank_boards, schedule_reranks
 from tests.conftest import FakeJira
-from webhooks.scheduled import RERANK_TASK, rerank_boards, schedule_reranks
 
 BLOCKING, NONE = ("customer-impact-blocking",), ("internal-preference",)
 

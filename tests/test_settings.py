@@ -1,7 +1,7 @@
 import pytest
 
-from webhooks.settings import DEFAULT_DATABASE_URL, Settings, SettingsError
-from webhooks.worker import RetryPolicy
+from pipeline.worker import RetryPolicy
+from service.settings import DEFAULT_DATABASE_URL, Settings, SettingsError
 
 CLOUD = {
     "JIRA_URL": "https://acme.atlassian.net/",

@@ -10,14 +10,14 @@ from typing import Any
 from flask import Flask
 
 from impact.config import load_config
+from service.logs import configure_logging
+from service.settings import Settings
 from webhooks.admin import bp as admin_bp
 from webhooks.errors import register_error_handlers
 from webhooks.health import bp as health_bp
-from webhooks.logs import configure_logging
 from webhooks.metrics import bp as metrics_bp
 from webhooks.receiver import Receiver
 from webhooks.receiver import bp as receiver_bp
-from webhooks.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +42,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, **overrides)
     if dispatcher is None and jira is not None:
         # Tests of the web layer: triage at once, in the request, against the given Jira.
-        from webhooks.dispatch import InlineDispatcher
+        from pipeline.dispatch import InlineDispatcher
 
         dispatcher = InlineDispatcher(jira=jira, config=config)
     elif dispatcher is None:
         # Production: record and enqueue; the worker (`jira-impact worker`) talks to Jira.
-        from webhooks.queue import QueueDispatcher
+        from pipeline.queue import QueueDispatcher
 
         dispatcher = QueueDispatcher.from_settings(settings)
         _check_log(dispatcher.log.engine)
@@ -77,8 +77,8 @@ def _check_log(engine: Any) -> None:
     deliveries into the queue's store alone, and the worker logs them once the database is back."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from webhooks.deliveries import check_schema
-    from webhooks.errors import short_error
+    from pipeline.delivery_log import check_schema
+    from service.errors import short_error
 
     try:
         check_schema(engine)

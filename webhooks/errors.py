@@ -1,67 +1,17 @@
-"""The receiver's answers to bad requests: one hierarchy, each carrying its HTTP status, mapped to
-a JSON body in one error handler. None of these statuses makes Jira retry, except 503."""
+"""Every error the app answers, as a JSON body with its status: the receiver's own hierarchy
+(``service.errors``), Werkzeug's HTTP errors, and anything unexpected (500, logged, no trace)."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
+from service.errors import ReceiverError
+
 log = logging.getLogger(__name__)
-
-
-def short_error(exc: BaseException) -> str:
-    """The error's type and first line, without the SQL that SQLAlchemy appends (its parameters
-    are hidden by the engine, see ``make_engine``)."""
-    inner = getattr(exc, "orig", None) or exc
-    text = str(inner).strip().splitlines()[0] if str(inner).strip() else ""
-    return f"{type(inner).__name__}: {text[:200]}"
-
-
-class ReceiverError(Exception):
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, message: str, *, errors: Any = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.errors = errors
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"status": "rejected", "error": self.code, "message": self.message}
-        if self.errors is not None:
-            body["errors"] = self.errors
-        return body
-
-
-class UnauthenticatedError(ReceiverError):
-    status = 401
-    code = "unauthenticated"
-
-
-class BadBodyError(ReceiverError):
-    status = 400
-    code = "bad_body"
-
-
-class UnsupportedMediaError(ReceiverError):
-    status = 415
-    code = "unsupported_media_type"
-
-
-class InvalidPayloadError(ReceiverError):
-    status = 422
-    code = "invalid_payload"
-
-
-class UnavailableError(ReceiverError):
-    """The delivery could not be stored; 503 makes Jira retry it later."""
-
-    status = 503
-    code = "unavailable"
 
 
 def register_error_handlers(app: Flask) -> None:

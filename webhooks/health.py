@@ -17,12 +17,12 @@ from flask import Blueprint, Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from webhooks.errors import short_error
-from webhooks.logs import Redactor
+from service.errors import short_error
+from service.logs import Redactor
 
 if TYPE_CHECKING:
-    from webhooks.deliveries import DeliveryLog
-    from webhooks.queue import DeliveryQueue
+    from pipeline.delivery_log import DeliveryLog
+    from pipeline.queue import DeliveryQueue
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def readiness(app: Flask) -> dict[str, str]:
 def _database_probe(delivery_log: DeliveryLog | None) -> Callable[[], Any] | None:
     if delivery_log is None:
         return None
-    from webhooks.deliveries import DeliveryRow
+    from pipeline.delivery_log import DeliveryRow
 
     def probe() -> Any:
         with delivery_log.engine.connect() as conn:  # the table itself, not just a connection

@@ -10,8 +10,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -25,38 +24,23 @@ from impact.events import (
     should_triage,
 )
 from impact.model import ImpactConfig
-from webhooks import metrics
-from webhooks.errors import (
+from pipeline.delivery import Delivery, Dispatcher
+from service import metrics
+from service.errors import (
     BadBodyError,
     InvalidPayloadError,
     ReceiverError,
     UnauthenticatedError,
     UnsupportedMediaError,
 )
-from webhooks.logs import ACCESS_FIELDS, delivery_context
-from webhooks.settings import Settings
+from service.logs import delivery_context
+from service.settings import Settings
+from webhooks.access_log import ACCESS_FIELDS
 from webhooks.signature import SignatureError, verify_signature, verify_token
 
 log = logging.getLogger(__name__)
 
 _JSON_TYPES = {"", "application/json", "text/json"}
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One accepted webhook delivery, as handed to the worker."""
-
-    id: str  # X-Atlassian-Webhook-Identifier, or "sha256:<hash of the body>" without one
-    event: str
-    issue_key: str | None
-    body: str  # the JSON text as received; the worker parses it again
-    retry: int = 0  # X-Atlassian-Webhook-Retry: 0 on the first attempt
-    received_at: float = 0.0  # epoch seconds
-
-
-class Dispatcher(Protocol):
-    def submit(self, delivery: Delivery) -> str:
-        """Take the delivery (durably, once it's a queue); return its status word."""
 
 
 class Receiver:

@@ -4,7 +4,7 @@ What they read, all from ``current_app.extensions``: ``impact.settings`` and ``i
 the delivery log, the queue and its inbox (``webhooks.health``); a Jira client from
 ``impact.admin.jira`` (a callable; by default a ``JiraConnector`` built from the settings, per
 request); the checks from ``impact.admin.checks`` (a callable ``(settings, config, jira) ->
-findings``; by default ``webhooks.check.run_checks``).
+findings``; by default ``jira_setup.check.run_checks``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,11 @@ from connector.errors import JiraError
 from impact.decide import MISSING_BAND
 from impact.model import ImpactConfig, ProjectConfig
 from impact.ranking import PINNED_LABEL, Move, RerankPlan, plan_rerank
-from webhooks import metrics
+from pipeline.calls import account_calls
+from pipeline.delivery_log import DEAD, DONE, FAILED, IGNORED, STATUSES, Entry
+from service.errors import short_error
+from service.logs import REDACTED
+from service.settings import Settings
 from webhooks.admin.auth import (
     COOKIE,
     COOKIE_PATH,
@@ -42,11 +46,7 @@ from webhooks.admin.auth import (
     AdminAuth,
     safe_next,
 )
-from webhooks.deliveries import DEAD, DONE, FAILED, IGNORED, STATUSES, Entry
-from webhooks.errors import short_error
 from webhooks.health import delivery_stores
-from webhooks.logs import REDACTED, log_jira_calls
-from webhooks.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -402,7 +402,7 @@ def _boards() -> list[tuple[int, str, str]]:
 
 def reason_for(labels: Sequence[str], project: ProjectConfig) -> str:
     """Why the labels put an issue in its band, in the words of ``impact.decide.explain``."""
-    from webhooks.ranking import band_of
+    from pipeline.ranking import band_of
 
     present = set(labels)
     band, _score = band_of(labels, project)
@@ -424,7 +424,7 @@ def board_bands(
     entries: Sequence[Any], project: ProjectConfig, plan: RerankPlan
 ) -> tuple[Band, ...]:
     """The board's issues grouped by band (highest score first), each in board order."""
-    from webhooks.ranking import band_of
+    from pipeline.ranking import band_of
 
     moves = {move.key: move for move in plan.moves}
     bands = [(level.name, level.score) for level in project.levels]
@@ -461,15 +461,6 @@ def _jira() -> Any:
     return cached
 
 
-def _account_calls(jira: Any) -> None:
-    """The Jira calls a page made: counted and logged like the worker's."""
-    take = getattr(jira, "take_calls", None)
-    if callable(take):
-        calls = tuple(take())
-        metrics.jira_calls(calls)
-        log_jira_calls(calls)
-
-
 @bp.get("/boards")
 def boards() -> ResponseReturnValue:
     return _page("boards.html", title="Boards", active="boards", boards=_boards())
@@ -477,7 +468,7 @@ def boards() -> ResponseReturnValue:
 
 @bp.get("/boards/<int:board_id>")
 def board(board_id: int) -> ResponseReturnValue:
-    from webhooks.ranking import OPEN, RankRefusedError, board_issue, project_for_board
+    from pipeline.ranking import OPEN, RankRefusedError, board_issue, project_for_board
 
     try:
         project = project_for_board(_config(), board_id)
@@ -496,7 +487,7 @@ def board(board_id: int) -> ResponseReturnValue:
             message=f"Jira did not give the board: {exc}",
         )
     finally:
-        _account_calls(jira)
+        account_calls(jira)
     plan = plan_rerank([board_issue(entry, project) for entry in entries])
     problems = []
     if not setup.ordered_by_rank:
@@ -530,7 +521,7 @@ def board(board_id: int) -> ResponseReturnValue:
 def check() -> ResponseReturnValue:
     run: Callable[..., Sequence[Any]] | None = current_app.extensions.get("impact.admin.checks")
     if run is None:
-        from webhooks.check import run_checks
+        from jira_setup.check import run_checks
 
         run = run_checks
     jira = _jira()
@@ -545,6 +536,6 @@ def check() -> ResponseReturnValue:
             message=f"The check could not run: {short_error(exc)}",
         )
     finally:
-        _account_calls(jira)
+        account_calls(jira)
     problems = sum(1 for finding in findings if not finding.ok)
     return _page("check.html", title="Check", active="check", findings=findings, problems=problems)

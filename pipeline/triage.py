@@ -14,7 +14,7 @@ from impact.decide import DEFAULT_FIELD_LABEL, decide
 from impact.events import WebhookEvent, should_triage
 from impact.model import ImpactConfig, Issue, Plan, ProjectConfig
 from impact.snapshot import issue_from_json
-from webhooks.ranking import place
+from pipeline.ranking import place
 
 log = logging.getLogger(__name__)
 

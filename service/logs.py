@@ -7,10 +7,7 @@
 - ``delivery_context(delivery_id, issue_key)``: while it is open (in this thread or task; it is a
   ``contextvars`` value), every record carries ``delivery_id`` and ``issue_key``.
 - ``log_jira_calls(calls)``: one line per Jira call.
-- ``GunicornLogger`` (``logger_class`` in gunicorn.conf.py): gunicorn's own lines as JSON too;
-  its access line gives the path without the query string, where a webhook token may ride, and
-  for a webhook the delivery's identifier, status and issue (what the receiver left in the WSGI
-  environ), so one line says what became of each delivery.
+- ``webhooks.access_log.GunicornLogger`` writes gunicorn's own lines the same way.
 """
 
 from __future__ import annotations
@@ -19,7 +16,6 @@ import base64
 import contextvars
 import json
 import logging
-import os
 import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -27,13 +23,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from gunicorn import glogging
-
 from connector.protocol import Call
-from webhooks.settings import Settings, SettingsError
+from service.settings import Settings, SettingsError
 
 REDACTED = "[redacted]"
-ACCESS_FIELDS = "jira_impact.delivery"  # the receiver's fields for the access line
 CALLS_LOGGER = "webhooks.jira_calls"
 
 _OURS = "_jira_impact_json"  # marks the handlers configure_logging installed
@@ -218,42 +211,5 @@ def log_jira_calls(calls: Iterable[Call], logger: logging.Logger | None = None) 
                 "jira_path": call.path,
                 "jira_status": call.status,
                 "jira_ms": round(call.ms, 1),
-            },
-        )
-
-
-# --------------------------------------------------------------------------------------------
-# gunicorn
-
-
-class GunicornLogger(glogging.Logger):  # type: ignore[misc]
-    """gunicorn's error and access lines as redacted JSON lines."""
-
-    def setup(self, cfg: Any) -> None:
-        super().setup(cfg)
-        redactor = Redactor.from_env(os.environ)
-        for log in (self.error_log, self.access_log):
-            for handler in log.handlers:
-                equip(handler, redactor)
-
-    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
-        if not self.access_log_enabled:
-            return
-        status = str(getattr(resp, "status", "") or "").split(" ", 1)[0]
-        ms = request_time.total_seconds() * 1000
-        delivery = environ.get(ACCESS_FIELDS) or {}
-        self.access_log.info(
-            "%s %s %s %.0f ms%s",
-            req.method,
-            req.path,
-            status,
-            ms,
-            f" {delivery['delivery_status']}" if delivery else "",
-            extra={
-                "method": req.method,
-                "path": req.path,  # never the query string
-                "status": int(status) if status.isdigit() else status,
-                "duration_ms": round(ms, 1),
-                **{k: v for k, v in delivery.items() if v is not None},
             },
         )

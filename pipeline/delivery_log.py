@@ -44,7 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from webhooks.receiver import Delivery
+from pipeline.delivery import Delivery, Job
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +55,6 @@ DONE, IGNORED, DUPLICATE, FAILED, DEAD = "done", "ignored", "duplicate", "failed
 FINAL = (DONE, IGNORED, DUPLICATE, FAILED, DEAD)
 STATUSES = (QUEUED, RUNNING, *FINAL)
 _TEXT_KEPT = 2000  # characters of an error kept
-
-
-@dataclass(frozen=True)
-class Job:
-    """The delivery a queued job runs, and its issue (for the issue's lock): all that queueing
-    a delivery again takes. The queue's message also says when it was queued (for the sweep)."""
-
-    id: str
-    issue_key: str | None
 
 
 class Base(DeclarativeBase):

@@ -11,8 +11,8 @@ from connector.errors import JiraError
 from connector.protocol import Jira
 from impact.events import decode_body, parse_event
 from impact.model import ImpactConfig
-from webhooks.receiver import Delivery
-from webhooks.triage import Outcome, triage
+from pipeline.delivery import Delivery
+from pipeline.triage import Outcome, triage
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,8 @@ from huey.exceptions import TaskLockedException
 from connector.errors import JiraError
 from connector.protocol import Jira
 from impact.model import ImpactConfig
-from webhooks import metrics
-from webhooks.logs import log_jira_calls
-from webhooks.ranking import full_rank_boards, rerank
-from webhooks.worker import calls_made_by
+from pipeline.calls import account_calls
+from pipeline.ranking import full_rank_boards, rerank
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +45,7 @@ def rerank_boards(
             outcome[board] = f"not reranked: {exc}"
         finally:
             lock.release()
-            calls = calls_made_by(client)
-            metrics.jira_calls(calls)
-            log_jira_calls(calls)
+            account_calls(client)
         log.info("scheduled rerank of board %d: %s", board, outcome[board])
     return outcome
 

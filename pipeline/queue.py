@@ -30,10 +30,10 @@ import redis
 from huey import Huey
 from huey.storage import RedisExpireStorage, SqliteStorage
 
-from webhooks.deliveries import DeliveryLog, Job
-from webhooks.errors import UnavailableError, short_error
-from webhooks.receiver import Delivery
-from webhooks.settings import Settings
+from pipeline.delivery import Delivery, Job
+from pipeline.delivery_log import DeliveryLog
+from service.errors import UnavailableError, short_error
+from service.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """``jira-impact rerank --board N [--apply]``: show, then on request carry out, a board's rerank.
 
-Registered in ``webhooks.cli`` with ``main.add_command(rerank_command)``.
+Registered in ``commands.cli`` with ``main.add_command(rerank_command)``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import click
 
 from connector.errors import JiraError, RankPartialError
 from impact.config import ConfigError, load_config
-from webhooks.ranking import RankRefusedError, apply_rerank, plan_board
-from webhooks.settings import Settings, SettingsError
+from pipeline.ranking import RankRefusedError, apply_rerank, plan_board
+from service.settings import Settings, SettingsError
 
 AGAIN = "Running the command again plans from the board as it is now."
 

@@ -33,13 +33,14 @@ from huey.exceptions import RetryTask
 from connector.errors import JiraError, JiraRateLimitError, JiraServerError
 from connector.protocol import Call, Jira
 from impact.model import ImpactConfig
-from webhooks import metrics
-from webhooks.deliveries import DEAD, FAILED, Claim, DeliveryLog, Job
-from webhooks.dispatch import process
-from webhooks.logs import delivery_context, log_jira_calls
-from webhooks.queue import DeliveryQueue, Inbox
-from webhooks.receiver import Delivery
-from webhooks.settings import Settings
+from pipeline.calls import calls_made_by, record_calls
+from pipeline.delivery import Delivery, Job
+from pipeline.delivery_log import DEAD, FAILED, Claim, DeliveryLog
+from pipeline.dispatch import process
+from pipeline.queue import DeliveryQueue, Inbox
+from service import metrics
+from service.logs import delivery_context
+from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -216,15 +217,13 @@ class DeliveryWorker:
             outcome = process(delivery, jira=jira, config=self.config, refresh=refresh)
         except Exception as exc:  # every failure is recorded, then judged
             calls = calls_made_by(jira) if jira is not None else ()
-            metrics.jira_calls(calls)
-            log_jira_calls(calls)
+            record_calls(calls)
             attempt = attempt_log(claim.attempts, started, self.clock(), calls)
             self._failed(delivery, exc, claim.attempts, attempt, started)
             return
         ended = self.clock()
         calls = calls_made_by(jira) or outcome.calls
-        metrics.jira_calls(calls)
-        log_jira_calls(calls)
+        record_calls(calls)
         metrics.delivery_processed(delivery.event, outcome.status, ended - started)
         summary = outcome.plan.summary() if outcome.plan else outcome.reason
         self.log.finish(
@@ -280,13 +279,6 @@ def attempt_log(attempt: int, started: float, ended: float, calls: Sequence[Call
         f"attempt {attempt} at {stamp.replace('+00:00', 'Z')}, {(ended - started) * 1000:.0f} ms:"
     )
     return "\n".join([head, *(f"  {call}" for call in calls)])
-
-
-def calls_made_by(jira: Jira) -> tuple[Call, ...]:
-    """The calls the client recorded since last asked (the real connector keeps them all, GETs
-    included); empty for a client that does not record."""
-    take = getattr(jira, "take_calls", None)
-    return tuple(take()) if callable(take) else ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -383,9 +375,9 @@ def lower_priority(nice: int) -> None:
 def run_worker(settings: Settings, config: ImpactConfig, *, jira: Callable[[], Jira]) -> None:
     """``jira-impact worker``: Huey's consumer in this process, plus the sweeper. Returns when
     the consumer stops (SIGINT: after running jobs finish; SIGTERM: at once)."""
-    from webhooks.deliveries import check_schema
-    from webhooks.queue import make_huey, warn_if_volatile
-    from webhooks.scheduled import schedule_reranks
+    from pipeline.delivery_log import check_schema
+    from pipeline.queue import make_huey, warn_if_volatile
+    from pipeline.scheduled import schedule_reranks
 
     delivery_log = DeliveryLog.from_url(settings.database_url)
     check_schema(delivery_log.engine)

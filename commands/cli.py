@@ -10,19 +10,19 @@ from datetime import UTC, datetime
 
 import click
 
+from commands.admin import backfill_command, check_command, webhook_group
+from commands.rerank import rerank_command
 from impact.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
-from webhooks.admin_commands import backfill_command, check_command, webhook_group
-from webhooks.deliveries import (
+from pipeline.delivery_log import (
     STATUSES,
     DeliveryLog,
     SchemaError,
     migrate,
     schema_revisions,
 )
-from webhooks.queue import DeliveryQueue, make_huey
-from webhooks.rank_commands import rerank_command
-from webhooks.settings import Settings, SettingsError, database_url_from
-from webhooks.worker import jira_client, run_worker
+from pipeline.queue import DeliveryQueue, make_huey
+from pipeline.worker import jira_client, run_worker
+from service.settings import Settings, SettingsError, database_url_from
 
 
 @click.group()
@@ -74,8 +74,8 @@ def _delivery_log() -> DeliveryLog:
 @main.command()
 def worker() -> None:
     """Run the queue's worker: triage the deliveries the web process accepted."""
-    from webhooks.logs import configure_logging
-    from webhooks.metrics import prepare_multiprocess
+    from service.logs import configure_logging
+    from service.metrics import prepare_multiprocess
 
     prepare_multiprocess()  # before any metric: the web's /metrics adds the worker's counts
     settings = _settings()

@@ -1,6 +1,6 @@
 """The admin's commands against the live Jira: ``check``, ``backfill`` and ``webhook``.
 
-Registered in ``webhooks.cli`` with ``main.add_command(...)``. Settings come from the environment
+Registered in ``commands.cli`` with ``main.add_command(...)``. Settings come from the environment
 as for the web and worker processes. Exit codes: 0 all well, 1 a problem found or Jira failed
 (the message says what to do), 2 a usage mistake (click's own).
 """
@@ -15,12 +15,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import click
 
-from connector.admin import AdminWebhook, JiraAdmin
-from connector.client import JiraConnector
-from connector.errors import JiraError
-from impact.config import ConfigError, load_config
-from impact.model import ImpactConfig
-from webhooks.backfill import (
+from commands.backfill import (
     CHANGED,
     FAILED,
     GONE,
@@ -33,8 +28,13 @@ from webhooks.backfill import (
     format_table,
     summarise,
 )
-from webhooks.check import Finding, is_receiver_url, redact_url, run_checks
-from webhooks.settings import Settings, SettingsError
+from connector.admin import AdminWebhook, JiraAdmin
+from connector.client import JiraConnector
+from connector.errors import JiraError
+from impact.config import ConfigError, load_config
+from impact.model import ImpactConfig
+from jira_setup.check import Finding, is_receiver_url, redact_url, run_checks
+from service.settings import Settings, SettingsError
 
 DEFAULT_WEBHOOK_NAME = "jira-customer-impact"
 

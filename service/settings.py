@@ -46,7 +46,7 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     notify_users: bool = False
     allow_unsigned: bool = False
-    # The queue and the worker (see webhooks/queue.py and webhooks/worker.py).
+    # The queue and the worker (see pipeline/queue.py and pipeline/worker.py).
     queue_path: str = DEFAULT_QUEUE_PATH  # Huey's SQLite file, when REDIS_URL is not set
     worker_threads: int = 2
     worker_nice: int = 19  # the worker takes only the CPU that web processes leave (see README)
@@ -141,7 +141,7 @@ class Settings:
                 )
 
         # The secrets this service checks requests against: a short one is guessed, and it would
-        # be replaced in every log line it happens to spell (see webhooks.logs.Redactor).
+        # be replaced in every log line it happens to spell (see service.logs.Redactor).
         secret, token = get("JIRA_WEBHOOK_SECRET"), get("JIRA_WEBHOOK_TOKEN")
         admin_token = get("ADMIN_TOKEN")
         for name, given in [

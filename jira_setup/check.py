@@ -26,7 +26,7 @@ from connector.errors import (
 )
 from connector.protocol import BoardSetup
 from impact.model import ImpactConfig, Level, Person, ProjectSettings, RankMode
-from webhooks.settings import Settings
+from service.settings import Settings
 
 T = TypeVar("T")
 RECEIVER_PATH = "/webhooks/jira"

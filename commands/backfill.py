@@ -4,7 +4,7 @@ The JQL's issue keys are listed first (a snapshot: issues the run relabels may d
 search, and must not shift the pages under it), then read in batches of 50 and each is decided
 as the worker decides (``impact.decide``). A dry run only counts what would change. With
 ``apply`` each plan is carried out through the connector and the issue placed in its band on the
-board (``webhooks.ranking.place``), exactly as the worker does.
+board (``pipeline.ranking.place``), exactly as the worker does.
 
 Resuming: an ``apply`` run records each finished issue in a small file under ``var/backfill/``
 named after the JQL (and the Jira site); a run with the same JQL skips them, and the file is
@@ -29,8 +29,8 @@ from connector.errors import JiraAuthError, JiraError
 from connector.protocol import Jira
 from impact.model import ImpactConfig, Plan
 from impact.snapshot import SnapshotError, issue_from_json
-from webhooks.triage import carry_out, plan_for
-from webhooks.worker import RetryPolicy, retry_verdict
+from pipeline.triage import carry_out, plan_for
+from pipeline.worker import RetryPolicy, retry_verdict
 
 log = logging.getLogger(__name__)
 
