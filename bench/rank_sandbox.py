@@ -6,7 +6,7 @@ through the sandbox's control API: on the SHOP board (1) for our rerank, on the 
 one issue per call, sent with the ``jira`` library's own ``JIRA.rank()``. Both are checked to end
 in band order. Columns: rank calls of each and the lower bound (``lower_bound_calls``), then wall
 times: reading the board (the same for both), our rank calls, the one-by-one calls. Last, the
-planning time for 10,000 issues (labels to bands, then ``plan_rerank``), without the sandbox.
+planning time for 10,000 issues already judged (``plan_rerank``), without the sandbox.
 
 Run: ``.venv/bin/python bench/rank_sandbox.py`` (``make bench``). Everything is on 127.0.0.1 and
 bounded; the sandbox process is stopped at the end. Takes a few minutes, mostly seeding.
@@ -29,11 +29,10 @@ from jira import JIRA
 from rank_plan import make_board  # the same boards as the planning benchmark
 
 from connector.client import JiraConnector
-from connector.protocol import BoardEntry
 from impact.config import load_config
 from impact.model import ImpactConfig, ProjectConfig, ProjectSettings, RankMode
 from impact.ranking import RankCall, RerankPlan, lower_bound_calls, plan_rerank
-from pipeline.ranking import apply_rerank, band_of, board_issue, plan_board
+from pipeline.ranking import apply_rerank, plan_board
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (100, 1_000, 5_000)
@@ -100,26 +99,34 @@ def bench_config() -> ImpactConfig:
     return dataclasses.replace(config, projects=projects)
 
 
-def band_labels(project: ProjectConfig) -> dict[str, str]:
-    labels = {level.name: level.label for level in project.levels}
-    labels["missing"] = project.missing.label
-    return labels
+def band_fields(project: ProjectConfig) -> dict[str, dict[str, Any]]:
+    """What an issue of each band carries: its level's field value and label, as triaged."""
+    fields = {
+        level.name: {"impact": level.values[0], "labels": [level.label]} for level in project.levels
+    }
+    fields["missing"] = {"impact": None, "labels": [project.missing.label]}
+    return fields
 
 
-def seed(sandbox: Sandbox, size: int, share: float, labels: dict[str, str]) -> None:
+def seed(sandbox: Sandbox, size: int, share: float, fields: dict[str, dict[str, Any]]) -> None:
     """The same board on SHOP and on SUP, issue by issue (new issues go to the bottom)."""
     sandbox.control("POST", "/reset", {"seed": "empty"})
     board = make_board(size, share, HOW, seed=size + int(share * 100))
     for issue in board:
         for project in ("SHOP", "SUP"):
-            body = {"project": project, "summary": issue.key, "labels": [labels[issue.band]]}
+            body = {"project": project, "summary": issue.key, **fields[issue.band]}
             sandbox.control("POST", "/issues", body)
 
 
 def in_band_order(sandbox: Sandbox, board_id: int, project: ProjectConfig) -> bool:
     rows = sandbox.control("GET", f"/board/{board_id}")["issues"]
-    scores = [band_of(row["labels"], project)[1] for row in rows]
+    scores = [score_of(row["impact"], project) for row in rows]
     return scores == sorted(scores, reverse=True)
+
+
+def score_of(value: str | None, project: ProjectConfig) -> int:
+    level = project.level_for_value(value) if value else None
+    return level.score if level else project.missing.score
 
 
 def one_by_one(client: JIRA, calls: tuple[RankCall, ...]) -> None:
@@ -135,13 +142,13 @@ def one_by_one(client: JIRA, calls: tuple[RankCall, ...]) -> None:
                 previous = key
 
 
-def planning_ms(project: ProjectConfig, share: float, labels: dict[str, str]) -> float:
+def planning_ms(share: float) -> float:
+    """``plan_rerank`` alone, on issues already judged (``read_board`` judges them as it reads)."""
     board = make_board(PLANNING_SIZE, share, HOW, seed=PLANNING_SIZE + int(share * 100))
-    entries = [BoardEntry(issue.key, (labels[issue.band],)) for issue in board]
     runs = []
     for _ in range(PLANNING_RUNS):
         start = time.perf_counter()
-        plan_rerank([board_issue(entry, project) for entry in entries])
+        plan_rerank(board)
         runs.append(time.perf_counter() - start)
     return statistics.median(runs) * 1000
 
@@ -150,7 +157,7 @@ def main() -> None:
     config = bench_config()
     shop = config.for_project("SHOP")
     assert shop is not None
-    labels = band_labels(shop)
+    fields = band_fields(shop)
     head = (
         f"{'issues':>6} {'out':>4} {'moved':>6} | {'calls':>5} {'1-by-1':>6} {'bound':>5} "
         f"{'1-by-1/ours':>11} {'ours/bound':>10} | {'read s':>6} {'ours s':>6} "
@@ -164,12 +171,12 @@ def main() -> None:
         client = JIRA(server=sandbox.url, basic_auth=(EMAIL, TOKEN), max_retries=0)
         goal_row: tuple[float, float] | None = None
         for size, share in itertools.product(SIZES, OUT_OF_BAND):
-            seed(sandbox, size, share, labels)
+            seed(sandbox, size, share, fields)
             start = time.perf_counter()
-            plan: RerankPlan = plan_board(OURS, config, connector)
+            review = plan_board(OURS, config, connector)
             read_s = time.perf_counter() - start
-            entries = connector.board_issues(OURS, jql="statusCategory != Done")
-            bound = lower_bound_calls([board_issue(e, shop) for e in entries])
+            plan: RerankPlan = review.plan
+            bound = lower_bound_calls([judged.board_issue() for judged in review.issues])
 
             seq = sandbox.last_call()
             start = time.perf_counter()
@@ -177,7 +184,7 @@ def main() -> None:
             ours_s = time.perf_counter() - start
             ours = sandbox.rank_calls_since(seq)
 
-            theirs_plan = plan_board(ONE_BY_ONE, config, connector)
+            theirs_plan = plan_board(ONE_BY_ONE, config, connector).plan
             seq = sandbox.last_call()
             start = time.perf_counter()
             one_by_one(client, theirs_plan.calls)
@@ -201,7 +208,7 @@ def main() -> None:
     print()
     worst = 0.0
     for share in OUT_OF_BAND:
-        ms = planning_ms(shop, share, labels)
+        ms = planning_ms(share)
         worst = max(worst, ms)
         print(f"planning {PLANNING_SIZE:,} issues, {share:.0%} out of band: {ms:.1f} ms "
               f"(median of {PLANNING_RUNS})")  # fmt: skip

@@ -3,8 +3,9 @@
 The JQL's issue keys are listed first (a snapshot: issues the run relabels may drop out of the
 search, and must not shift the pages under it), then read in batches of 50 and each is decided
 as the worker decides (``impact.decide``). A dry run only counts what would change. With
-``apply`` each plan is carried out through the connector and the issue placed in its band on the
-board (``pipeline.ranking.place``), exactly as the worker does.
+``apply`` each plan is carried out through the connector, and after each batch the issues that
+entered a band are placed on their boards together (``pipeline.ranking.place_waiting``), as the
+worker's placement runs do.
 
 Resuming: an ``apply`` run records each finished issue in a small file under ``var/backfill/``
 named after the JQL (and the Jira site); a run with the same JQL skips them, and the file is
@@ -29,6 +30,8 @@ from connector.errors import JiraAuthError, JiraError
 from connector.protocol import Jira
 from impact.model import ImpactConfig, Plan
 from impact.snapshot import SnapshotError, issue_from_json
+from pipeline.judge import fields_to_read
+from pipeline.placements import LocalPlacements
 from pipeline.triage import carry_out, plan_for
 from pipeline.worker import RetryPolicy, retry_verdict
 
@@ -37,18 +40,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 STATE_DIR = "var/backfill"
 BATCH = 50
-SNAPSHOT_FIELDS = (
-    "summary",
-    "description",
-    "labels",
-    "components",
-    "priority",
-    "issuetype",
-    "project",
-    "status",
-    "reporter",
-    "issuelinks",
-)
 # A command may wait: about 2 minutes in all before it gives up and keeps its progress.
 RETRIES = RetryPolicy(attempts=6, base=2.0, cap=60.0)
 
@@ -158,6 +149,7 @@ class Backfill:
     sleep: Callable[[float], None] = time.sleep
     jitter: Callable[[], float] = random.random
     policy: RetryPolicy = RETRIES
+    placements: LocalPlacements = field(default_factory=LocalPlacements)
 
     def run(
         self,
@@ -182,7 +174,7 @@ class Backfill:
         chosen = todo if limit is None else todo[:limit]
         report.left = len(todo) - len(chosen)
         on_listed(len(chosen))
-        fields = (*SNAPSHOT_FIELDS, *([field_id] if field_id else []))
+        fields = fields_to_read(field_id)
         try:
             for start in range(0, len(chosen), BATCH):
                 batch = chosen[start : start + BATCH]
@@ -193,10 +185,13 @@ class Backfill:
                     if self.apply and self.progress and result.status in FINISHED:
                         self.progress.mark(key)
                     on_result(result)
+                self._place()
         except (BackfillStoppedError, JiraError) as exc:
             report.stopped = str(exc)
         except KeyboardInterrupt:  # Ctrl-C: what finished is recorded; say so and stop
             report.stopped = "interrupted"
+        finally:
+            self._place()  # what a stop left waiting (a failure is logged: rerank mends it)
         report.left += len(chosen) - len(report.results)
         if self.apply and self.progress and not report.left and not report.count(FAILED):
             self.progress.clear()
@@ -229,10 +224,17 @@ class Backfill:
         if plan.is_empty:
             return IssueResult(key, UNCHANGED, plan)
         if self.apply:
-            # apply_plan is safe to repeat: the connector never posts the ask twice; placing
-            # logs, never raises (a rerank puts the board right)
-            self._retried(lambda: carry_out(plan, project, jira=self.jira))
+            # safe to repeat: the connector never posts the ask twice, and the issue waits to
+            # be placed once whatever the tries
+            self._retried(
+                lambda: carry_out(plan, project, jira=self.jira, placements=self.placements)
+            )
         return IssueResult(key, CHANGED, plan)
+
+    def _place(self) -> None:
+        """Place the issues of the batch that entered a band, a board at a time."""
+        if self.placements.boards:
+            self.placements.place_all(self.config, self.jira)
 
     def _retried(self, ask: Callable[[], T]) -> T:
         """``ask()``, waiting out rate limits and brief failures. Raises the ``JiraError`` of a

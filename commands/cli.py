@@ -21,7 +21,7 @@ from pipeline.delivery_log import (
     schema_revisions,
 )
 from pipeline.queue import DeliveryQueue, make_huey
-from pipeline.worker import jira_client, run_worker
+from pipeline.worker import run_worker
 from service.settings import Settings, SettingsError, database_url_from
 
 
@@ -86,7 +86,7 @@ def worker() -> None:
         click.echo(str(exc), err=True)
         sys.exit(1)
     try:
-        run_worker(settings, cfg, jira=lambda: jira_client(settings, cfg))
+        run_worker(settings, cfg)
     except SchemaError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)

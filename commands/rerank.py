@@ -38,12 +38,13 @@ def rerank_command(board_id: int, apply: bool) -> None:
         _fail(str(exc))
     jira = JiraConnector.from_settings(settings, field=config.field)
     try:
-        plan = plan_board(board_id, config, jira)
+        review = plan_board(board_id, config, jira)
     except RankRefusedError as exc:
         _fail(str(exc))
     except JiraError as exc:
         _fail(f"board {board_id}: {exc}")
-    click.echo(plan.describe())
+    plan = review.plan
+    click.echo(review.describe())
     if not apply:
         if plan.calls:
             click.echo("Dry run: nothing was changed. Run again with --apply to carry it out.")

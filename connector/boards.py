@@ -149,9 +149,10 @@ def setup_from(board_id: int, configuration: Mapping[str, Any], jql: str) -> Boa
 def _entry(raw: Any) -> BoardEntry | None:
     if not isinstance(raw, Mapping) or not raw.get("key"):
         return None
-    fields = raw.get("fields")
-    labels = fields.get("labels") if isinstance(fields, Mapping) else None
-    return BoardEntry(str(raw["key"]), tuple(str(x) for x in labels or ()))
+    given = raw.get("fields")
+    fields: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
+    labels = fields.get("labels")
+    return BoardEntry(str(raw["key"]), tuple(str(x) for x in labels or ()), fields)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,7 +195,12 @@ class BoardsMixin:
         return setup
 
     def board_issues(
-        self, board_id: int, *, jql: str, limit: int | None = None
+        self,
+        board_id: int,
+        *,
+        jql: str,
+        limit: int | None = None,
+        fields: Sequence[str] = ("labels",),
     ) -> tuple[BoardEntry, ...]:
         path = f"{AGILE}/board/{int(board_id)}/issue"
         found: list[BoardEntry] = []
@@ -204,7 +210,7 @@ class BoardsMixin:
                 break
             params = {
                 "jql": jql,
-                "fields": "labels",
+                "fields": ",".join(fields),
                 "startAt": str(len(found)),
                 "maxResults": str(size),
             }

@@ -1,8 +1,10 @@
 """``JiraConnector``: the product's one way to Jira, built on the pycontribs ``jira`` library.
 
-The library's ``ResilientSession`` would retry 429 and 503 by sleeping, which blocks a worker, so
-the client is built with ``max_retries=0``: every failure surfaces at once as a
-``connector.errors.JiraError`` and the queue decides when to try again.
+The library's ``ResilientSession`` would retry 429 and 503 by sleeping, so the client is built
+with ``max_retries=0``: every failure surfaces at once as a ``connector.errors.JiraError``. Calls
+keep to the process's ``connector.pace.Pace`` (calls in flight, calls a second); a 429 is sent
+again after Jira's ``Retry-After``, up to ``RATE_LIMIT_TRIES`` times and ``RATE_LIMIT_WAIT``
+seconds in all (every thread would wait as long anyway), then raised for the queue to retry later.
 
 Every HTTP request is recorded as a ``Call`` (a response hook on the library's session, plus the
 requests that got no answer) so the delivery log can say what was sent for each issue.
@@ -15,10 +17,10 @@ import logging
 import math
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -37,6 +39,7 @@ from connector.errors import (
     JiraServerError,
     JiraUnavailableError,
 )
+from connector.pace import Pace
 from connector.protocol import Call
 from impact.decide import ASK_MARKER
 from impact.model import FieldRef, Person, Plan
@@ -46,6 +49,9 @@ log = logging.getLogger(__name__)
 API = "/rest/api/2"
 _TEXT_KEPT = 200  # characters of a non-JSON error body kept as Jira's message
 _ISSUE_KEY = re.compile(r"[A-Za-z0-9_.-]+")  # a key or numeric id: nothing that could bend a path
+RATE_LIMIT_TRIES = 5  # sends of one call that Jira answers 429 before the error is raised
+RATE_LIMIT_WAIT = 60.0  # the longest a call waits in all for Jira's rate limits
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,6 +150,7 @@ def error_for_response(response: requests.Response, *, method: str, path: str) -
         return JiraRateLimitError(
             said,
             retry_after=retry_after(response.headers),
+            reason=response.headers.get("RateLimit-Reason"),
             status=status,
             messages=messages,
             method=method,
@@ -208,6 +215,8 @@ class JiraConnector(BoardsMixin):
         pat: str | None = None,
         notify_users: bool = False,
         timeout: float = 10.0,
+        pace: Pace | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -225,6 +234,8 @@ class JiraConnector(BoardsMixin):
         self.field = field
         self.notify_users = notify_users
         self.timeout = timeout
+        self.pace = pace
+        self.sleep = sleep
         self.calls: list[Call] = []
 
         self._basic_auth = (email, api_token) if email and api_token else None
@@ -236,7 +247,9 @@ class JiraConnector(BoardsMixin):
         self._myself: Person | None = None
 
     @classmethod
-    def from_settings(cls, settings: JiraSettings, *, field: FieldRef) -> JiraConnector:
+    def from_settings(
+        cls, settings: JiraSettings, *, field: FieldRef, pace: Pace | None = None
+    ) -> JiraConnector:
         return cls(
             settings.jira_url,
             field=field,
@@ -244,6 +257,7 @@ class JiraConnector(BoardsMixin):
             api_token=settings.jira_api_token,
             pat=settings.jira_pat,
             notify_users=settings.notify_users,
+            pace=pace,
         )
 
     def __repr__(self) -> str:
@@ -259,16 +273,13 @@ class JiraConnector(BoardsMixin):
     def service_account(self) -> Person:
         if self._myself is None:
             client = self._jira()
-            with self._translated("GET", f"{API}/myself"):
-                raw = client.myself()
-            self._myself = _person(raw)
+            self._myself = _person(self._call("GET", f"{API}/myself", client.myself))
         return self._myself
 
     def get_issue(self, key: str) -> Mapping[str, Any]:
         path = _issue_path(key)
         client = self._jira()
-        with self._translated("GET", path):
-            raw: dict[str, Any] = client.issue(key).raw
+        raw: dict[str, Any] = self._call("GET", path, lambda: client.issue(key).raw)
         return raw
 
     def user_groups(self, person: Person) -> tuple[str, ...]:
@@ -292,7 +303,7 @@ class JiraConnector(BoardsMixin):
             groups = (user.get("groups") or {}).get("items", []) if isinstance(user, dict) else []
         return tuple(str(g["name"]) for g in groups if isinstance(g, dict) and g.get("name"))
 
-    def apply_plan(self, plan: Plan) -> tuple[Call, ...]:
+    def apply_plan(self, plan: Plan, *, may_have_asked: bool = True) -> tuple[Call, ...]:
         first = len(self.calls)
         found = self._impact_field() if plan.field_value else None
         if plan.field_value and found is None:
@@ -308,12 +319,13 @@ class JiraConnector(BoardsMixin):
             multi_select=found.multi_select if found else False,
         )
         # The comment goes first: if the edit then fails, the retried plan still asks, and
-        # _already_asked() keeps a retry (or a stale second delivery) from asking twice.
-        if plan.comment and not self._already_asked(plan.issue_key):
+        # _already_asked() keeps a retry (or a stale second delivery) from asking twice; it is
+        # skipped where nothing could have asked yet (``may_have_asked``: see pipeline.triage).
+        comment = plan.comment
+        if comment and not (may_have_asked and self._already_asked(plan.issue_key)):
             path = _issue_path(plan.issue_key) + "/comment"
             client = self._jira()
-            with self._translated("POST", path):
-                client.add_comment(plan.issue_key, plan.comment)  # sends {"body": comment}
+            self._call("POST", path, lambda: client.add_comment(plan.issue_key, comment))
         if body is not None:
             params = edit_params(notify_users=self.notify_users)
             self.request("PUT", _issue_path(plan.issue_key), params=params, body=body)
@@ -367,8 +379,7 @@ class JiraConnector(BoardsMixin):
         )
         client._session.hooks["response"].append(self._record)
         path = f"{API}/serverInfo"
-        with self._translated("GET", path):
-            info = client.server_info()
+        info = self._call("GET", path, client.server_info)
         if not isinstance(info, dict) or not info.get("versionNumbers"):
             raise JiraError(
                 "serverInfo has no versionNumbers: is the URL a Jira site?", method="GET", path=path
@@ -382,8 +393,7 @@ class JiraConnector(BoardsMixin):
     def _impact_field(self) -> ImpactField | None:
         if self._fields is None:
             client = self._jira()
-            with self._translated("GET", f"{API}/field"):
-                self._fields = client.fields()
+            self._fields = self._call("GET", f"{API}/field", client.fields)
         return find_field(self._fields, self.field)
 
     def request(
@@ -396,7 +406,8 @@ class JiraConnector(BoardsMixin):
     ) -> Any:
         """Send what the library has no fitting method for; the parsed answer, None when empty."""
         session = self._jira()._session
-        with self._translated(method, path):
+
+        def send() -> Any:
             response = session.request(
                 method,
                 self.url + path,
@@ -405,7 +416,32 @@ class JiraConnector(BoardsMixin):
             )
             return response.json() if response.content else None
 
+        return self._call(method, path, send)
+
+    def _call(self, method: str, path: str, send: Callable[[], T]) -> T:
+        """``send()`` with its errors translated. With a pace: in a turn of it, and a 429 sent
+        again after Jira's ``Retry-After`` while the tries and the wait allow (see the module's
+        docstring); without one, at once and raised as it comes."""
+        if self.pace is None:
+            with self._translated(method, path):
+                return send()
+        waited = 0.0
+        for tries in range(1, RATE_LIMIT_TRIES + 1):
+            try:
+                with self.pace.slot(), self._translated(method, path):
+                    return send()
+            except JiraRateLimitError as exc:
+                wait = self.pace.refused(exc.retry_after, exc.reason)
+                if tries == RATE_LIMIT_TRIES or waited + wait > RATE_LIMIT_WAIT:
+                    raise
+                log.info("%s %s: rate limited (%s), again in %.1fs", method, path, exc.reason, wait)
+                waited += wait
+                self.sleep(wait)
+        raise AssertionError("unreachable")  # the last try returns or raises
+
     def _record(self, response: requests.Response, *args: object, **kwargs: object) -> None:
+        if self.pace is not None:
+            self.pace.answered(response.status_code, response.headers)
         url = response.request.url or ""
         self.calls.append(
             Call(

@@ -66,14 +66,23 @@ class JiraConflictError(JiraError):
 
 
 class JiraRateLimitError(JiraError):
-    """429: too many requests; ``retry_after`` is Jira's ``Retry-After`` in seconds, if sent."""
+    """429: too many requests; ``retry_after`` is Jira's ``Retry-After`` in seconds, if sent,
+    and ``reason`` its ``RateLimit-Reason`` (``jira-burst-based``, ``jira-per-issue-on-write``)."""
 
     status = 429
     retryable = True
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        reason: str | None = None,
+        **kw: object,
+    ) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.retry_after = retry_after
+        self.reason = reason
 
 
 class JiraServerError(JiraError):

@@ -5,8 +5,8 @@ is also a ``Boards``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from impact.model import Person, Plan
@@ -40,10 +40,12 @@ class BoardSetup:
 
 @dataclass(frozen=True)
 class BoardEntry:
-    """One issue of a board as ranking reads it: its key and its labels."""
+    """One issue of a board as ranking reads it: its key, its labels, and the fields asked for
+    (as ``GET issue`` gives them), from which ``pipeline.judge`` decides its level."""
 
     key: str
     labels: tuple[str, ...] = ()
+    fields: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 class Boards(Protocol):
@@ -52,10 +54,16 @@ class Boards(Protocol):
         change). Raises ``JiraNotFoundError`` for a board the account cannot see."""
 
     def board_issues(
-        self, board_id: int, *, jql: str, limit: int | None = None
+        self,
+        board_id: int,
+        *,
+        jql: str,
+        limit: int | None = None,
+        fields: Sequence[str] = ("labels",),
     ) -> tuple[BoardEntry, ...]:
         """The board's issues matching ``jql`` (which may end in its own ``ORDER BY``), in the
-        order Jira gives them (rank order by default); at most ``limit``, every page when None."""
+        order Jira gives them (rank order by default); at most ``limit``, every page when None;
+        each with ``fields``."""
 
     def can_schedule(self, project_key: str) -> bool:
         """Whether the service account holds the Schedule issues permission in the project."""
@@ -81,7 +89,9 @@ class Jira(Boards, Protocol):
     def user_groups(self, person: Person) -> tuple[str, ...]:
         """Group names of a user (for ``reporter_groups`` rules)."""
 
-    def apply_plan(self, plan: Plan) -> tuple[Call, ...]:
+    def apply_plan(self, plan: Plan, *, may_have_asked: bool = True) -> tuple[Call, ...]:
         """Carry a plan out: at most one edit and at most one comment. An empty plan makes no call.
 
-        Returns the calls made. Raises a ``connector.errors.JiraError`` on failure."""
+        The ask is posted unless the service account posted it on the issue already, which is
+        looked up only when ``may_have_asked``. Returns the calls made. Raises a
+        ``connector.errors.JiraError`` on failure."""

@@ -195,10 +195,14 @@ def _missing_plan(
 def _label_changes(
     issue: Issue, config: ProjectConfig, wanted: set[str]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Managed labels to add and to remove so the issue carries exactly ``wanted`` of them."""
+    """Managed labels to add and to remove so the issue carries exactly ``wanted`` of them.
+
+    An edit that adds a label also removes every other managed label, present in ``issue`` or
+    not: the issue may carry more than this snapshot shows (a label written since), and it must
+    never carry two that contradict each other. Removing an absent label changes nothing."""
     present = set(issue.labels)
     add = wanted - present
-    remove = (config.managed_labels & present) - wanted
+    remove = (config.managed_labels - wanted) if add else (config.managed_labels & present) - wanted
     return tuple(sorted(add)), tuple(sorted(remove))
 
 

@@ -4,6 +4,8 @@ Bands are ordered by impact score, highest first; the score decides, the band na
 Pinned issues (label ``rank-pinned``) are never moved. Done issues are the caller's to leave out.
 
 - ``plan_placement``: one issue that was created or re-classified goes to the bottom of its band.
+- ``plan_batch_placement``: the issues waiting on one board to go to the bottom of their bands,
+  placed together next to the *settled* issues (those not waiting), in the fewest calls.
 - ``plan_rerank``: the whole board. The longest run of unpinned issues already in band order stays
   where it is (a longest non-increasing subsequence of scores); every other unpinned issue moves,
   which is the least number of moves that yields band order while each band keeps its relative
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,6 +193,76 @@ def plan_placement(board: Sequence[BoardIssue], key: str) -> RankCall | None:
     return RankCall((key,), after=last.key)
 
 
+@dataclass(frozen=True)
+class Pending:
+    """An issue triage put in a band, waiting on the board to go to the bottom of that band."""
+
+    key: str
+    score: int
+    band: str
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Where the bottom of a band lies among the settled issues of a board in band order: right
+    after ``after``, the last settled issue scoring as much or more, else right before
+    ``before``, the first scoring less; neither when no issue is settled."""
+
+    after: str | None = None
+    before: str | None = None
+
+
+def plan_batch_placement(
+    pending: Sequence[Pending], gaps: Mapping[int, Gap], *, max_batch: int = MAX_RANK_BATCH
+) -> tuple[RankCall, ...]:
+    """The calls that put each waiting issue at the bottom of its band, in ``pending``'s order.
+
+    ``gaps`` gives each waiting score's gap. Bands are placed highest first; a band whose gap is
+    the one the band before it went into follows that band's last issue. With no settled issue
+    at all, the highest band's first issue is where the others line up. Waiting issues are
+    anchored only on settled issues and on issues this plan placed before them."""
+    _check_batch(max_batch)
+    groups: dict[int, list[str]] = {}
+    for issue in pending:
+        keys = groups.setdefault(issue.score, [])
+        if issue.key not in keys:
+            keys.append(issue.key)
+    calls: list[RankCall] = []
+    last: tuple[Gap, str] | None = None  # the previous band's gap and last issue
+    for score in sorted(groups, reverse=True):
+        keys = groups[score]
+        gap = gaps.get(score, Gap())
+        if last is not None and last[0] == gap:
+            calls += _key_chunks(keys, max_batch, after=last[1])
+        elif gap.after is not None:
+            calls += _key_chunks(keys, max_batch, after=gap.after)
+        elif gap.before is not None:
+            calls += _key_chunks(keys, max_batch, before=gap.before)
+        elif len(keys) > 1:
+            calls += _key_chunks(keys[1:], max_batch, after=keys[0])
+        last = (gap, keys[-1])
+    return tuple(calls)
+
+
+def gaps_on(
+    board: Sequence[BoardIssue], waiting: Iterable[str], scores: Iterable[int]
+) -> dict[int, Gap]:
+    """The gap of each of ``scores`` on ``board`` (in band order but for the waiting issues),
+    its settled issues being those neither waiting nor pinned: what ``pipeline.ranking`` finds
+    with a few bounded queries, computed here over a whole board (for tests and the figures)."""
+    skip = set(waiting)
+    settled = [issue for issue in board if not issue.pinned and issue.key not in skip]
+    gaps = {}
+    for score in set(scores):
+        at_or_above = [issue.key for issue in settled if issue.score >= score]
+        below = [issue.key for issue in settled if issue.score < score]
+        if at_or_above:
+            gaps[score] = Gap(after=at_or_above[-1])
+        elif below:
+            gaps[score] = Gap(before=below[0])
+    return gaps
+
+
 def apply_calls(order: Sequence[str], calls: Sequence[RankCall]) -> list[str]:
     """Jira's rank semantics: each call takes its issues out and puts them, in the call's order,
     immediately before / after the anchor. Raises ValueError for a key not on the board."""
@@ -278,7 +350,12 @@ def _chunked(
     before: str | None = None,
     after: str | None = None,
 ) -> list[RankCall]:
-    keys = [board[i].key for i in group]
+    return _key_chunks([board[i].key for i in group], size, before=before, after=after)
+
+
+def _key_chunks(
+    keys: Sequence[str], size: int, *, before: str | None = None, after: str | None = None
+) -> list[RankCall]:
     chunks = [tuple(keys[s : s + size]) for s in range(0, len(keys), size)]
     if after is not None:
         # Each chunk goes right after the anchor, so the bottom chunk is sent first.

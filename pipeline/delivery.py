@@ -21,6 +21,7 @@ class Delivery:
     body: str  # the JSON text as received; the worker parses it again
     retry: int = 0  # X-Atlassian-Webhook-Retry: 0 on the first attempt
     received_at: float = 0.0  # epoch seconds
+    event_ms: int | None = None  # the body's (signed) timestamp, epoch ms, when it has one
 
 
 @dataclass(frozen=True)

@@ -268,15 +268,27 @@ class DeliveryLog:
         with self.engine.begin() as conn:
             return [Job(*row) for row in conn.execute(statement)]
 
-    def purge(self, *, before: float) -> int:
-        """Delete finished rows received before ``before``; the number deleted."""
+    def purge(self, *, before: float, keep: int | None = None) -> int:
+        """Delete finished rows received before ``before`` and, with ``keep``, the oldest
+        finished rows beyond that many in all; the number deleted. A delivery still queued or
+        running is never dropped."""
+        finished = DeliveryRow.status.in_(FINAL)
         with self.engine.begin() as conn:
             result = conn.execute(
-                delete(DeliveryRow).where(
-                    DeliveryRow.received_at < before, DeliveryRow.status.in_(FINAL)
-                )
+                delete(DeliveryRow).where(DeliveryRow.received_at < before, finished)
             )
-        return result.rowcount or 0
+            dropped = result.rowcount or 0
+            if keep is not None:
+                total = conn.execute(select(func.count()).select_from(DeliveryRow)).scalar_one()
+                if total > keep:
+                    oldest = select(DeliveryRow.seq).where(finished).order_by(DeliveryRow.seq)
+                    result = conn.execute(
+                        delete(DeliveryRow).where(
+                            DeliveryRow.seq.in_(oldest.limit(total - keep).scalar_subquery())
+                        )
+                    )
+                    dropped += result.rowcount or 0
+        return dropped
 
     # ---- the command line
 

@@ -16,13 +16,14 @@ worker's sweep.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import logging
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -54,14 +55,28 @@ BUSY_LONGEST_SLEEP = 0.002
 
 
 class InboxStorage(Protocol):
-    """What both storages below add to Huey's: the inbox, and ``accept`` in one step."""
+    """What both storages below add to Huey's: the inbox, ``accept`` in one step, the newest
+    event time seen per issue, and the issues waiting to be placed on each board."""
 
-    def accept(self, identifier: str, record: bytes, message: bytes, *, due: float) -> bool: ...
+    def accept(
+        self,
+        identifier: str,
+        record: bytes,
+        message: bytes,
+        *,
+        due: float,
+        digest: str,
+        issue: str | None,
+        event_ms: int | None,
+    ) -> bool: ...
     def inbox_get(self, identifier: str) -> bytes | None: ...
     def lock_and_get(
-        self, lock: str, identifier: str, *, ttl: int
-    ) -> tuple[bool, bytes | None]: ...
+        self, lock: str, identifier: str, issue: str | None, *, ttl: int
+    ) -> tuple[bool, bytes | None, int | None]: ...
     def unlock_and_drop(self, lock: str, identifier: str | None) -> None: ...
+    def waiting_add(self, board: int, key: str, record: bytes) -> None: ...
+    def waiting_list(self, board: int) -> dict[str, bytes]: ...
+    def waiting_drop(self, board: int, entries: Mapping[str, bytes]) -> None: ...
     def inbox_overdue(self, *, before: float, now: float) -> list[bytes]: ...
     def inbox_size(self) -> int: ...
     def oldest_message(self) -> bytes | None: ...
@@ -91,7 +106,24 @@ class SqliteLeaseStorage(SqliteStorage):
         "create table if not exists delivery_inbox (queue text not null, id text not null, "
         "due real not null, record blob not null, primary key(queue, id))"
     )  # a rowid table: its records (the bodies) are large, which WITHOUT ROWID handles worse
-    ddl: ClassVar[list[str]] = [*SqliteStorage.ddl, table_expiry, table_seen, table_inbox]
+    table_latest = (
+        "create table if not exists issue_latest (queue text not null, issue text not null, "
+        "event_ms integer not null, expires real not null, primary key(queue, issue)) "
+        "without rowid"
+    )
+    table_waiting = (
+        "create table if not exists placement_waiting (queue text not null, board integer not "
+        "null, key text not null, record blob not null, primary key(queue, board, key)) "
+        "without rowid"
+    )
+    ddl: ClassVar[list[str]] = [
+        *SqliteStorage.ddl,
+        table_expiry,
+        table_seen,
+        table_inbox,
+        table_latest,
+        table_waiting,
+    ]
 
     def _create_connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection = super()._create_connection()
@@ -166,16 +198,27 @@ class SqliteLeaseStorage(SqliteStorage):
         )
         return True
 
-    def lock_and_get(self, lock: str, identifier: str, *, ttl: int) -> tuple[bool, bytes | None]:
+    def lock_and_get(
+        self, lock: str, identifier: str, issue: str | None, *, ttl: int
+    ) -> tuple[bool, bytes | None, int | None]:
         with self.db(commit=True) as curs:
             if not self._put_if_empty(curs, lock, b"1", ttl):
-                return False, None
+                return False, None, None
             curs.execute(
                 "select record from delivery_inbox where queue = ? and id = ?",
                 (self.name, identifier),
             )
             row = curs.fetchone()
-            return True, None if row is None else bytes(row[0])
+            curs.execute(
+                "select event_ms from issue_latest where queue = ? and issue = ?",
+                (self.name, issue or ""),
+            )
+            latest = curs.fetchone()
+            return (
+                True,
+                None if row is None else bytes(row[0]),
+                None if latest is None else int(latest[0]),
+            )
 
     def unlock_and_drop(self, lock: str, identifier: str | None) -> None:
         with self.db(commit=True) as curs:
@@ -186,17 +229,37 @@ class SqliteLeaseStorage(SqliteStorage):
                     (self.name, identifier),
                 )
 
-    def accept(self, identifier: str, record: bytes, message: bytes, *, due: float) -> bool:
+    def accept(
+        self,
+        identifier: str,
+        record: bytes,
+        message: bytes,
+        *,
+        due: float,
+        digest: str,
+        issue: str | None,
+        event_ms: int | None,
+    ) -> bool:
         with self.db(commit=True) as curs:  # one exclusive transaction
-            # a new identifier, or one whose memory ran out: (re)marked; else nothing changes
-            curs.execute(
-                "insert into delivery_seen (queue, id, expires) values (?, ?, ?) "
-                "on conflict (queue, id) do update set expires = excluded.expires "
-                "where delivery_seen.expires <= ?",
-                (self.name, identifier, due + SEEN_SECONDS, due),
-            )
-            if curs.rowcount != 1:
+            # a new identifier (or body), or one whose memory ran out: (re)marked; else nothing
+            fresh = True
+            for seen in dict.fromkeys((identifier, digest)):
+                curs.execute(
+                    "insert into delivery_seen (queue, id, expires) values (?, ?, ?) "
+                    "on conflict (queue, id) do update set expires = excluded.expires "
+                    "where delivery_seen.expires <= ?",
+                    (self.name, seen, due + SEEN_SECONDS, due),
+                )
+                fresh = fresh and curs.rowcount == 1
+            if not fresh:
                 return False
+            if issue is not None and event_ms is not None:
+                curs.execute(
+                    "insert into issue_latest (queue, issue, event_ms, expires) "
+                    "values (?, ?, ?, ?) on conflict (queue, issue) do update set "
+                    "event_ms = max(event_ms, excluded.event_ms), expires = excluded.expires",
+                    (self.name, issue, event_ms, due + SEEN_SECONDS),
+                )
             curs.execute(
                 "insert or replace into delivery_inbox (queue, id, due, record) "
                 "values (?, ?, ?, ?)",
@@ -245,36 +308,86 @@ class SqliteLeaseStorage(SqliteStorage):
             curs.execute(
                 "delete from delivery_seen where queue = ? and expires <= ?", (self.name, now)
             )
-            return int(curs.rowcount)
+            forgotten = int(curs.rowcount)
+            curs.execute(
+                "delete from issue_latest where queue = ? and expires <= ?", (self.name, now)
+            )
+            return forgotten
+
+    def waiting_add(self, board: int, key: str, record: bytes) -> None:
+        self.sql(
+            "insert or replace into placement_waiting (queue, board, key, record) "
+            "values (?, ?, ?, ?)",
+            (self.name, board, key, self.to_blob(record)),
+            commit=True,
+        )
+
+    def waiting_list(self, board: int) -> dict[str, bytes]:
+        rows = self.sql(
+            "select key, record from placement_waiting where queue = ? and board = ?",
+            (self.name, board),
+            results=True,
+        )
+        return {str(key): bytes(record) for key, record in rows}
+
+    def waiting_drop(self, board: int, entries: Mapping[str, bytes]) -> None:
+        with self.db(commit=True) as curs:  # only entries not replaced since they were read
+            curs.executemany(
+                "delete from placement_waiting where queue = ? and board = ? and key = ? "
+                "and record = ?",
+                [(self.name, board, key, self.to_blob(record)) for key, record in entries.items()],
+            )
 
     def flush_all(self) -> None:
         super().flush_all()
-        self.sql("delete from delivery_seen where queue = ?", (self.name,), commit=True)
-        self.sql("delete from delivery_inbox where queue = ?", (self.name,), commit=True)
+        for table in ("delivery_seen", "delivery_inbox", "issue_latest", "placement_waiting"):
+            self.sql(f"delete from {table} where queue = ?", (self.name,), commit=True)
 
     def checkpoint(self) -> None:
         """Sync the write-ahead log to disk (see the class's docstring)."""
         self.sql("pragma wal_checkpoint(PASSIVE)")
 
 
-# Mark the identifier seen (SET NX EX), and only if it was not: keep the delivery in the inbox
-# (a hash, with a sorted set of when each is due) and push the job where Huey's consumer pops.
+# Mark the identifier and the body's digest seen (SET NX EX), and only if neither was: keep the
+# delivery in the inbox (a hash, with a sorted set of when each is due), push the job where
+# Huey's consumer pops, and raise the issue's newest event time (ARGV[6], '' when unknown).
 _ACCEPT_SCRIPT = """
-if redis.call('set', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  redis.call('hset', KEYS[2], ARGV[2], ARGV[3])
-  redis.call('zadd', KEYS[3], ARGV[4], ARGV[2])
-  redis.call('lpush', KEYS[4], ARGV[5])
-  return 1
+local fresh = redis.call('set', KEYS[1], '1', 'NX', 'EX', ARGV[1])
+if KEYS[5] ~= KEYS[1] then
+  fresh = redis.call('set', KEYS[5], '1', 'NX', 'EX', ARGV[1]) and fresh
 end
-return 0
+if not fresh then
+  return 0
+end
+redis.call('hset', KEYS[2], ARGV[2], ARGV[3])
+redis.call('zadd', KEYS[3], ARGV[4], ARGV[2])
+redis.call('lpush', KEYS[4], ARGV[5])
+if ARGV[6] ~= '' then
+  local known = tonumber(redis.call('get', KEYS[6]) or '-1')
+  if tonumber(ARGV[6]) > known then
+    redis.call('set', KEYS[6], ARGV[6], 'EX', ARGV[1])
+  end
+end
+return 1
 """
 
-# Take the lock (SET NX EX, as Huey's lock_task) and, only then, read the delivery's record.
+# Take the lock (SET NX EX, as Huey's lock_task) and, only then, read the delivery's record and
+# the issue's newest event time.
 _LOCK_AND_GET_SCRIPT = """
 if redis.call('set', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  return {1, redis.call('hget', KEYS[2], ARGV[2])}
+  return {1, redis.call('get', KEYS[3]) or '', redis.call('hget', KEYS[2], ARGV[2])}
 end
 return {0}
+"""
+
+# Drop the waiting placements given (field, value, field, value, ...) unless replaced since.
+_WAITING_DROP_SCRIPT = """
+for i = 1, #ARGV, 2 do
+  if redis.call('hget', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('hdel', KEYS[1], ARGV[i])
+  end
+end
+return 0
 """
 
 
@@ -296,24 +409,63 @@ class RedisInboxStorage(RedisExpireStorage):
             self.conn = self.redis_client(connection_pool=self.pool, single_connection_client=True)
         prefix = f"{self.queue_key}.deliveries"
         self.seen_prefix = f"{prefix}.seen."
+        self.latest_prefix = f"{prefix}.latest."
         self.inbox_key = f"{prefix}.inbox"
         self.inbox_due_key = f"{prefix}.inbox.due"
+        self.waiting_prefix = f"{self.queue_key}.placements."
         self._accept = self.conn.register_script(_ACCEPT_SCRIPT)
         self._lock_and_get = self.conn.register_script(_LOCK_AND_GET_SCRIPT)
+        self._waiting_drop = self.conn.register_script(_WAITING_DROP_SCRIPT)
 
-    def accept(self, identifier: str, record: bytes, message: bytes, *, due: float) -> bool:
-        keys = [self.seen_prefix + identifier, self.inbox_key, self.inbox_due_key, self.queue_key]
-        return bool(self._accept(keys=keys, args=[SEEN_SECONDS, identifier, record, due, message]))
+    def accept(
+        self,
+        identifier: str,
+        record: bytes,
+        message: bytes,
+        *,
+        due: float,
+        digest: str,
+        issue: str | None,
+        event_ms: int | None,
+    ) -> bool:
+        keys = [
+            self.seen_prefix + identifier,
+            self.inbox_key,
+            self.inbox_due_key,
+            self.queue_key,
+            self.seen_prefix + digest,
+            self.latest_prefix + (issue or ""),
+        ]
+        stamp = "" if issue is None or event_ms is None else str(event_ms)
+        args = [SEEN_SECONDS, identifier, record, due, message, stamp]
+        return bool(self._accept(keys=keys, args=args))
 
     def inbox_get(self, identifier: str) -> bytes | None:
         found = self.conn.hget(self.inbox_key, identifier)
         return None if found is None else bytes(found)
 
-    def lock_and_get(self, lock: str, identifier: str, *, ttl: int) -> tuple[bool, bytes | None]:
-        keys = [self.result_key(lock), self.inbox_key]
+    def lock_and_get(
+        self, lock: str, identifier: str, issue: str | None, *, ttl: int
+    ) -> tuple[bool, bytes | None, int | None]:
+        keys = [self.result_key(lock), self.inbox_key, self.latest_prefix + (issue or "")]
         answer = self._lock_and_get(keys=keys, args=[ttl, identifier])
-        record = answer[1] if len(answer) > 1 else None  # Lua ends the list at a missing field
-        return bool(answer[0]), None if record is None else bytes(record)
+        if not answer[0]:
+            return False, None, None
+        latest = int(answer[1]) if answer[1] else None
+        record = answer[2] if len(answer) > 2 else None  # Lua ends the list at a missing field
+        return True, None if record is None else bytes(record), latest
+
+    def waiting_add(self, board: int, key: str, record: bytes) -> None:
+        self.conn.hset(f"{self.waiting_prefix}{board}", key, record)
+
+    def waiting_list(self, board: int) -> dict[str, bytes]:
+        found = self.conn.hgetall(f"{self.waiting_prefix}{board}")
+        return {bytes(k).decode(): bytes(v) for k, v in found.items()}
+
+    def waiting_drop(self, board: int, entries: Mapping[str, bytes]) -> None:
+        if entries:
+            pairs = [part for key, record in entries.items() for part in (key, record)]
+            self._waiting_drop(keys=[f"{self.waiting_prefix}{board}"], args=pairs)
 
     def unlock_and_drop(self, lock: str, identifier: str | None) -> None:
         with self.conn.pipeline() as pipe:  # MULTI … EXEC
@@ -351,8 +503,9 @@ class RedisInboxStorage(RedisExpireStorage):
     def flush_all(self) -> None:
         super().flush_all()
         self.conn.delete(self.inbox_key, self.inbox_due_key)
-        for key in self.conn.scan_iter(match=self.seen_prefix + "*", count=1000):
-            self.conn.delete(key)
+        for prefix in (self.seen_prefix, self.latest_prefix, self.waiting_prefix):
+            for key in self.conn.scan_iter(match=prefix + "*", count=1000):
+                self.conn.delete(key)
 
     def checkpoint(self) -> None:
         pass  # Redis persists as its own configuration says (see the README)
@@ -426,20 +579,30 @@ class Inbox:
         self.storage: InboxStorage = huey.storage
 
     def accept(self, delivery: Delivery, message: bytes) -> bool:
-        """Keep the delivery and queue ``message``, unless its identifier was seen: False."""
+        """Keep the delivery and queue ``message``, unless its identifier or its body was seen
+        (a replay under a new identifier): False. Its event time raises its issue's newest."""
         return self.storage.accept(
-            delivery.id, _encode(delivery), message, due=delivery.received_at
+            delivery.id,
+            _encode(delivery),
+            message,
+            due=delivery.received_at,
+            digest="sha256:" + hashlib.sha256(delivery.body.encode()).hexdigest(),
+            issue=delivery.issue_key,
+            event_ms=delivery.event_ms,
         )
 
     def take(self, identifier: str) -> Delivery | None:
         record = self.storage.inbox_get(identifier)
         return None if record is None else _decode(record)
 
-    def lock(self, name: str, identifier: str, *, ttl: int) -> tuple[bool, Delivery | None]:
-        """Take the lock ``name`` (Huey's ``lock_task(name, ttl)``) and, if it was free, read
-        the delivery: one step in the store. (False, None) while another job holds the lock."""
-        locked, record = self.storage.lock_and_get(_lock_key(self.huey, name), identifier, ttl=ttl)
-        return locked, None if record is None else _decode(record)
+    def lock(self, name: str, job: Job, *, ttl: int) -> tuple[bool, Delivery | None, int | None]:
+        """Take the lock ``name`` (Huey's ``lock_task(name, ttl)``) and, if it was free, read the
+        job's delivery and its issue's newest event time (epoch ms, None when unknown): one step
+        in the store. (False, None, None) while another job holds the lock."""
+        locked, record, latest = self.storage.lock_and_get(
+            _lock_key(self.huey, name), job.id, job.issue_key, ttl=ttl
+        )
+        return locked, None if record is None else _decode(record), latest
 
     def unlock(self, name: str, *, drop: str | None) -> None:
         """Release the lock ``name``, and drop delivery ``drop`` (which the log now holds) from

@@ -1,30 +1,45 @@
 """Board ranking in the worker and the ``rerank`` command: the glue between the pure planner
 (``impact.ranking``) and the board methods of the connector (``connector.protocol.Boards``).
 
-- ``place``: after triage gave an issue a new band, put it at the bottom of that band with one
-  rank call, found with small bounded queries; no call when it already sits in its band.
-- ``rerank``: read the board's open issues in rank order, plan the fewest moves that put them in
-  band order (``impact.ranking.plan_rerank``) and, when asked, carry the plan out.
+Every issue ranks by the level triage gives it now (``pipeline.judge``): the field a person set,
+else the rules, else missing. Labels it may not carry yet do not count. Issues labelled
+``rank-pinned`` are never moved and never anchor a move. Done issues are left out.
 
-Bands come from the labels this product writes (see ``band_of``); issues labelled
-``rank-pinned`` are never moved and never used to find a band. Done issues are left out.
+- ``place_waiting``: the issues triage put in a band and that wait on one board (see
+  ``pipeline.placements``) go to the bottom of their bands together: a few bounded reads find
+  where each band ends among the *settled* issues (carrying the labels of the level they have,
+  and not waiting), the pure ``plan_batch_placement`` lines them up, rank calls of up to 50
+  send them. An issue still waiting is never an anchor.
+- ``read_board`` / ``plan_board`` / ``rerank``: read the board's open issues in rank order, judge
+  each, plan the fewest moves that put them in band order (``impact.ranking.plan_rerank``) and,
+  when asked, carry the plan out.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from connector.errors import JiraError, RankPartialError
-from connector.protocol import BoardEntry, Boards, Call
-from impact.decide import MISSING_BAND
-from impact.model import ImpactConfig, Plan, ProjectConfig, RankMode
-from impact.ranking import PINNED_LABEL, BoardIssue, RankCall, RerankPlan, plan_rerank
+from connector.protocol import BoardEntry, Boards, Call, Jira
+from impact.model import ImpactConfig, ProjectConfig, RankMode
+from impact.ranking import (
+    PINNED_LABEL,
+    Gap,
+    Pending,
+    RerankPlan,
+    plan_batch_placement,
+    plan_rerank,
+)
+from pipeline.judge import Groups, Judged, fields_to_read, judge
 
 log = logging.getLogger(__name__)
 
 OPEN = "statusCategory != Done"
-Search = Callable[[str, int], Sequence[BoardEntry]]  # (jql, at most) -> entries in Jira's order
+CANDIDATES = 5  # settled-looking issues tried per read before the next fallback
+MAX_READ = 1000  # issues one read of candidates asks for at most
+GAP_ROUNDS = 3  # reads of the gaps when issues start waiting during them
 
 
 class RankRefusedError(JiraError):
@@ -37,47 +52,41 @@ class RankRefusedError(JiraError):
 
 
 # ---------------------------------------------------------------------------------------------
-# Bands
+# Judging a board's issues
 
 
-def band_of(labels: Iterable[str], project: ProjectConfig) -> tuple[str, int]:
-    """The band (a level name, or ``"missing"``) and score that an issue's labels put it in.
+class BoardJudge:
+    """Reads board issues with what deciding them takes, and judges them, for one project."""
 
-    A level's label puts the issue in that level's band (with several, the highest scoring one).
-    Otherwise the issue is in the missing band: with the missing label, and also with no managed
-    label at all (an issue not triaged yet, or whose labels a person took off, ranks as missing
-    until triage labels it).
-    """
-    present = set(labels)
-    for level in project.levels:  # highest score first
-        if level.label in present:
-            return level.name, level.score
-    return MISSING_BAND, project.missing.score
+    def __init__(self, jira: Jira, config: ImpactConfig, project: ProjectConfig) -> None:
+        self.jira = jira
+        self.config = config
+        self.project = project
+        self.field_id = jira.field_id()
+        self.fields = fields_to_read(self.field_id)
+        self.groups = Groups(jira, config)
 
+    def issues(self, board_id: int, jql: str, limit: int | None = None) -> list[Judged]:
+        entries = self.jira.board_issues(board_id, jql=jql, limit=limit, fields=self.fields)
+        return [self.judge(entry) for entry in entries]
 
-def board_issue(entry: BoardEntry, project: ProjectConfig) -> BoardIssue:
-    band, score = band_of(entry.labels, project)
-    return BoardIssue(entry.key, score, band, pinned=PINNED_LABEL in entry.labels)
-
-
-def band_clause(project: ProjectConfig, keep: Callable[[int], bool]) -> str | None:
-    """JQL matching the unpinned issues whose band score passes ``keep`` (a range of scores, as
-    ``band_of`` reads labels); None when no band passes. Labels are compared as Jira does: ``not
-    in`` never matches an issue without labels, hence the ``is EMPTY``."""
-    levels = project.levels
-    kept = [level for level in levels if keep(level.score)]
-    parts = []
-    if kept:
-        floor = min(level.score for level in kept)
-        outranking = [lv.label for lv in levels if not keep(lv.score) and lv.score > floor]
-        parts.append(
-            f"labels in {_listed(lv.label for lv in kept)} "
-            f"AND labels not in {_listed([*outranking, PINNED_LABEL])}"
+    def judge(self, entry: BoardEntry) -> Judged:
+        raw = {"key": entry.key, "fields": {**(entry.fields or {}), "labels": list(entry.labels)}}
+        return judge(
+            raw, self.project, field_id=self.field_id, groups=self.groups, config=self.config
         )
+
+
+def settled_clause(project: ProjectConfig, keep: Callable[[int], bool]) -> str | None:
+    """JQL for the unpinned issues labelled with a band whose score passes ``keep``: where a
+    settled issue of those bands is found (it carries its band's label). None when no band
+    passes. ``labels not in`` never matches an issue without labels, which is none of these."""
+    labels = [level.label for level in project.levels if keep(level.score)]
     if keep(project.missing.score):
-        unlabelled = [*(lv.label for lv in levels), PINNED_LABEL]
-        parts.append(f"labels is EMPTY OR labels not in {_listed(unlabelled)}")
-    return " OR ".join(f"({part})" for part in parts) or None
+        labels.append(project.missing.label)
+    if not labels:
+        return None
+    return f"labels in {_listed(labels)} AND labels not in {_listed([PINNED_LABEL])}"
 
 
 def _quoted(value: str) -> str:
@@ -89,104 +98,127 @@ def _listed(values: Iterable[str]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Placement
+# Placement of the issues waiting on a board
 
 
-def placement_call(key: str, score: int, project: ProjectConfig, search: Search) -> RankCall | None:
-    """The rank call that puts ``key`` (now scoring ``score``) at the bottom of its band on the
-    board ``search`` reads, or None when it already sits in its band, is pinned or is not there.
+@dataclass(frozen=True)
+class Placed:
+    """What one placement run did: its calls, the issues it placed, those Jira refused."""
 
-    In its band means: no higher-band issue below it and no lower-band issue above it (pinned
-    and Done issues never count). A query sees one side of the issue only, so that takes up to
-    two bounded ones: the first two of {it, lower bands}, then, unless a lower-band issue is
-    above it, the last of {it, higher bands}. Out of its band, one more finds the last other
-    issue of its band, and the anchor is the one the planner's ``plan_placement`` picks: after
-    the last issue of its band, else before the first lower-band issue, else after the last
-    higher-band issue. On a board in band order but for this issue, the call is exactly the
-    planner's. An issue a person dragged far out of its band can make this one look out of its
-    band too: it then goes to the bottom of its band, where a new or re-classified issue goes
-    anyway.
-    """
-    me = f"key = {_quoted(key)}"
+    calls: tuple[Call, ...] = ()
+    placed: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
+    skipped: str | None = None  # why nothing was placed (a board that cannot be ranked)
 
-    def around(keep: Callable[[int], bool], order: str, limit: int) -> list[BoardEntry]:
-        clause = band_clause(project, keep)
-        if clause is None:
-            return []
-        return list(search(f"{OPEN} AND ({me} OR {clause}) ORDER BY Rank {order}", limit))
 
-    first_lower = around(lambda s: s < score, "ASC", 2)
-    lower_above = bool(first_lower) and first_lower[0].key != key
-    last_higher = [] if lower_above else around(lambda s: s > score, "DESC", 1)
-    higher_below = bool(last_higher) and last_higher[0].key != key
-    if not (higher_below or lower_above):
+def find_gaps(
+    board_id: int, scores: Iterable[int], waiting: Sequence[str], judged: BoardJudge
+) -> dict[int, Gap]:
+    """Each score's gap among the board's settled issues (``impact.ranking.Gap``): the last
+    settled issue scoring as much or more, else the first scoring less. One read per score
+    mostly, two when its own band has no settled issue, each of at most ``CANDIDATES`` issues
+    beyond the waiting ones (which it skips)."""
+    skip = set(waiting)
+    gaps = {}
+    for score in sorted(set(scores), reverse=True):
+        after = _settled_end(board_id, lambda s, at=score: s >= at, "DESC", skip, judged)
+        if after is not None:
+            gaps[score] = Gap(after=after)
+            continue
+        before = _settled_end(board_id, lambda s, at=score: s < at, "ASC", skip, judged)
+        if before is not None:
+            gaps[score] = Gap(before=before)
+    return gaps
+
+
+def _settled_end(
+    board_id: int, keep: Callable[[int], bool], order: str, skip: set[str], judged: BoardJudge
+) -> str | None:
+    """The first settled issue, in ``order`` of rank, among those whose band passes ``keep``."""
+    clause = settled_clause(judged.project, keep)
+    if clause is None:
         return None
-    last_same = around(lambda s: s == score, "DESC", 2)
-    found = [e for e in (*last_higher, *first_lower, *last_same) if e.key == key]
-    if not found:  # out of band on every side, or not on the board (its filter leaves it out)
-        found = list(search(f"{OPEN} AND {me}", 1))
-    if not found or PINNED_LABEL in found[0].labels:
-        return None
-    same, lower, higher = (
-        [e for e in entries if e.key != key] for entries in (last_same, first_lower, last_higher)
-    )
-    if same:
-        return RankCall((key,), after=same[0].key)
-    if lower:
-        return RankCall((key,), before=lower[0].key)
-    return RankCall((key,), after=higher[0].key) if higher else None
+    jql = f"{OPEN} AND ({clause}) ORDER BY Rank {order}"
+    tried = 0
+    for issue in judged.issues(board_id, jql, limit=min(MAX_READ, CANDIDATES + len(skip))):
+        if issue.issue.key in skip:
+            continue
+        if issue.labels_agree and keep(issue.plan.score) and not issue.pinned:
+            return issue.issue.key
+        tried += 1  # labelled for a level it no longer has: its own delivery will place it
+        if tried >= CANDIDATES:
+            break
+    return None
 
 
-def place(plan: Plan, project: ProjectConfig, jira: Boards) -> tuple[Call, ...]:
-    """Put a triaged issue at the bottom of its band on its project's board; the calls made.
+def place_waiting(
+    board_id: int,
+    waiting: Sequence[Pending],
+    judged: BoardJudge,
+    *,
+    waiting_now: Callable[[], Iterable[str]] | None = None,
+) -> Placed:
+    """Put the waiting issues at the bottom of their bands on the board (see the module's
+    docstring). A call Jira refuses for some issues (207 after the retry) is reported and the
+    others go on; any other Jira failure is raised, the issues still waiting.
 
-    Does nothing unless the plan gives a band (``plan.rank``), the project ranks and has a board
-    whose filter is ordered by Rank. A person who drags an issue inside its band is never
-    overridden: only the issue triage just re-classified is looked at. Jira's failures are
-    logged, not raised: the labels are already written, and a retried delivery would not place
-    the issue again (its labels no longer change), so the next rerank is what puts it right.
-    """
-    board_id = project.project.board
-    if plan.rank is None or project.project.rank is RankMode.OFF or board_id is None:
-        return ()
-    band = plan.rank.band
-    try:
-        setup = jira.board_setup(board_id)
-        if not setup.ordered_by_rank:
-            log.warning(
-                "%s: not ranked: board %d's filter %s is not ordered by Rank (%r)",
-                plan.issue_key,
-                board_id,
-                setup.filter_id,
-                setup.filter_jql,
-            )
-            return ()
-
-        def search(jql: str, limit: int) -> Sequence[BoardEntry]:
-            return jira.board_issues(board_id, jql=jql, limit=limit)
-
-        call = placement_call(plan.issue_key, plan.rank.score, project, search)
-        if call is None:
-            log.info("%s: already in its band (%s) on board %d", plan.issue_key, band, board_id)
-            return ()
-        calls = jira.rank_issues(board_id, call)
-    except JiraError as exc:
-        log.warning(
-            "%s: not placed in its band (%s) on board %d: %s; "
-            "`jira-impact rerank --board %d --apply` puts the board in order",
-            plan.issue_key,
-            band,
-            board_id,
-            exc,
-            board_id,
+    ``waiting_now`` reads which issues wait at this moment: an issue that started waiting (and
+    was labelled) while the gaps were read must not anchor them. Triage records an issue as
+    waiting before it labels it, so every such issue is in a list read after the reads."""
+    jira = judged.jira
+    setup = jira.board_setup(board_id)
+    if not setup.ordered_by_rank:
+        return Placed(
+            skipped=f"board {board_id}'s filter {setup.filter_id} is not ordered by Rank "
+            f"({setup.filter_jql!r}); `jira-impact rerank --board {board_id}` says what to fix"
         )
-        return ()
-    log.info("%s: ranked to the bottom of its band (%s): %s", plan.issue_key, band, call.describe())
-    return calls
+    keys = [issue.key for issue in waiting]
+    skip = set(keys)
+    for _ in range(GAP_ROUNDS):
+        gaps = find_gaps(board_id, (issue.score for issue in waiting), sorted(skip), judged)
+        anchors = {key for gap in gaps.values() for key in (gap.after, gap.before) if key}
+        late = (set(waiting_now()) - skip) if waiting_now is not None else set()
+        if not anchors & late:
+            break
+        skip |= late
+    else:
+        raise JiraError(f"board {board_id}: issues kept starting to wait; placing them later")
+    made: list[Call] = []
+    refused: set[str] = set()
+    for call in plan_batch_placement(waiting, gaps):
+        try:
+            made += jira.rank_issues(board_id, call)
+        except RankPartialError as exc:
+            refused |= set(exc.failed)
+            log.warning("board %d: not placed: %s", board_id, exc)
+    placed = tuple(key for key in dict.fromkeys(keys) if key not in refused)
+    return Placed(tuple(made), placed, tuple(sorted(refused)))
 
 
 # ---------------------------------------------------------------------------------------------
 # Full rerank
+
+
+@dataclass(frozen=True)
+class BoardReview:
+    """A board's open issues judged in rank order, and the rerank that puts them in order."""
+
+    issues: tuple[Judged, ...]
+    plan: RerankPlan
+
+    @property
+    def disagreeing(self) -> tuple[str, ...]:
+        """Issues whose labels are not those of the level they have now."""
+        return tuple(j.issue.key for j in self.issues if not j.labels_agree)
+
+    def describe(self) -> str:
+        text = self.plan.describe()
+        if self.disagreeing:
+            text += (
+                f"\n{len(self.disagreeing)} issue(s) carry labels that disagree with the level "
+                "they have now, and rank by that level: `jira-impact backfill` fixes the labels."
+            )
+        return text
 
 
 def project_for_board(config: ImpactConfig, board_id: int) -> ProjectConfig:
@@ -204,8 +236,15 @@ def project_for_board(config: ImpactConfig, board_id: int) -> ProjectConfig:
     )
 
 
-def plan_board(board_id: int, config: ImpactConfig, jira: Boards) -> RerankPlan:
-    """Check that the board can be ranked, read its open issues in rank order, plan the rerank.
+def read_board(board_id: int, config: ImpactConfig, jira: Jira) -> BoardReview:
+    """The board's open issues in rank order, each judged, and the rerank plan for them."""
+    judged = BoardJudge(jira, config, project_for_board(config, board_id))
+    issues = tuple(judged.issues(board_id, f"{OPEN} ORDER BY Rank ASC"))
+    return BoardReview(issues, plan_rerank([issue.board_issue() for issue in issues]))
+
+
+def plan_board(board_id: int, config: ImpactConfig, jira: Jira) -> BoardReview:
+    """Check that the board can be ranked, then read and plan it (``read_board``).
 
     Raises ``RankRefusedError`` (every problem, each saying what to fix) for a board not in the
     config, a board filter not ordered by Rank, or a service account without Schedule issues."""
@@ -225,8 +264,7 @@ def plan_board(board_id: int, config: ImpactConfig, jira: Boards) -> RerankPlan:
         )
     if problems:
         raise RankRefusedError(board_id, problems)
-    entries = jira.board_issues(board_id, jql=f"{OPEN} ORDER BY Rank ASC")
-    return plan_rerank([board_issue(entry, project) for entry in entries])
+    return read_board(board_id, config, jira)
 
 
 def apply_rerank(board_id: int, plan: RerankPlan, jira: Boards) -> tuple[Call, ...]:
@@ -251,16 +289,23 @@ def apply_rerank(board_id: int, plan: RerankPlan, jira: Boards) -> tuple[Call, .
     return tuple(made)
 
 
-def rerank(board_id: int, config: ImpactConfig, jira: Boards, apply: bool) -> RerankPlan:
+def rerank(board_id: int, config: ImpactConfig, jira: Jira, apply: bool) -> BoardReview:
     """Plan the board's rerank and, with ``apply``, carry it out (the scheduled job for boards of
     projects with ``rank = "full"``: see ``full_rank_boards``)."""
-    plan = plan_board(board_id, config, jira)
+    review = plan_board(board_id, config, jira)
     if apply:
-        apply_rerank(board_id, plan, jira)
-    return plan
+        apply_rerank(board_id, review.plan, jira)
+    return review
 
 
 def full_rank_boards(config: ImpactConfig) -> tuple[int, ...]:
     """The boards to rerank periodically: those of projects with ``rank = "full"``."""
     boards = (p.board for p in config.projects if p.rank is RankMode.FULL and p.board is not None)
     return tuple(dict.fromkeys(boards))
+
+
+def ranked_board(project: ProjectConfig) -> int | None:
+    """The board whose order the project keeps, or None when it ranks nothing."""
+    if project.project.rank is RankMode.OFF:
+        return None
+    return project.project.board

@@ -18,6 +18,7 @@ from connector.errors import JiraError
 from connector.protocol import Jira
 from impact.model import ImpactConfig
 from pipeline.calls import account_calls
+from pipeline.placements import board_lock
 from pipeline.ranking import full_rank_boards, rerank
 
 log = logging.getLogger(__name__)
@@ -31,15 +32,15 @@ def rerank_boards(
     """Rerank each full-rank board once; what became of each, for the log and the tests."""
     outcome: dict[int, str] = {}
     for board in full_rank_boards(config):
-        lock = huey.lock_task(f"board.{board}", ttl=math.ceil(lease))
+        lock = huey.lock_task(board_lock(board), ttl=math.ceil(lease))
         try:
             lock.acquire()
         except TaskLockedException:
-            outcome[board] = "busy: another worker is reranking it"
+            outcome[board] = "busy: another worker is reranking or placing on it"
             continue
         client = jira()
         try:
-            plan = rerank(board, config, client, apply=True)
+            plan = rerank(board, config, client, apply=True).plan
             outcome[board] = f"{len(plan.moves)} moved in {len(plan.calls)} rank call(s)"
         except JiraError as exc:  # refusals and Jira failures: logged, tried again next time
             outcome[board] = f"not reranked: {exc}"

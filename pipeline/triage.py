@@ -1,22 +1,28 @@
 """The worker's job for one delivery: load the issue, decide, carry the plan out.
 
 Everything that talks to Jira goes through the ``Jira`` object passed in; the decision itself is
-``impact.decide.decide``, pure.
+``impact.decide.decide``, pure. A creation delivery carries the whole issue, so triaging it reads
+nothing; the issue is read only when its body cannot be trusted (``refresh``).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from connector.protocol import Call, Jira
 from impact.decide import DEFAULT_FIELD_LABEL, decide
 from impact.events import WebhookEvent, should_triage
 from impact.model import ImpactConfig, Issue, Plan, ProjectConfig
+from impact.ranking import Pending
 from impact.snapshot import issue_from_json
-from pipeline.ranking import place
+from pipeline.judge import Groups
+from pipeline.placements import Placements
+from pipeline.ranking import ranked_board
 
 log = logging.getLogger(__name__)
+
+CREATED = "jira:issue_created"
 
 
 @dataclass(frozen=True)
@@ -28,10 +34,19 @@ class Outcome:
 
 
 def triage(
-    event: WebhookEvent, *, jira: Jira, config: ImpactConfig, refresh: bool = False
+    event: WebhookEvent,
+    *,
+    jira: Jira,
+    config: ImpactConfig,
+    placements: Placements,
+    refresh: bool = False,
+    first_attempt: bool = True,
 ) -> Outcome:
     """Triage the issue an event is about. ``refresh`` re-reads the issue from Jira instead of
-    trusting the payload (for retried or late deliveries, whose payload may be stale)."""
+    trusting the payload (a late or out-of-order delivery, whose payload may be stale).
+
+    Nothing could have asked for this issue's impact before the first attempt at its creation
+    delivery, read from its own body, so only other deliveries look for an earlier ask."""
     projects = [p.key for p in config.projects]
     actor_check = jira.service_account() if event.name == "jira:issue_updated" else None
     reason = should_triage(event, service_account=actor_check, projects=projects)
@@ -52,7 +67,8 @@ def triage(
     plan = plan_for(issue, project, jira=jira, config=config)
     for note in plan.notes:
         log.warning("%s", note)
-    calls = carry_out(plan, project, jira=jira)
+    asked_maybe = refresh or not first_attempt or event.name != CREATED
+    calls = carry_out(plan, project, jira=jira, placements=placements, may_have_asked=asked_maybe)
     log.debug("triaged %s", plan.summary())  # the worker's line for the delivery says it
     return Outcome("done", plan=plan, calls=calls)
 
@@ -60,24 +76,24 @@ def triage(
 def plan_for(issue: Issue, project: ProjectConfig, *, jira: Jira, config: ImpactConfig) -> Plan:
     """What triage does to ``issue``: its reporter's groups read from Jira when a rule needs
     them, then ``decide``, the ask naming the impact field as the config does."""
-    issue = _with_reporter_groups(issue, jira, config)
+    issue = Groups(jira, config).fill(issue)
     return decide(issue, project, field_label=config.field.name or DEFAULT_FIELD_LABEL)
 
 
-def carry_out(plan: Plan, project: ProjectConfig, *, jira: Jira) -> tuple[Call, ...]:
-    """Carry ``plan`` out and, when the issue entered a band, put it at the bottom of that band
-    on the board; the calls made. Raises the ``JiraError`` of the edit (placing only logs)."""
-    calls = jira.apply_plan(plan)
-    if plan.rank is not None:
-        calls += place(plan, project, jira)
-    return calls
+def carry_out(
+    plan: Plan,
+    project: ProjectConfig,
+    *,
+    jira: Jira,
+    placements: Placements,
+    may_have_asked: bool = True,
+) -> tuple[Call, ...]:
+    """Carry ``plan`` out; the calls made. Raises the ``JiraError`` of the edit.
 
-
-def _with_reporter_groups(issue: Issue, jira: Jira, config: ImpactConfig) -> Issue:
-    """Fill the reporter's groups, only when a rule needs them (it costs a Jira call)."""
-    if issue.reporter is None or issue.reporter.groups:
-        return issue
-    if not any(rule.reporter_groups for rule in config.rules):
-        return issue
-    groups = jira.user_groups(issue.reporter)
-    return replace(issue, reporter=replace(issue.reporter, groups=groups))
+    An issue that enters a band on a ranked board is recorded as waiting to be placed first,
+    before its labels are written: an issue labelled for a band but not yet placed must never
+    look settled to a placement run (``pipeline.placements``)."""
+    board = ranked_board(project)
+    if plan.rank is not None and board is not None:
+        placements.wait(board, Pending(plan.issue_key, plan.rank.score, plan.rank.band))
+    return jira.apply_plan(plan, may_have_asked=may_have_asked)

@@ -2,19 +2,21 @@
 
 For each job: take the issue's lock (in the queue's store, with a time to live) → move the
 delivery from the queue's inbox into the log, if it is still there → claim it in the log
-(queued → running; a job handed out twice runs once) → triage, re-reading the
-issue first when the delivery is a retry, a second attempt or older than STALE_DELIVERY_SECONDS →
-record the outcome. When Jira fails, ``retry_verdict`` (pure) says whether to wait and try again,
-give up at once (failed) or give up for good (dead).
+(queued → running; a job handed out twice runs once) → triage, re-reading the issue
+first when a newer delivery for it came in or the event is older than WEBHOOK_MAX_AGE_SECONDS →
+record the outcome. Issues put in a band wait for their board's placement run
+(``pipeline.placements``). When Jira fails, ``retry_verdict`` (pure) says whether to wait and try
+again, give up at once (failed) or give up for good (dead).
 
 Beside Huey's consumer a sweeper thread queues again what a crash left behind (see
 ``DeliveryLog.recover`` and ``Inbox.overdue``) and drops rows older than
-DELIVERY_RETENTION_HOURS.
+DELIVERY_RETENTION_HOURS (and the oldest beyond DELIVERY_LOG_MAX_ROWS).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import math
@@ -31,13 +33,16 @@ from huey import Huey
 from huey.exceptions import RetryTask
 
 from connector.errors import JiraError, JiraRateLimitError, JiraServerError
+from connector.pace import Pace
 from connector.protocol import Call, Jira
 from impact.model import ImpactConfig
 from pipeline.calls import calls_made_by, record_calls
 from pipeline.delivery import Delivery, Job
 from pipeline.delivery_log import DEAD, FAILED, Claim, DeliveryLog
 from pipeline.dispatch import process
+from pipeline.placements import PlacementQueue, Placements, placer
 from pipeline.queue import DeliveryQueue, Inbox
+from pipeline.ranking import ranked_board
 from service import metrics
 from service.logs import delivery_context
 from service.settings import Settings
@@ -130,7 +135,8 @@ class DeliveryWorker:
         jira: Callable[[], Jira],
         policy: RetryPolicy,
         lease: float,
-        stale_after: float,
+        max_age: float,
+        placements: Placements,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -141,7 +147,8 @@ class DeliveryWorker:
         self.jira = jira
         self.policy = policy
         self.lease = lease
-        self.stale_after = stale_after
+        self.max_age = max_age
+        self.placements = placements
         self.clock = clock
         self.jitter = jitter
 
@@ -154,6 +161,7 @@ class DeliveryWorker:
         log: DeliveryLog,
         config: ImpactConfig,
         jira: Callable[[], Jira],
+        placements: Placements,
     ) -> DeliveryWorker:
         return cls(
             huey=huey,
@@ -162,7 +170,8 @@ class DeliveryWorker:
             jira=jira,
             policy=RetryPolicy.from_settings(settings),
             lease=settings.lease_seconds,
-            stale_after=settings.stale_after_seconds,
+            max_age=settings.webhook_max_age_seconds,
+            placements=placements,
         )
 
     def handle(self, job: Job) -> None:
@@ -173,7 +182,7 @@ class DeliveryWorker:
         worker killed in between leaves the delivery in both; the next run finds it logged."""
         lock = f"issue.{job.issue_key or job.id}"
         try:
-            locked, waiting = self.inbox.lock(lock, job.id, ttl=math.ceil(self.lease))
+            locked, waiting, latest_ms = self.inbox.lock(lock, job, ttl=math.ceil(self.lease))
         except Exception as exc:
             log.error("queue's store unavailable for %s: %s", job.id, exc)
             raise RetryTask(delay=self.policy.base) from exc
@@ -193,7 +202,7 @@ class DeliveryWorker:
                 if claim is None:
                     log.info("delivery %s is not due or was handled already; skipped", job.id)
                     return
-                self._run(claim, started)
+                self._run(claim, started, latest_ms)
         finally:
             self.inbox.unlock(lock, drop=job.id if logged else None)
 
@@ -203,18 +212,22 @@ class DeliveryWorker:
             return self.log.claim(identifier, now=now, lease=self.lease)
         return self.log.start(waiting, now=now, lease=self.lease)
 
-    def _run(self, claim: Claim, started: float) -> None:
+    def _run(self, claim: Claim, started: float, latest_ms: int | None) -> None:
         delivery = claim.delivery
-        refresh = (
-            delivery.retry > 0
-            or claim.attempts > 1
-            or started - delivery.received_at > self.stale_after
-        )
         jira: Jira | None = None
         try:
             jira = self.jira()
             calls_made_by(jira)  # calls left over from another job are not this one's
-            outcome = process(delivery, jira=jira, config=self.config, refresh=refresh)
+            outcome = process(
+                delivery,
+                jira=jira,
+                config=self.config,
+                placements=self.placements,
+                latest_ms=latest_ms,
+                max_age=self.max_age,
+                attempt=claim.attempts,
+                now=started,
+            )
         except Exception as exc:  # every failure is recorded, then judged
             calls = calls_made_by(jira) if jira is not None else ()
             record_calls(calls)
@@ -288,7 +301,8 @@ def attempt_log(attempt: int, started: float, ended: float, calls: Sequence[Call
 class Sweeper:
     """The worker's housekeeping thread. Every second: make the recent commits of the SQLite
     log and queue durable (a checkpoint syncs their write-ahead logs). Every ``interval``
-    seconds: queue again what crashes left behind, and drop rows past retention."""
+    seconds: queue again what crashes left behind (deliveries, and placement runs of boards
+    with issues waiting), and drop log rows past retention or beyond the log's size bound."""
 
     def __init__(
         self,
@@ -297,12 +311,18 @@ class Sweeper:
         queue: DeliveryQueue,
         lease: float,
         retention: float,
+        max_rows: int | None = None,
+        placements: PlacementQueue | None = None,
+        boards: Sequence[int] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.log = log
         self.queue = queue
         self.lease = lease
         self.retention = retention
+        self.max_rows = max_rows
+        self.placements = placements
+        self.boards = tuple(boards)
         self.clock = clock
         self.interval = max(1.0, min(30.0, lease / 4))
         self._stop = threading.Event()
@@ -316,9 +336,12 @@ class Sweeper:
                 "delivery %s for %s was left behind; queued again", delivery.id, delivery.issue_key
             )
             self.queue.enqueue(delivery)
-        purged = self.log.purge(before=now - self.retention)
+        if self.placements is not None:
+            for board in self.placements.rescue(self.boards):
+                log.warning("board %d has issues waiting and no placement run; queued one", board)
+        purged = self.log.purge(before=now - self.retention, keep=self.max_rows)
         if purged:
-            log.info("dropped %d delivery log row(s) past retention", purged)
+            log.info("dropped %d delivery log row(s) past retention or the size bound", purged)
         self.queue.inbox.forget_seen(now=now)
         return len(recovered)
 
@@ -372,9 +395,12 @@ def lower_priority(nice: int) -> None:
             Path("/proc/self/autogroup").write_text(str(nice))
 
 
-def run_worker(settings: Settings, config: ImpactConfig, *, jira: Callable[[], Jira]) -> None:
+def run_worker(
+    settings: Settings, config: ImpactConfig, *, jira: Callable[[], Jira] | None = None
+) -> None:
     """``jira-impact worker``: Huey's consumer in this process, plus the sweeper. Returns when
-    the consumer stops (SIGINT: after running jobs finish; SIGTERM: at once)."""
+    the consumer stops (SIGINT: after running jobs finish; SIGTERM: at once). ``jira`` makes a
+    Jira client (one per thread); by default the real one, all keeping to one ``Pace``."""
     from pipeline.delivery_log import check_schema
     from pipeline.queue import make_huey, warn_if_volatile
     from pipeline.scheduled import schedule_reranks
@@ -383,8 +409,20 @@ def run_worker(settings: Settings, config: ImpactConfig, *, jira: Callable[[], J
     check_schema(delivery_log.engine)
     huey = make_huey(settings)
     warn_if_volatile(huey)
+    if jira is None:
+        pace = Pace(
+            max_in_flight=settings.jira_max_in_flight, rate=settings.jira_max_calls_per_second
+        )
+        jira = functools.partial(jira_client, settings, config, pace=pace)
+    client = per_thread(jira)
+    placements = PlacementQueue(
+        huey,
+        delay=settings.placement_delay_seconds,
+        lease=settings.lease_seconds,
+        place=placer(config, client),
+    )
     worker = DeliveryWorker.from_settings(
-        settings, huey=huey, log=delivery_log, config=config, jira=per_thread(jira)
+        settings, huey=huey, log=delivery_log, config=config, jira=client, placements=placements
     )
     queue = DeliveryQueue(huey, handle=worker.handle)
     sweeper = Sweeper(
@@ -392,11 +430,14 @@ def run_worker(settings: Settings, config: ImpactConfig, *, jira: Callable[[], J
         queue=queue,
         lease=settings.lease_seconds,
         retention=settings.retention_hours * 3600,
+        max_rows=settings.delivery_log_max_rows,
+        placements=placements,
+        boards=ranked_boards(config),
     )
     periodic = schedule_reranks(
         huey,
         config,
-        per_thread(jira),
+        client,
         minutes=settings.rerank_minutes,
         lease=settings.lease_seconds,
     )
@@ -420,8 +461,14 @@ def run_worker(settings: Settings, config: ImpactConfig, *, jira: Callable[[], J
         sweeper.stop()
 
 
-def jira_client(settings: Settings, config: ImpactConfig) -> Jira:
+def jira_client(settings: Settings, config: ImpactConfig, *, pace: Pace | None = None) -> Jira:
     """The real Jira client for these settings (built in the worker only)."""
     from connector.client import JiraConnector
 
-    return JiraConnector.from_settings(settings, field=config.field)
+    return JiraConnector.from_settings(settings, field=config.field, pace=pace)
+
+
+def ranked_boards(config: ImpactConfig) -> tuple[int, ...]:
+    """The boards whose order the worker keeps (placements), each once."""
+    boards = (ranked_board(p) for p in (config.for_project(s.key) for s in config.projects) if p)
+    return tuple(dict.fromkeys(b for b in boards if b is not None))

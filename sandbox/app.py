@@ -1,4 +1,4 @@
-"""The sandbox's WSGI app and server: auth, faults and the request log around three blueprints.
+"""The sandbox's WSGI app and server: auth, limits, faults and the request log around its views.
 
 ``create_app(state)`` builds the Flask app; ``make_server`` binds it on loopback with werkzeug's
 threaded server; ``start_in_thread`` runs one in a background thread (for tests and the demo).
@@ -13,6 +13,7 @@ import ipaddress
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
@@ -22,6 +23,7 @@ from werkzeug.serving import make_server as werkzeug_server
 
 from sandbox import agile, control, meta, platform, search, web, webhook_admin
 from sandbox.hooks import HookDispatcher
+from sandbox.limits import Refusal
 from sandbox.seed import SandboxState
 from sandbox.state import Account, Flavour, JiraApiError, JiraState
 
@@ -52,6 +54,11 @@ def _before() -> Response | None:
     if not _is_api(request.path):
         return None
     state = web.state()
+    refusal = state.limits.admit(request.method, request.path)
+    if refusal is not None:
+        return _rate_limited(refusal)
+    if state.limits.latency:
+        time.sleep(state.limits.latency)
     fault = state.faults.take(request.method, request.path)
     if fault is not None:
         if fault.delay_ms:
@@ -70,6 +77,21 @@ def _before() -> Response | None:
         return response
     g.account = account
     return None
+
+
+def _rate_limited(refusal: Refusal) -> Response:
+    """A 429 shaped as Jira Cloud's rate limiter sends it."""
+    reset = datetime.now(UTC) + timedelta(seconds=refusal.retry_after)
+    response = jsonify({"errorMessages": ["Rate limit exceeded."], "errors": {}})
+    response.status_code = 429
+    response.headers.update(
+        {
+            "Retry-After": str(refusal.retry_after),
+            "X-RateLimit-Reset": reset.strftime("%Y-%m-%dT%H:%MZ"),
+            "RateLimit-Reason": refusal.reason,
+        }
+    )
+    return response
 
 
 def _authenticate(state: JiraState) -> Account | None:
@@ -92,6 +114,8 @@ def _authenticate(state: JiraState) -> Account | None:
 def _after(response: Response) -> Response:
     if _is_api(request.path):
         account: Account | None = g.get("account")
+        for name, value in web.state().limits.headers().items():
+            response.headers.setdefault(name, value)
         web.state().record_call(
             {
                 "method": request.method,
@@ -101,6 +125,7 @@ def _after(response: Response) -> Response:
                 "json": request.get_json(silent=True, force=True) if request.get_data() else None,
                 "user": account.name if account else None,
                 "ms": round((time.monotonic() - g.get("started", time.monotonic())) * 1000, 1),
+                "at": round(time.time(), 3),  # when it was answered, epoch seconds
             }
         )
     return response

@@ -1,5 +1,6 @@
 """The control API (``/_sandbox``, no auth) that tests and the demo use to drive and inspect
-the sandbox: act as a person, switch faults on, read the request log and webhook deliveries."""
+the sandbox: act as a person, switch faults and limits on, read the request log and webhook
+deliveries."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from flask import Blueprint, Response, current_app, request
 
 from sandbox import catalog, issues
 from sandbox.hooks import HookDispatcher
+from sandbox.limits import parse_limits
 from sandbox.state import JiraApiError
 from sandbox.web import int_arg, json_body, state
 
@@ -116,23 +118,34 @@ def add_faults() -> Any:
             if not isinstance(times, int) or not 1 <= times <= 1000:
                 raise ValueError("times must be a whole number from 1 to 1000")
             s.faults.fail_ranks(keys, times)
+        elif "limits" in body:
+            limits = body["limits"]
+            if not isinstance(limits, Mapping):
+                raise ValueError("limits must be an object")
+            s.limits.set(parse_limits(limits))
         else:
             for spec in body.get("faults", [body]):
                 s.faults.add(spec)
     except ValueError as exc:
         raise JiraApiError(400, str(exc)) from None
-    return s.faults.describe(), 201
+    return _faults_now(), 201
 
 
 @bp.get("/faults")
 def list_faults() -> Any:
-    return state().faults.describe()
+    return _faults_now()
 
 
 @bp.delete("/faults")
 def clear_faults() -> Any:
     state().faults.clear()
+    state().limits.clear()
     return Response(status=204)
+
+
+def _faults_now() -> dict[str, Any]:
+    s = state()
+    return s.faults.describe() | {"limits": s.limits.describe()}
 
 
 @bp.get("/calls")

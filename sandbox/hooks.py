@@ -156,6 +156,7 @@ class HookDispatcher:
             "attempts": 0,
             "statuses": [],
             "status": None,
+            "answer": None,  # the "status" word of the receiver's JSON answer, if it gave one
             "error": None,
             "payload": payload if not webhook.exclude_body else None,
         }
@@ -204,11 +205,11 @@ class HookDispatcher:
             headers = dict(job.headers)
             if attempt:
                 headers["X-Atlassian-Webhook-Retry"] = str(attempt)
-            status, error = self._post(job.url, job.body, headers)
+            status, error, answer = self._post(job.url, job.body, headers)
             with self._cond:
                 record["attempts"] = attempt + 1
                 record["statuses"].append(status)
-                record["status"], record["error"] = status, error
+                record["status"], record["error"], record["answer"] = status, error, answer
             if status is not None and 200 <= status < 300:
                 self._finish(record, "delivered")
                 return
@@ -221,17 +222,22 @@ class HookDispatcher:
 
     def _post(
         self, url: str, body: bytes, headers: dict[str, str]
-    ) -> tuple[int | None, str | None]:
+    ) -> tuple[int | None, str | None, str | None]:
         if not is_loopback_url(url):
-            return None, "not a loopback URL"
+            return None, "not a loopback URL", None
         try:
             response = self._session.post(
                 url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False
             )
         except requests.RequestException as exc:
-            return None, f"{type(exc).__name__}: {exc}"
+            return None, f"{type(exc).__name__}: {exc}", None
+        try:
+            said = response.json()
+        except ValueError:
+            said = None
         response.close()
-        return response.status_code, None
+        answer = said.get("status") if isinstance(said, dict) else None
+        return response.status_code, None, answer if isinstance(answer, str) else None
 
     def _finish(self, record: dict[str, Any], outcome: str) -> None:
         with self._cond:

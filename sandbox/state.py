@@ -18,6 +18,7 @@ from typing import Any
 
 from sandbox import catalog, jql
 from sandbox.faults import Faults
+from sandbox.limits import Limits
 
 MAX_CALLS = 10_000  # the request log keeps this many, oldest dropped first
 NOT_FOUND = "Issue does not exist or you do not have permission to see it."
@@ -127,6 +128,7 @@ class JiraState:
         self.seed_name = seed
         self.base_url = base_url.rstrip("/")
         self.faults = Faults()
+        self.limits = Limits()
         self._emit = emit  # set by the webhook dispatcher
         self._calls: list[dict[str, Any]] = []
         self._call_seq = 0
@@ -149,6 +151,7 @@ class JiraState:
             self.webhooks: dict[int, Webhook] = {}
             self._calls.clear()
             self.faults.clear()
+            self.limits.clear()
             self.populate(self.seed_name)
 
     def populate(self, seed: str) -> None:

@@ -51,6 +51,14 @@ class InvalidPayloadError(ReceiverError):
     code = "invalid_payload"
 
 
+class StaleDeliveryError(ReceiverError):
+    """A delivery whose signed timestamp is older than ``WEBHOOK_MAX_AGE_SECONDS``: far later
+    than Jira retries, so a replay or a relay gone wrong. 422: Jira does not retry it."""
+
+    status = 422
+    code = "stale_delivery"
+
+
 class UnavailableError(ReceiverError):
     """The delivery could not be stored; 503 makes Jira retry it later."""
 

@@ -48,15 +48,22 @@ class Settings:
     allow_unsigned: bool = False
     # The queue and the worker (see pipeline/queue.py and pipeline/worker.py).
     queue_path: str = DEFAULT_QUEUE_PATH  # Huey's SQLite file, when REDIS_URL is not set
-    worker_threads: int = 2
+    worker_threads: int = 4  # with calls of 150 ms, 20 calls a second need 3 in flight
     worker_nice: int = 19  # the worker takes only the CPU that web processes leave (see README)
     rerank_minutes: int = 15  # how often boards of projects with rank = "full" are reranked
     delivery_attempts: int = 12  # with the backoff below: about an hour in all
     retry_base_seconds: float = 5.0
     retry_max_seconds: float = 900.0
-    stale_after_seconds: float = 60.0  # older deliveries re-read the issue first
     lease_seconds: float = 300.0  # a job running longer is taken for dead and run again
     retention_hours: float = 14 * 24.0
+    delivery_log_max_rows: int = 1_000_000  # the oldest finished rows beyond go (the sweep)
+    # How a burst reaches Jira (see connector/pace.py and pipeline/placements.py).
+    jira_max_in_flight: int = 4  # calls to Jira at once, per worker process
+    jira_max_calls_per_second: float = 10.0  # per worker process; less after a 429
+    placement_delay_seconds: float = 2.0  # issues put in a band wait this long to be placed
+    # A delivery whose signed timestamp is older than this is refused (422); one that waited
+    # this long in the queue re-reads its issue. Jira retries for 30 minutes.
+    webhook_max_age_seconds: float = 2 * HOUR
     jira_email: str | None = None
     # Secrets: never shown by repr.
     jira_api_token: str | None = field(default=None, repr=False)
@@ -193,8 +200,8 @@ class Settings:
             delivery_attempts=number("DELIVERY_ATTEMPTS", int, cls.delivery_attempts, 1, 100),
             retry_base_seconds=retry_base,
             retry_max_seconds=retry_max,
-            stale_after_seconds=number(
-                "STALE_DELIVERY_SECONDS", float, cls.stale_after_seconds, 0.0, 24 * HOUR
+            webhook_max_age_seconds=number(
+                "WEBHOOK_MAX_AGE_SECONDS", float, cls.webhook_max_age_seconds, 60.0, 48 * HOUR
             ),
             lease_seconds=number(
                 "DELIVERY_LEASE_SECONDS", float, cls.lease_seconds, 1.0, 24 * HOUR
@@ -202,6 +209,16 @@ class Settings:
             # Jira retries for up to 30 minutes; identifiers are kept at least a day.
             retention_hours=number(
                 "DELIVERY_RETENTION_HOURS", float, cls.retention_hours, 24.0, 10 * 365 * 24.0
+            ),
+            delivery_log_max_rows=number(
+                "DELIVERY_LOG_MAX_ROWS", int, cls.delivery_log_max_rows, 1000, 10**9
+            ),
+            jira_max_in_flight=number("JIRA_MAX_IN_FLIGHT", int, cls.jira_max_in_flight, 1, 256),
+            jira_max_calls_per_second=number(
+                "JIRA_MAX_CALLS_PER_SECOND", float, cls.jira_max_calls_per_second, 0.1, 10_000.0
+            ),
+            placement_delay_seconds=number(
+                "PLACEMENT_DELAY_SECONDS", float, cls.placement_delay_seconds, 0.0, 600.0
             ),
             jira_email=email,
             jira_api_token=api_token,

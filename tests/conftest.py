@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,10 @@ class FakeJira:
     """Serves issues from a dict and records every request the product would make.
 
     Boards (``connector.protocol.Boards``): ``boards`` maps a board id to its issues in rank
-    order; keys in ``done`` are Done; the board's filter is ``board_jql``; JQL is evaluated with
-    the sandbox's evaluator, so ``ORDER BY Rank`` follows the board's order. Board requests are
-    recorded apart, in ``board_requests``."""
+    order, each with the fields it has (its labels, else ``fields``); keys in ``done`` are Done;
+    the board's filter is ``board_jql``; JQL is evaluated with the sandbox's evaluator, so
+    ``ORDER BY Rank`` follows the board's order. Board requests are recorded apart, in
+    ``board_requests``."""
 
     def __init__(
         self,
@@ -77,7 +79,7 @@ class FakeJira:
         self.requests.append(f"GET groups/{person.account_id or person.name}")
         return self.groups.get(person.account_id or person.name or "", ())
 
-    def apply_plan(self, plan: Plan) -> tuple[Call, ...]:
+    def apply_plan(self, plan: Plan, *, may_have_asked: bool = True) -> tuple[Call, ...]:
         if plan.is_empty:
             return ()
         if self.fail_with is not None:
@@ -85,6 +87,9 @@ class FakeJira:
             raise error
         self.applied.append(plan)
         calls = []  # in the connector's order: the ask first, then the edit
+        if plan.comment and may_have_asked:  # the connector looks for an earlier ask
+            self.requests.append(f"GET comments/{plan.issue_key}")
+            calls.append(Call("GET", f"/rest/api/2/issue/{plan.issue_key}/comment", 200))
         if plan.comment:
             self.requests.append(f"POST comment/{plan.issue_key}")
             calls.append(Call("POST", f"/rest/api/2/issue/{plan.issue_key}/comment", 201))
@@ -102,17 +107,22 @@ class FakeJira:
         return BoardSetup(board_id, 10019, "10000", self.board_jql, orders_by_rank(self.board_jql))
 
     def board_issues(
-        self, board_id: int, *, jql: str, limit: int | None = None
+        self,
+        board_id: int,
+        *,
+        jql: str,
+        limit: int | None = None,
+        fields: Sequence[str] = ("labels",),
     ) -> tuple[BoardEntry, ...]:
         self.board_requests.append(f"GET board/{board_id}/issue {jql}")
         board = self.boards[board_id]
-        rows = {entry.key: entry for entry in board}
         category = {key: "done" for key in self.done}
         issues = [
             {
                 "key": entry.key,
                 "id": str(10000 + n),
                 "fields": {
+                    **(entry.fields or {}),
                     "labels": list(entry.labels),
                     "status": {"statusCategory": {"key": category.get(entry.key, "new")}},
                     "customfield_10019": f"0|{n:06d}:",
@@ -120,9 +130,12 @@ class FakeJira:
             }
             for n, entry in enumerate(board)
         ]
-        query = sandbox_jql.parse(jql, fields={})
+        query = sandbox_jql.parse(jql, fields={"External customer impact": IMPACT_FIELD})
         found = query.sort([issue for issue in issues if query.matches(issue)])
-        return tuple(rows[issue["key"]] for issue in found[:limit])
+        return tuple(
+            BoardEntry(issue["key"], tuple(issue["fields"]["labels"]), issue["fields"])
+            for issue in found[:limit]
+        )
 
     def can_schedule(self, project_key: str) -> bool:
         self.board_requests.append(f"GET mypermissions {project_key}")
@@ -142,8 +155,13 @@ class FakeJira:
         return [entry.key for entry in self.boards[board_id]]
 
 
-def load_payload(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / "payloads" / name).read_text())
+def load_payload(name: str, *, fresh: bool = True) -> dict[str, Any]:
+    """A delivery from our fixture files; ``fresh``: stamped now, as Jira would send it today
+    (the receiver refuses a body older than WEBHOOK_MAX_AGE_SECONDS)."""
+    payload: dict[str, Any] = json.loads((FIXTURES / "payloads" / name).read_text())
+    if fresh and isinstance(payload.get("timestamp"), int):
+        payload["timestamp"] = int(time.time() * 1000)
+    return payload
 
 
 def issue_payload(

@@ -14,7 +14,7 @@ from connector.protocol import BoardEntry
 from pipeline.delivery import Delivery
 from pipeline.delivery_log import DeliveryLog
 from pipeline.queue import DeliveryQueue, QueueDispatcher
-from tests.conftest import FakeJira, issue_payload
+from tests.conftest import IMPACT_FIELD, FakeJira, issue_payload
 from webhooks import create_app
 from webhooks.admin import bp as admin_bp
 from webhooks.admin.auth import COOKIE, AdminAuth, safe_next
@@ -42,14 +42,23 @@ def admin_settings(store_settings):
 @pytest.fixture
 def board_jira() -> FakeJira:
     jira = FakeJira()
+    outage = {"summary": "Outage: customers cannot pay"}
     jira.boards[1] = [
-        BoardEntry("SHOP-1", ("internal-preference",)),
-        BoardEntry("SHOP-2", ("customer-impact-blocking", "customer-impact-inferred")),
+        BoardEntry("SHOP-1", ("internal-preference",), impact("None: internal preference")),
+        BoardEntry("SHOP-2", ("customer-impact-blocking", "customer-impact-inferred"), outage),
         BoardEntry("SHOP-3", ("needs-customer-impact",)),
         BoardEntry("SHOP-4", ()),
-        BoardEntry("SHOP-5", ("customer-impact-degraded", "rank-pinned")),
+        BoardEntry(
+            "SHOP-5",
+            ("customer-impact-degraded", "rank-pinned"),
+            impact("Degrades paying customers' experience"),
+        ),
     ]
     return jira
+
+
+def impact(option: str) -> dict[str, object]:
+    return {IMPACT_FIELD: {"value": option}}
 
 
 def build_app(settings, config, dlog, huey, jira, findings=()):
@@ -315,7 +324,8 @@ def accept(app, n):
     """``n`` deliveries taken by the web process, as the receiver does; no worker runs."""
     _log, queue = delivery_stores(app)
     for i in range(n):
-        assert queue.accept(Delivery(f"in-{i}", "jira:issue_created", "SHOP-9", "{}", T0 + i))
+        body = f'{{"n": {i}}}'
+        assert queue.accept(Delivery(f"in-{i}", "jira:issue_created", "SHOP-9", body, T0 + i))
 
 
 def test_the_overview_shows_deliveries_waiting_in_the_inbox_beside_the_log(app, client, seeded):
@@ -396,14 +406,14 @@ def test_the_board_page_shows_order_by_band_reasons_and_the_plan(client, board_j
     sections = band_sections(page)
     assert list(sections) == ["blocking", "degraded", "indirect", "missing", "none"]
     assert "SHOP-2" in sections["blocking"]
-    assert "blocking, inferred by a rule (label customer-impact-blocking)" in sections["blocking"]
+    assert "blocking, inferred by rule &#39;outage reported&#39;" in sections["blocking"]
     assert "pinned (label rank-pinned): never moved" in sections["degraded"]
     assert "No open issue in this band." in sections["indirect"]
     missing = sections["missing"]
     assert missing.index("SHOP-3") < missing.index("SHOP-4")  # the board's own order
-    assert "no impact stated and no rule matched (label needs-customer-impact)" in missing
-    assert "not triaged yet (no impact label)" in missing
-    assert "internal-preference" in sections["none"]
+    assert "no impact stated and no rule matched" in missing
+    assert "labels not written yet (needs-customer-impact)" in missing  # SHOP-4, not triaged
+    assert "none, set by a person in the field" in sections["none"]
     assert "#1" in sections["none"]  # SHOP-1 is first on the board
     assert "Rerank plan:" in page
     assert re.search(r"SHOP-1</th>\s*<td>[^<]*</td>\s*<td>moves #1 → #4: sat above SHOP-2", page)

@@ -32,7 +32,7 @@ from connector.errors import (
     JiraServerError,
 )
 from connector.protocol import BoardEntry
-from tests.conftest import issue_payload
+from tests.conftest import IMPACT_FIELD, issue_payload
 
 JQL = "project = SHOP"
 BLOCKING = "Blocks paying customers"
@@ -151,7 +151,7 @@ def test_a_new_or_reclassified_issue_is_placed_in_its_band_like_the_worker_does(
     jira, impact_config, tmp_path, sleeps
 ):
     jira.boards[1] = [
-        BoardEntry("SHOP-8", ("customer-impact-blocking",)),
+        BoardEntry("SHOP-8", ("customer-impact-blocking",), {IMPACT_FIELD: {"value": BLOCKING}}),
         BoardEntry("SHOP-9"),
         BoardEntry("SHOP-1"),
     ]
@@ -166,7 +166,7 @@ def test_a_new_or_reclassified_issue_is_placed_in_its_band_like_the_worker_does(
 
 def test_no_rank_labels_without_moving_the_issue(jira, impact_config, tmp_path, sleeps):
     jira.boards[1] = [
-        BoardEntry("SHOP-8", ("customer-impact-blocking",)),
+        BoardEntry("SHOP-8", ("customer-impact-blocking",), {IMPACT_FIELD: {"value": BLOCKING}}),
         BoardEntry("SHOP-9"),
         BoardEntry("SHOP-1"),
     ]

@@ -4,6 +4,7 @@ made, bodies and queries matched exactly, and the network is never reached."""
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,8 +15,15 @@ from jira import JIRAError
 from responses import matchers
 
 from connector import errors
-from connector.client import ImpactField, JiraConnector, find_field
+from connector.client import (
+    RATE_LIMIT_TRIES,
+    RATE_LIMIT_WAIT,
+    ImpactField,
+    JiraConnector,
+    find_field,
+)
 from connector.edits import edit_body
+from connector.pace import Pace
 from connector.protocol import Call
 from impact.decide import ASK_MARKER
 from impact.model import FieldRef, ImpactClass, Person, Plan, Source
@@ -593,3 +601,99 @@ def test_a_person_without_the_needed_id_has_no_groups_and_costs_no_lookup(
     connector = cloud()
     assert connector.user_groups(Person(name="legacy-name")) == ()
     assert [c.path for c in connector.calls] == [f"{API}/serverInfo"]
+
+
+def test_the_ask_is_posted_without_looking_when_nothing_could_have_asked_yet(
+    cloud_server_info: responses.BaseResponse, edit: Responder, comment: Responder
+) -> None:
+    comment(ASK)
+    edit({"update": {"labels": [{"add": "needs-customer-impact"}]}})
+    made = cloud().apply_plan(
+        plan(level=None, add_labels=("needs-customer-impact",), comment=ASK),
+        may_have_asked=False,
+    )
+    assert [(c.method, c.path) for c in made] == [
+        ("GET", f"{API}/serverInfo"),  # no GET myself, no GET comment
+        ("POST", f"{API}/issue/SHOP-1/comment"),
+        ("PUT", f"{API}/issue/SHOP-1"),
+    ]
+
+
+# ---- keeping to a pace: 429s are waited out, within bounds
+
+
+def rate_limited(edit: Responder, *waits: int, reason: str = "jira-burst-based") -> None:
+    """The edit answered 429 once per wait given (``Retry-After`` seconds), then 204."""
+    for wait in waits:
+        headers = {"Retry-After": str(wait), "RateLimit-Reason": reason}
+        edit(status=429, headers=headers, json={"errorMessages": ["Rate limit exceeded."]})
+    edit()
+
+
+class Waits:
+    """The connector's sleeps, recorded; they move the pace's clock on instead of waiting (the
+    clock otherwise runs as time does, so the pace's own short spacing passes by itself)."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return time.monotonic() + self.ahead
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.ahead += seconds
+
+    def pace(self) -> Pace:
+        return Pace(max_in_flight=2, rate=1000.0, clock=self.clock)
+
+
+def paced(waits: Waits, pace: Pace | None = None) -> JiraConnector:
+    return cloud(pace=pace or waits.pace(), sleep=waits.sleep)
+
+
+def test_with_a_pace_a_429_is_sent_again_after_retry_after_and_the_pace_slows(
+    cloud_server_info: responses.BaseResponse, edit: Responder
+) -> None:
+    rate_limited(edit, 2)
+    waits = Waits()
+    pace = waits.pace()
+    connector = paced(waits, pace)
+    made = connector.apply_plan(plan(priority="Highest"))
+    assert [(c.method, c.status) for c in made] == [("GET", 200), ("PUT", 429), ("PUT", 204)]
+    assert waits.slept == [2.0]
+    assert pace.rate < 1000.0  # every call of the process goes slower for a while
+
+
+def test_a_429_for_one_issues_writes_waits_without_slowing_the_pace(
+    cloud_server_info: responses.BaseResponse, edit: Responder
+) -> None:
+    rate_limited(edit, 1, reason="jira-per-issue-on-write")
+    waits = Waits()
+    pace = waits.pace()
+    paced(waits, pace).apply_plan(plan(priority="Highest"))
+    assert waits.slept == [1.0] and pace.rate == 1000.0
+
+
+def test_a_call_rate_limited_too_often_is_raised_for_the_queue_to_retry(
+    cloud_server_info: responses.BaseResponse, edit: Responder
+) -> None:
+    for _ in range(RATE_LIMIT_TRIES):
+        edit(status=429, headers={"Retry-After": "1"})
+    waits = Waits()
+    with pytest.raises(errors.JiraRateLimitError):
+        paced(waits).apply_plan(plan(priority="Highest"))
+    assert waits.slept == [1.0] * (RATE_LIMIT_TRIES - 1)
+
+
+def test_a_call_is_not_held_longer_than_the_rate_limit_wait(
+    cloud_server_info: responses.BaseResponse, edit: Responder
+) -> None:
+    long = int(RATE_LIMIT_WAIT * 0.6)
+    for _ in range(2):
+        edit(status=429, headers={"Retry-After": str(long)})
+    waits = Waits()
+    with pytest.raises(errors.JiraRateLimitError) as caught:
+        paced(waits).apply_plan(plan(priority="Highest"))
+    assert waits.slept == [float(long)] and caught.value.retry_after == long

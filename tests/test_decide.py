@@ -31,6 +31,13 @@ INDIRECT = "customer-impact-indirect"
 NONE = "internal-preference"
 MISSING = "needs-customer-impact"
 INFERRED = "customer-impact-inferred"
+MANAGED = (BLOCKING, DEGRADED, INDIRECT, NONE, MISSING, INFERRED)
+
+
+def others(*kept: str) -> tuple[str, ...]:
+    """The managed labels but ``kept``, sorted: what an edit that adds a label removes."""
+    return tuple(sorted(set(MANAGED) - set(kept)))
+
 
 LEVELS = (
     Level("blocking", ("Blocks paying customers",), 100, BLOCKING, ImpactClass.EXTERNAL, "Highest"),
@@ -106,7 +113,7 @@ def test_field_value_gives_its_level(
         impact_class,
     )
     assert plan.add_labels == (label,)
-    assert plan.remove_labels == ()
+    assert plan.remove_labels == others(label)
     assert plan.priority == priority
     assert plan.field_value is None
     assert plan.comment is None
@@ -246,7 +253,7 @@ def test_persons_value_beats_rules_and_drops_the_inferred_label() -> None:
 
     assert (plan.level, plan.source, plan.rule) == ("none", Source.FIELD, None)
     assert plan.add_labels == (NONE,)
-    assert plan.remove_labels == (BLOCKING, INFERRED)
+    assert plan.remove_labels == others(NONE)
     assert plan.field_value is None
     assert plan.priority == "Low"
 
@@ -319,7 +326,7 @@ def test_missing_removes_level_and_inferred_labels() -> None:
     plan = decide(issue, make_config())
 
     assert plan.add_labels == (MISSING,)
-    assert plan.remove_labels == (DEGRADED, INFERRED)
+    assert plan.remove_labels == others(MISSING)
 
 
 def test_missing_comment_lists_every_allowed_value_and_why() -> None:
@@ -356,7 +363,21 @@ def test_changing_level_removes_other_level_labels_and_missing() -> None:
     plan = decide(issue, make_config())
 
     assert plan.add_labels == (DEGRADED,)
-    assert plan.remove_labels == (BLOCKING, INDIRECT, MISSING)
+    assert plan.remove_labels == others(DEGRADED)
+
+
+def test_an_edit_that_adds_a_label_removes_every_other_managed_one_seen_or_not() -> None:
+    """A stale body shows none of the labels written since: the edit takes them off anyway, so
+    an issue never carries two managed labels that contradict each other."""
+    plan = decide(make_issue(impact_values=("Blocks paying customers",)), make_config())
+    assert plan.remove_labels == others(BLOCKING)
+    assert MISSING in plan.remove_labels
+
+
+def test_a_plan_that_adds_no_label_removes_only_those_present() -> None:
+    issue = make_issue(impact_values=("Blocks paying customers",), labels=(BLOCKING, INFERRED))
+    plan = decide(issue, make_config())
+    assert (plan.add_labels, plan.remove_labels) == ((), (INFERRED,))
 
 
 @pytest.mark.parametrize(
@@ -467,7 +488,7 @@ def test_same_input_gives_equal_plans() -> None:
     first, second = decide(issue, config), decide(issue, config)
 
     assert first == second
-    assert first.remove_labels == (BLOCKING, INFERRED, NONE)
+    assert first.remove_labels == others(MISSING)
 
 
 # ------------------------------------------------------------------------------------------------

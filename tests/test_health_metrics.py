@@ -216,7 +216,8 @@ def test_queue_depth_and_deliveries_by_status_come_from_the_log(qapp, dlog, queu
 
 def test_queue_depth_counts_the_deliveries_waiting_in_the_inbox(qapp, dlog, queue):
     for n in range(3):  # accepted by the web process; no worker has taken them
-        assert queue.accept(Delivery(f"in-{n}", EVENT, "SHOP-2", "{}", received_at=1000.0 + n))
+        body = f'{{"n": {n}}}'
+        assert queue.accept(Delivery(f"in-{n}", EVENT, "SHOP-2", body, received_at=1000.0 + n))
     retry = Delivery("wh-retry", EVENT, "SHOP-1", "{}", received_at=900.0)
     dlog.admit(retry)  # in the log, queued: a retry or a replay
     text = scrape(qapp.test_client())

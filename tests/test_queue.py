@@ -6,6 +6,7 @@ is deterministic; ``tests/test_reliability.py`` runs the real processes.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import sqlite3
@@ -31,8 +32,10 @@ from connector.errors import (
     JiraServerError,
     JiraUnavailableError,
 )
+from impact.model import Person
 from pipeline.delivery import Delivery
 from pipeline.delivery_log import DeliveryLog, SchemaError, make_engine, migrate
+from pipeline.placements import LocalPlacements
 from pipeline.queue import (
     SEEN_SECONDS,
     DeliveryQueue,
@@ -50,6 +53,7 @@ from tests.servers import redis_instance, redis_server
 from webhooks import create_app
 
 LEASE = 60.0
+MAX_AGE = 7200.0
 
 
 class Clock:
@@ -85,7 +89,8 @@ def make_worker(huey, dlog, config, jira, clock, **policy) -> DeliveryWorker:
         jira=lambda: jira,
         policy=RetryPolicy(**({"attempts": 3, "base": 2.0, "cap": 60.0} | policy)),
         lease=LEASE,
-        stale_after=60.0,
+        max_age=MAX_AGE,
+        placements=LocalPlacements(),
         clock=clock,
         jitter=lambda: 0.5,
     )
@@ -151,12 +156,14 @@ def send(client, jira: FakeJira, n: int, key: str = "SHOP-311", **headers: str):
 def test_accepted_delivery_waits_in_the_inbox_with_its_job_and_jira_not_called(
     qclient, dlog, huey, jira
 ):
-    r = post_signed(qclient, issue_payload(), headers=webhook_id(1))
+    payload = issue_payload()
+    r = post_signed(qclient, payload, headers=webhook_id(1))
     assert r.status_code == 202
     assert r.json == {"status": "queued", "delivery": "wh-1", "issue": "SHOP-311"}
     waiting = Inbox(huey).take("wh-1")
     assert (waiting.event, waiting.issue_key) == ("jira:issue_created", "SHOP-311")
-    assert json.loads(waiting.body) == issue_payload()
+    assert json.loads(waiting.body) == payload
+    assert waiting.event_ms == payload["timestamp"]
     assert huey.pending_count() == 1
     assert dlog.counts() == {}  # the web process writes the log only for a duplicate
     assert jira.requests == []
@@ -204,7 +211,8 @@ def test_identifiers_are_remembered_for_two_days(qclient, huey):
     inbox = Inbox(huey)
     assert inbox.forget_seen(now=time.time() + SEEN_SECONDS - 60) == 0
     assert post_signed(qclient, payload, headers=webhook_id(1)).json["status"] == "duplicate"
-    assert inbox.forget_seen(now=time.time() + SEEN_SECONDS + 60) == 1
+    # its identifier and its body's digest
+    assert inbox.forget_seen(now=time.time() + SEEN_SECONDS + 60) == 2
 
 
 def test_queue_store_failure_is_503_with_nothing_kept_and_jiras_retry_is_then_accepted(
@@ -240,8 +248,9 @@ def test_log_store_down_the_delivery_is_still_taken_and_logged_once_it_is_back(
     run_jobs(huey, clock)
     assert unmigrated.get("wh-1").status == "done"
     assert Inbox(huey).size() == 0
-    # an hour late by then: the issue is read again first
-    assert jira.requests == ["GET issue/SHOP-311", "POST comment/SHOP-311", "PUT issue/SHOP-311"]
+    # an hour late by then, but nothing newer came in for the issue, and this is its first
+    # attempt in the log: nothing is read first
+    assert jira.requests == ["POST comment/SHOP-311", "PUT issue/SHOP-311"]
 
 
 def test_default_app_uses_the_queue_and_refuses_an_unmigrated_log(qsettings, impact_config):
@@ -282,12 +291,13 @@ def test_a_job_handed_out_twice_runs_once(qclient, huey, queue, dlog, jira):
 @pytest.mark.parametrize(
     ("headers", "age", "reads_issue_first"),
     [
-        ({}, 0.0, False),
-        ({"X-Atlassian-Webhook-Retry": "2"}, 0.0, True),
-        ({}, 61.0, True),  # older than stale_after when the worker gets to it
+        ({}, 0.0, False),  # the body is the issue as it is
+        ({"X-Atlassian-Webhook-Retry": "2"}, 0.0, False),  # Jira's retry: the same body
+        ({}, 600.0, False),  # waited in the queue, and nothing newer came in
+        ({}, MAX_AGE + 1, True),  # waited longer than WEBHOOK_MAX_AGE_SECONDS
     ],
 )
-def test_retried_or_stale_deliveries_reread_the_issue(
+def test_only_stale_deliveries_reread_the_issue(
     qclient, huey, jira, clock, headers, age, reads_issue_first
 ):
     payload = issue_payload(key="SHOP-9")
@@ -299,7 +309,9 @@ def test_retried_or_stale_deliveries_reread_the_issue(
     assert (jira.requests[0] == "GET issue/SHOP-9") is reads_issue_first
 
 
-def test_jira_5xx_is_retried_later_rereading_the_issue(qclient, dlog, huey, jira, clock):
+def test_jira_5xx_is_retried_later_and_the_retry_looks_for_an_earlier_ask(
+    qclient, dlog, huey, jira, clock
+):
     payload = issue_payload(key="SHOP-9")
     jira.issues["SHOP-9"] = payload["issue"]
     jira.fail_with = JiraServerError("Service Unavailable", status=503)
@@ -319,7 +331,8 @@ def test_jira_5xx_is_retried_later_rereading_the_issue(qclient, dlog, huey, jira
         "attempt 1",
         "attempt 2",
     ]
-    assert jira.requests[0] == "GET issue/SHOP-9"  # the second attempt re-read the issue
+    # The first attempt may have posted the ask before it failed: the second looks first.
+    assert jira.requests == ["GET comments/SHOP-9", "POST comment/SHOP-9", "PUT issue/SHOP-9"]
     assert len(jira.applied) == 1
 
 
@@ -345,7 +358,7 @@ def test_jira_4xx_fails_at_once_keeping_jiras_message(qclient, dlog, huey, jira,
 
 
 class AlwaysFailing(FakeJira):
-    def apply_plan(self, plan):
+    def apply_plan(self, plan, *, may_have_asked=True):
         self.requests.append(f"PUT issue/{plan.issue_key}")
         raise JiraServerError("Internal Server Error", status=500)
 
@@ -412,6 +425,9 @@ def test_deliveries_cannot_be_revoked(huey):
     assert huey.is_revoked("any") is False
 
 
+ACCEPT = {"due": 0.0, "digest": "sha256:d1", "issue": None, "event_ms": None}
+
+
 def writing_elsewhere(path) -> sqlite3.Connection:
     """Another process's connection, in the middle of a write to ``path``."""
     other = sqlite3.connect(path, isolation_level=None)
@@ -424,7 +440,7 @@ def test_a_sqlite_writer_waits_for_another_process_s_write_then_goes_ahead(tmp_p
     other = writing_elsewhere(tmp_path / "queue.db")
     took = threading.Event()
     writer = threading.Thread(
-        target=lambda: took.set() if storage.accept("d1", b"r", b"m", due=0.0) else None
+        target=lambda: took.set() if storage.accept("d1", b"r", b"m", **ACCEPT) else None
     )
     writer.start()
     assert not took.wait(0.2)  # it waits for the lock, it does not fail
@@ -437,9 +453,9 @@ def test_a_sqlite_writer_gives_up_after_its_timeout_with_sqlites_error(tmp_path)
     storage = SqliteLeaseStorage("t", filename=str(tmp_path / "queue.db"), timeout=0.1)
     other = writing_elsewhere(tmp_path / "queue.db")
     with pytest.raises(sqlite3.OperationalError, match="database is locked"):
-        storage.accept("d1", b"r", b"m", due=0.0)
+        storage.accept("d1", b"r", b"m", **ACCEPT)
     other.execute("rollback")
-    assert storage.accept("d1", b"r", b"m", due=0.0) is True  # nothing half-done was left
+    assert storage.accept("d1", b"r", b"m", **ACCEPT) is True  # nothing half-done was left
     assert storage.conn.execute("pragma busy_timeout").fetchone() == (100,)
 
 
@@ -565,10 +581,12 @@ BASE_ENV = {
 
 def test_queue_settings_defaults():
     s = Settings.from_env(BASE_ENV)
-    assert (s.queue_path, s.worker_threads, s.delivery_attempts) == ("var/queue.db", 2, 12)
+    assert (s.queue_path, s.worker_threads, s.delivery_attempts) == ("var/queue.db", 4, 12)
     assert s.worker_nice == 19
     assert (s.retry_base_seconds, s.retry_max_seconds) == (5.0, 900.0)
-    assert (s.stale_after_seconds, s.lease_seconds, s.retention_hours) == (60.0, 300.0, 336.0)
+    assert (s.lease_seconds, s.retention_hours, s.delivery_log_max_rows) == (300.0, 336.0, 10**6)
+    assert (s.jira_max_in_flight, s.jira_max_calls_per_second) == (4, 10.0)
+    assert (s.placement_delay_seconds, s.webhook_max_age_seconds) == (2.0, 7200.0)
 
 
 @pytest.mark.parametrize(
@@ -580,7 +598,12 @@ def test_queue_settings_defaults():
         ({"RETRY_BASE_SECONDS": "soon"}, "RETRY_BASE_SECONDS='soon' is not a number"),
         ({"RETRY_BASE_SECONDS": "nan"}, "RETRY_BASE_SECONDS=nan is out of range"),
         ({"RETRY_BASE_SECONDS": "60", "RETRY_MAX_SECONDS": "10"}, "RETRY_MAX_SECONDS=10 is below"),
-        ({"STALE_DELIVERY_SECONDS": "-1"}, "STALE_DELIVERY_SECONDS=-1 is out of range"),
+        ({"WEBHOOK_MAX_AGE_SECONDS": "30"}, "WEBHOOK_MAX_AGE_SECONDS=30 is out of range"),
+        ({"WEBHOOK_MAX_AGE_SECONDS": "200000"}, "WEBHOOK_MAX_AGE_SECONDS=200000 is out of"),
+        ({"JIRA_MAX_IN_FLIGHT": "0"}, "JIRA_MAX_IN_FLIGHT=0 is out of range"),
+        ({"JIRA_MAX_CALLS_PER_SECOND": "0"}, "JIRA_MAX_CALLS_PER_SECOND=0 is out of range"),
+        ({"PLACEMENT_DELAY_SECONDS": "-1"}, "PLACEMENT_DELAY_SECONDS=-1 is out of range"),
+        ({"DELIVERY_LOG_MAX_ROWS": "10"}, "DELIVERY_LOG_MAX_ROWS=10 is out of range"),
         ({"DELIVERY_LEASE_SECONDS": "0.5"}, "DELIVERY_LEASE_SECONDS=0.5 is out of range"),
         ({"DELIVERY_RETENTION_HOURS": "2"}, "DELIVERY_RETENTION_HOURS=2 is out of range (24"),
     ],
@@ -666,7 +689,12 @@ def test_redis_backend_queues_dedupes_and_locks(
     huey = make_huey(s)
     huey.flush()
     worker = DeliveryWorker.from_settings(
-        s, huey=huey, log=dlog, config=impact_config, jira=lambda: jira
+        s,
+        huey=huey,
+        log=dlog,
+        config=impact_config,
+        jira=lambda: jira,
+        placements=LocalPlacements(),
     )
     client = queue_client(s, impact_config, dlog, DeliveryQueue(huey, handle=worker.handle))
     for _ in range(3):
@@ -697,7 +725,12 @@ def test_on_redis_a_delivery_costs_the_worker_three_round_trips(
     web, huey = make_huey(s, web=True), make_huey(s)
     huey.flush()
     worker = DeliveryWorker.from_settings(
-        s, huey=huey, log=dlog, config=impact_config, jira=lambda: jira
+        s,
+        huey=huey,
+        log=dlog,
+        config=impact_config,
+        jira=lambda: jira,
+        placements=LocalPlacements(),
     )
     client = queue_client(s, impact_config, dlog, DeliveryQueue(web))
     DeliveryQueue(huey, handle=worker.handle)
@@ -711,10 +744,11 @@ def test_on_redis_a_delivery_costs_the_worker_three_round_trips(
     calls = {name.removeprefix("cmdstat_"): v["calls"] for name, v in stats.items()}
     del calls["config|resetstat"]
     assert calls.pop("brpop") == 2  # the job, then the empty queue that ends the drain
-    # lock the issue and read the delivery (one script: SET NX EX, HGET); unlock and drop it
-    # (one MULTI); no revocation look-up (MGET) or clean-up (a second DEL)
-    assert calls == {"evalsha": 1, "set": 1, "hget": 1, "multi": 1, "del": 1, "hdel": 1,
-                     "zrem": 1, "exec": 1}  # fmt: skip
+    # lock the issue and read the delivery and the issue's newest event time (one script: SET
+    # NX EX, GET, HGET); unlock and drop it (one MULTI); no revocation look-up (MGET) or
+    # clean-up (a second DEL)
+    assert calls == {"evalsha": 1, "set": 1, "get": 1, "hget": 1, "multi": 1, "del": 1,
+                     "hdel": 1, "zrem": 1, "exec": 1}  # fmt: skip
 
 
 def test_redis_backlog_is_not_mistaken_for_lost_jobs(redis_url, qsettings, dlog):
@@ -730,7 +764,12 @@ def test_a_redis_killed_right_after_the_202s_keeps_every_delivery(
         s = replace(qsettings, redis_url=server.url)
         huey = make_huey(s)
         worker = DeliveryWorker.from_settings(
-            s, huey=huey, log=dlog, config=impact_config, jira=lambda: jira
+            s,
+            huey=huey,
+            log=dlog,
+            config=impact_config,
+            jira=lambda: jira,
+            placements=LocalPlacements(),
         )
         DeliveryQueue(huey, handle=worker.handle)
         # the web side as a web process has it: one connection, kept across Redis's restart
@@ -762,3 +801,81 @@ def test_a_redis_without_append_only_file_is_named_at_start_up(redis_url, caplog
 def test_redis_url_in_environment_moves_the_queue(redis_url):
     s = Settings.from_env(BASE_ENV | {"REDIS_URL": redis_url})
     assert type(make_huey(s)).__name__ == "RedisInboxHuey"
+
+
+# --------------------------------------------------------------------------------------------
+# Replayed, late and out-of-order deliveries, on both stores
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request, qsettings, impact_config, dlog, jira, clock):
+    """(client, huey) for a web process and a worker sharing one queue, on either store."""
+    s = qsettings
+    if request.param == "redis":
+        with redis_server() as url:
+            s = replace(qsettings, redis_url=url)
+            yield _stores(s, impact_config, dlog, jira, clock)
+        return
+    yield _stores(s, impact_config, dlog, jira, clock)
+
+
+def _stores(s, impact_config, dlog, jira, clock):
+    huey = make_huey(s)
+    huey.flush()
+    worker = make_worker(huey, dlog, impact_config, jira, clock)
+    DeliveryQueue(huey, handle=worker.handle)
+    return queue_client(s, impact_config, dlog, DeliveryQueue(make_huey(s, web=True))), huey
+
+
+def test_a_replay_of_an_accepted_body_under_a_new_identifier_does_nothing(store, dlog, jira):
+    client, huey = store
+    payload = issue_payload(key="SHOP-9")
+    assert post_signed(client, payload, headers=webhook_id(1)).json["status"] == "queued"
+    for n in range(2, 52):  # fifty captured copies, each with an identifier of its own
+        assert post_signed(client, payload, headers=webhook_id(n)).json["status"] == "duplicate"
+    run_jobs(huey)
+    assert len(jira.applied) == 1
+    assert dlog.counts() == {"done": 1, "duplicate": 50}
+
+
+def test_a_delivery_older_than_one_accepted_for_its_issue_reads_the_issue_again(store, dlog, jira):
+    """A person set the impact after the issue was created; Jira delivers the creation late.
+    The late body shows no impact: acting on it would ask for one and label the issue as
+    missing. It is read again instead, and the issue carries the label of what it is."""
+    client, huey = store
+    created = issue_payload(key="SHOP-9", labels=())
+    updated = issue_payload(
+        event="jira:issue_updated",
+        key="SHOP-9",
+        labels=(),
+        impact="Blocks paying customers",
+        actor=Person(account_id="557058:ana", display_name="Ana"),
+    )
+    updated["timestamp"] = created["timestamp"] + 5_000
+    # what Jira holds by the time the late delivery is run: the person's value, our edit
+    jira.issues["SHOP-9"] = copy.deepcopy(updated["issue"])
+    jira.issues["SHOP-9"]["fields"]["labels"] = ["customer-impact-blocking"]
+    jira.issues["SHOP-9"]["fields"]["priority"] = {"name": "Highest"}
+    post_signed(client, updated, headers=webhook_id(2))
+    post_signed(client, created, headers=webhook_id(1))  # late, out of order
+    run_jobs(huey)
+    # the update labels the issue; the late creation reads it again and finds nothing to do:
+    # no ask, no missing label
+    assert jira.requests == ["PUT issue/SHOP-9", "GET issue/SHOP-9"]
+    (plan,) = jira.applied
+    assert plan.add_labels == ("customer-impact-blocking",) and plan.comment is None
+    assert dlog.get("wh-1").plan == "SHOP-9: blocking (field) no change"
+
+
+def test_the_log_keeps_at_most_its_bound_of_finished_rows_and_every_unfinished_one(dlog):
+    for n in range(10):
+        dlog.admit(Delivery(f"wh-{n}", "jira:issue_created", "SHOP-1", "{}", received_at=n))
+    for n in range(8):
+        dlog.claim(f"wh-{n}", now=100.0, lease=60)
+        dlog.finish(f"wh-{n}", "done", now=100.0)
+    assert dlog.purge(before=0.0, keep=5) == 5  # 10 rows, 8 finished: the 5 oldest go
+    left = {e.identifier: e.status for e in dlog.entries(limit=100)}
+    assert left == {"wh-5": "done", "wh-6": "done", "wh-7": "done", "wh-8": "queued",
+                    "wh-9": "queued"}  # fmt: skip
+    assert dlog.purge(before=0.0, keep=1) == 3  # never a delivery still to run
+    assert dlog.counts() == {"queued": 2}

@@ -15,9 +15,9 @@ from commands.rerank import rerank_command
 from connector.client import JiraConnector
 from connector.errors import JiraForbiddenError
 from impact.config import load_config
-from impact.model import FieldRef, ImpactClass, Plan, ProjectConfig, RankIntent, Source
-from impact.ranking import PINNED_LABEL
-from pipeline.ranking import band_of, place
+from impact.model import FieldRef, ProjectConfig
+from impact.ranking import PINNED_LABEL, Pending
+from pipeline.ranking import BoardJudge, place_waiting, read_board
 from sandbox.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -31,6 +31,12 @@ LABEL = {
     "indirect": "customer-impact-indirect",
     "missing": "needs-customer-impact",
     "none": "internal-preference",
+}
+OPTION = {
+    "blocking": "Blocks paying customers",
+    "degraded": "Degrades paying customers' experience",
+    "indirect": "Indirect: feeds customer-facing work",
+    "none": "None: internal preference",
 }
 CREDENTIALS = {
     "cloud": {"JIRA_EMAIL": "impact-bot@example.com", "JIRA_API_TOKEN": "sandbox-token"},
@@ -71,12 +77,14 @@ class Sandbox(Stack):
         )
 
     def seed(self, bands: list[str], *, pinned: tuple[int, ...] = (), done: tuple[int, ...] = ()):
-        """Issues on the SHOP board in this order, labelled by band ("" for no managed label)."""
+        """Issues on the SHOP board in this order, each with the impact of its band and its
+        label, as triage leaves them ("" for an issue never triaged: no impact, no label)."""
         keys = []
         for n, band in enumerate(bands):
             labels = [LABEL[band]] if band else ["checkout"]
             labels += [PINNED_LABEL] if n in pinned else []
-            answer = self.control("POST", "/issues", {"summary": f"issue {n}", "labels": labels})
+            fields = {"summary": f"issue {n}", "labels": labels, "impact": OPTION.get(band)}
+            answer = self.control("POST", "/issues", fields)
             keys.append(answer["key"])
             if n in done:
                 self.control("POST", f"/issues/{answer['key']}/edit", {"status": "Done"})
@@ -118,12 +126,9 @@ def shop() -> ProjectConfig:
 
 
 def open_bands(sandbox: Sandbox, shop: ProjectConfig) -> list[tuple[str, str]]:
-    """(key, band) of the board's open, unpinned issues, top to bottom."""
-    return [
-        (row["key"], band_of(row["labels"], shop)[0])
-        for row in sandbox.board()
-        if row["status"] != "Done" and PINNED_LABEL not in row["labels"]
-    ]
+    """(key, band) of the board's open, unpinned issues, top to bottom, as triage judges them."""
+    review = read_board(1, load_config(CONFIG), sandbox.connector())
+    return [(j.issue.key, j.band) for j in review.issues if not j.pinned]
 
 
 OUT_OF_ORDER = ["none", "blocking", "indirect", "none", "degraded", "", "blocking", "none",
@@ -227,36 +232,24 @@ def _as_person(sandbox: Sandbox) -> dict[str, Any]:
     return {"auth": ("ana@example.com", "ana-token")}
 
 
-def test_a_reclassified_issue_is_placed_with_one_call_and_none_when_in_band(
+def test_waiting_issues_are_placed_at_the_bottom_of_their_bands(
     sandbox: Sandbox, shop: ProjectConfig
 ) -> None:
     keys = sandbox.seed(["blocking", "degraded", "degraded", "indirect", "none", "none"])
-    moved = keys[4]  # "none" until now; triage gives it "degraded"
-    sandbox.control(
-        "POST", f"/issues/{moved}/edit", {"labels": [LABEL["degraded"]]}
-    )  # what the plan's edit wrote
-    plan = Plan(
-        issue_key=moved,
-        level="degraded",
-        source=Source.FIELD,
-        impact_class=ImpactClass.EXTERNAL,
-        score=70,
-        add_labels=(LABEL["degraded"],),
-        remove_labels=(LABEL["none"],),
-        rank=RankIntent("degraded", 70),
-    )
-    last = sandbox.connector().board_issues(
-        1, jql="statusCategory != Done ORDER BY Rank DESC", limit=1
-    )
-    if last[0].key != keys[-1]:
-        pytest.skip("this sandbox ignores the ORDER BY of the board issues' jql parameter")
-    since = sandbox.last_call()
-    place(plan, shop, sandbox.connector())
-    assert sandbox.rank_bodies(since) == [
-        {"issues": [moved], "rankAfterIssue": keys[2], "rankCustomFieldId": 10019}
+    bands = ["none", "degraded", "blocking"]
+    new = sandbox.seed(bands)  # triaged and labelled, not placed yet
+    waiting = [
+        Pending(key, shop.level(band).score, band) for key, band in zip(new, bands, strict=True)
     ]
-    assert sandbox.keys() == [keys[0], keys[1], keys[2], moved, keys[3], keys[5]]
-
+    connector = sandbox.connector()
     since = sandbox.last_call()
-    place(plan, shop, sandbox.connector())  # already at the bottom of its band
-    assert sandbox.rank_bodies(since) == []
+    placed = place_waiting(1, waiting, BoardJudge(connector, load_config(CONFIG), shop))
+    assert set(placed.placed) == set(new)
+    assert sandbox.rank_bodies(since) == [
+        {"issues": [new[2]], "rankAfterIssue": keys[0], "rankCustomFieldId": 10019},
+        {"issues": [new[1]], "rankAfterIssue": keys[2], "rankCustomFieldId": 10019},
+        {"issues": [new[0]], "rankAfterIssue": keys[5], "rankCustomFieldId": 10019},
+    ]
+    assert sandbox.keys() == [
+        keys[0], new[2], keys[1], keys[2], new[1], keys[3], keys[4], keys[5], new[0]
+    ]  # fmt: skip

@@ -1,11 +1,13 @@
-"""Ranking in the worker and the rerank command, through the recording ``FakeJira``: bands read
-from labels, the placement of one issue (checked against the planner's ``plan_placement``), the
-full rerank and its refusals, and the ``rerank`` command."""
+"""Ranking in the worker and the rerank command, through the recording ``FakeJira``: each issue
+ranks by the level triage gives it now (not by its labels), the placement of the issues waiting
+on a board (checked against the pure planner over any board and any arrival order), the full
+rerank and its refusals, and the ``rerank`` command."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -16,28 +18,21 @@ from commands.rerank import rerank_command
 from connector.errors import JiraForbiddenError, RankPartialError
 from connector.protocol import BoardEntry
 from impact.config import load_config
-from impact.model import (
-    ImpactClass,
-    ImpactConfig,
-    Plan,
-    ProjectConfig,
-    RankIntent,
-    RankMode,
-    Source,
-)
-from impact.ranking import PINNED_LABEL, BoardIssue, apply_calls, plan_placement
+from impact.model import ImpactConfig, ProjectConfig, RankMode
+from impact.ranking import PINNED_LABEL, Pending, gaps_on
+from pipeline.placements import LocalPlacements
 from pipeline.ranking import (
+    BoardJudge,
     RankRefusedError,
-    band_clause,
-    band_of,
-    board_issue,
+    find_gaps,
     full_rank_boards,
-    place,
-    placement_call,
+    place_waiting,
+    read_board,
     rerank,
+    settled_clause,
 )
 from sandbox import jql as sandbox_jql
-from tests.conftest import ROOT, FakeJira, issue_payload, post_signed
+from tests.conftest import IMPACT_FIELD, ROOT, FakeJira, issue_payload, post_signed
 
 LABEL = {
     "blocking": "customer-impact-blocking",
@@ -45,6 +40,12 @@ LABEL = {
     "indirect": "customer-impact-indirect",
     "missing": "needs-customer-impact",
     "none": "internal-preference",
+}
+OPTION = {
+    "blocking": "Blocks paying customers",
+    "degraded": "Degrades paying customers' experience",
+    "indirect": "Indirect: feeds customer-facing work",
+    "none": "None: internal preference",
 }
 SCORE = {"blocking": 100, "degraded": 70, "indirect": 40, "missing": 20, "none": 10}
 BANDS = list(SCORE)  # highest first
@@ -58,106 +59,108 @@ def shop(impact_config: ImpactConfig) -> ProjectConfig:
     return found
 
 
-def entry(key: str, band: str | None, *, pinned: bool = False) -> BoardEntry:
-    """``band`` None: an issue with no managed label (it ranks as missing)."""
-    labels = (LABEL[band],) if band else ("checkout",)
-    return BoardEntry(key, labels + ((PINNED_LABEL,) if pinned else ()))
+def entry(key: str, band: str | None, *, pinned: bool = False, labelled: bool = True) -> BoardEntry:
+    """An issue whose level is ``band`` (None: never triaged, no impact and no label); with
+    ``labelled`` it carries that level's label already, as triage leaves it."""
+    labels = [LABEL[band]] if band and labelled else ["checkout"]
+    labels += [PINNED_LABEL] if pinned else []
+    option = OPTION.get(band or "")
+    fields = {IMPACT_FIELD: {"value": option} if option else None, "summary": key}
+    return BoardEntry(key, tuple(labels), fields)
 
 
-def rank_plan(key: str, band: str) -> Plan:
-    level = None if band == "missing" else band
-    return Plan(
-        issue_key=key,
-        level=level,
-        source=Source.FIELD,
-        impact_class=ImpactClass.EXTERNAL,
-        score=SCORE[band],
-        add_labels=(LABEL[band],),
-        rank=RankIntent(band, SCORE[band]),
-    )
-
-
-def bands_in_order(jira: FakeJira, shop: ProjectConfig) -> list[str]:
-    """The band of each open, unpinned issue, top to bottom."""
-    board = [board_issue(e, shop) for e in jira.boards[BOARD] if e.key not in jira.done]
-    return [issue.band for issue in board if not issue.pinned]
-
-
-# ---- bands from labels
-
-
-@pytest.mark.parametrize(
-    ("labels", "band"),
-    [
-        (["customer-impact-degraded"], ("degraded", 70)),
-        (["internal-preference", "customer-impact-blocking"], ("blocking", 100)),  # highest
-        (["needs-customer-impact", "customer-impact-inferred"], ("missing", 20)),
-        (["checkout"], ("missing", 20)),  # no managed label: the missing band
-        ([], ("missing", 20)),
-        (["customer-impact-inferred", "customer-impact-indirect"], ("indirect", 40)),
-    ],
-)
-def test_band_of_reads_the_level_label(
-    shop: ProjectConfig, labels: list[str], band: tuple[str, int]
-) -> None:
-    assert band_of(labels, shop) == band
-
-
-def test_rank_pinned_label_pins() -> None:
-    config = _config()
-    assert board_issue(entry("S-1", "none", pinned=True), config) == BoardIssue(
-        "S-1", 10, "none", pinned=True
-    )
-
-
-def _config() -> ProjectConfig:
-    found = load_config(ROOT / "config" / "impact.toml").for_project("SHOP")
+def judge_of(jira: FakeJira, config: ImpactConfig) -> BoardJudge:
+    found = config.for_project("SHOP")
     assert found is not None
-    return found
+    return BoardJudge(jira, config, found)
+
+
+def open_bands(jira: FakeJira, config: ImpactConfig) -> list[str]:
+    """The band of each open, unpinned issue, top to bottom, as triage judges it."""
+    review = read_board(BOARD, config, jira)
+    return [j.band for j in review.issues if not j.pinned]
+
+
+# ---- the level an issue has now, not its labels
+
+
+def test_an_issue_ranks_by_its_field_not_by_labels_it_does_not_carry_yet(
+    impact_config: ImpactConfig,
+) -> None:
+    jira = FakeJira()
+    jira.boards[BOARD] = [
+        entry("S-1", "blocking", labelled=False),  # the field is set, the label not yet
+        BoardEntry("S-2", (LABEL["blocking"],), {IMPACT_FIELD: {"value": OPTION["none"]}}),
+        entry("S-3", "degraded"),
+    ]
+    judged = {j.issue.key: j for j in read_board(BOARD, impact_config, jira).issues}
+    assert [(k, j.band, j.labels_agree) for k, j in judged.items()] == [
+        ("S-1", "blocking", False),
+        ("S-2", "none", False),  # a person changed the field since triage labelled it
+        ("S-3", "degraded", True),
+    ]
+    assert judged["S-1"].why == "blocking, set by a person in the field"
+
+
+def test_a_rule_gives_the_band_of_an_issue_without_the_field(
+    impact_config: ImpactConfig,
+) -> None:
+    jira = FakeJira()
+    bug = {"issuetype": {"name": "Bug"}, "components": [{"name": "Checkout"}]}
+    jira.boards[BOARD] = [BoardEntry("S-1", (), bug)]
+    (judged,) = read_board(BOARD, impact_config, jira).issues
+    assert (judged.band, judged.why) == (
+        "degraded",
+        "degraded, inferred by rule 'checkout or billing bug'",
+    )
+
+
+def test_a_rule_on_groups_asks_for_each_reporter_once(impact_config: ImpactConfig) -> None:
+    groups_rule = replace(
+        impact_config.rules[0], name="support", text=(), reporter_groups=("support",)
+    )
+    config = replace(impact_config, rules=(groups_rule,))
+    ana = {"reporter": {"accountId": "ana", "displayName": "Ana"}}
+    jira = FakeJira(groups={"ana": ("support",)})
+    jira.boards[BOARD] = [BoardEntry(f"S-{n}", (), ana) for n in range(3)]
+    bands = {j.band for j in read_board(BOARD, config, jira).issues}
+    assert bands == {groups_rule.impact}
+    assert jira.requests == ["GET groups/ana"]
 
 
 POOL = [*LABEL.values(), "customer-impact-inferred", PINNED_LABEL, "checkout"]
-PICKS = [
-    ("above", lambda s, t: t > s),
-    ("below", lambda s, t: t < s),
-    ("same", lambda s, t: t == s),
-    ("at least", lambda s, t: t >= s),
-]
 
 
 @settings(max_examples=300)
 @given(
     labels=st.lists(st.sampled_from(POOL), unique=True, max_size=4),
     score=st.sampled_from(list(SCORE.values())),
-    pick=st.sampled_from(PICKS),
+    above=st.booleans(),
 )
-def test_band_clause_matches_what_band_of_reads(
-    labels: list[str], score: int, pick: tuple[str, object]
+def test_settled_clause_finds_the_unpinned_issues_labelled_for_those_bands(
+    labels: list[str], score: int, above: bool
 ) -> None:
-    config = _config()
-    _, compare = pick
-    keep = lambda t: compare(score, t)  # type: ignore[operator]  # noqa: E731
-    clause = band_clause(config, keep)
-    _, band_score = band_of(labels, config)
-    expected = keep(band_score) and PINNED_LABEL not in labels
+    config = load_config(ROOT / "config" / "impact.toml").for_project("SHOP")
+    assert config is not None
+    keep = (lambda s: s >= score) if above else (lambda s: s < score)
+    clause = settled_clause(config, keep)
+    kept_labels = {LABEL[band] for band in BANDS if keep(SCORE[band])}
+    expected = bool(kept_labels & set(labels)) and PINNED_LABEL not in labels
     if clause is None:
-        assert not expected
+        assert not kept_labels
         return
     issue = {"key": "S-1", "fields": {"labels": labels}}
     assert sandbox_jql.parse(clause, fields={}).matches(issue) is expected
 
 
-# ---- placement: against the planner
+# ---- placement of the issues waiting on a board
 
 
 @st.composite
-def sorted_but_one(draw: st.DrawFn) -> tuple[list[BoardEntry], set[str], str, str]:
-    """A board in band order but for the issue "X" (anywhere, in any band), with pinned and
-    Done issues anywhere; returns (board, done keys, X's band, X's key)."""
-    bands = sorted(
-        draw(st.lists(st.sampled_from([*BANDS, None]), max_size=14)),
-        key=lambda b: -SCORE[b or "missing"],
-    )
+def burst(draw: st.DrawFn) -> tuple[list[BoardEntry], set[str], list[tuple[str, str, bool]]]:
+    """A board in band order with pinned and Done issues anywhere, and issues arriving at its
+    bottom: (board, done keys, arrivals as (key, band, labels written yet))."""
+    bands = sorted(draw(st.lists(st.sampled_from(BANDS), max_size=12)), key=lambda b: -SCORE[b])
     board = [entry(f"S-{n}", band) for n, band in enumerate(bands)]
     done: set[str] = set()
     for n in range(draw(st.integers(0, 4))):
@@ -167,147 +170,180 @@ def sorted_but_one(draw: st.DrawFn) -> tuple[list[BoardEntry], set[str], str, st
         board.insert(at, entry(key, draw(st.sampled_from(BANDS)), pinned=pinned))
         if not pinned:
             done.add(key)  # a Done issue may sit anywhere: it is left out
-    band = draw(st.sampled_from(BANDS))
-    board.insert(draw(st.integers(0, len(board))), entry("X", band, pinned=draw(st.booleans())))
-    return board, done, band, "X"
+    arrivals = [
+        (f"N-{n}", draw(st.sampled_from(BANDS)), draw(st.booleans()))
+        for n in range(draw(st.integers(1, 14)))
+    ]
+    return board, done, arrivals
 
 
-@settings(max_examples=400, deadline=None)
-@given(sorted_but_one())
-def test_placement_agrees_with_the_planner(
-    case: tuple[list[BoardEntry], set[str], str, str],
+@settings(max_examples=300, deadline=None)
+@given(burst(), st.randoms(use_true_random=False))
+def test_any_arrival_order_leaves_the_board_in_band_order(
+    case: tuple[list[BoardEntry], set[str], list[tuple[str, str, bool]]], random: Any
 ) -> None:
-    board, done, band, key = case
-    config = _config()
+    board, done, arrivals = case
+    config = load_config(ROOT / "config" / "impact.toml")
     jira = FakeJira()
     jira.boards[BOARD], jira.done = list(board), done
+    settled_order = {key: n for n, key in enumerate(e.key for e in board)}
+    random.shuffle(arrivals)
+    # Issues come to the bottom of the board as they are created, untriaged; triage takes them
+    # in runs of any size, each waiting before its labels are written (some are written before
+    # the run that places them, some after), and every run places all that wait.
+    jira.boards[BOARD] += [entry(key, band, labelled=False) for key, band, _ in arrivals]
+    untriaged = list(arrivals)
+    while untriaged:
+        size = random.randint(1, len(untriaged))
+        taken, untriaged = untriaged[:size], untriaged[size:]
+        label(jira, {key: band for key, band, labelled in taken if labelled})
+        waiting = [Pending(key, SCORE[band], band) for key, band, _ in taken]
+        placed = place_waiting(BOARD, waiting, judge_of(jira, config))
+        assert placed.refused == () and set(placed.placed) == {p.key for p in waiting}
+        label(jira, {key: band for key, band, _ in taken})
 
-    def search(jql: str, limit: int) -> tuple[BoardEntry, ...]:
-        return jira.board_issues(BOARD, jql=jql, limit=limit)
-
-    ours = placement_call(key, SCORE[band], config, search)
-    open_board = [board_issue(e, config) for e in board if e.key not in done]
-    theirs = plan_placement(open_board, key)
-    assert ours == theirs
-    queries = [r for r in jira.board_requests if r.startswith("GET")]
-    pinned = PINNED_LABEL in next(e for e in board if e.key == key).labels
-    assert len(queries) <= (2 if ours is None and not pinned else 4)
-    if ours is not None:  # and the board ends up in band order
-        keys = apply_calls([e.key for e in board], [ours])
-        rows = {e.key: e for e in open_board}
-        scores = [rows[k].score for k in keys if k in rows and not rows[k].pinned]
-        assert scores == sorted(scores, reverse=True)
-
-
-def test_placement_of_an_issue_not_on_the_board_makes_no_call(shop: ProjectConfig) -> None:
-    jira = FakeJira()
-    jira.boards[BOARD] = [entry("S-1", "blocking"), entry("S-2", "none"), entry("S-3", "none")]
-    assert place(rank_plan("S-9", "degraded"), shop, jira) == ()
-    assert not [r for r in jira.board_requests if r.startswith("PUT")]
+    rows = [e for e in jira.boards[BOARD] if e.key not in done and PINNED_LABEL not in e.labels]
+    judged = judge_of(jira, config)
+    scores = [judged.judge(e).plan.score for e in rows]
+    assert scores == sorted(scores, reverse=True)
+    order = [e.key for e in rows]
+    for band in BANDS:  # each band: the settled issues in their order, then the arrivals'
+        keys = [k for k, e in zip(order, rows, strict=True) if judged.judge(e).band == band]
+        settled = [k for k in keys if k in settled_order]
+        assert settled == sorted(settled, key=settled_order.__getitem__)
+        assert keys[: len(settled)] == settled
+        assert keys[len(settled) :] == [key for key, b, _ in arrivals if b == band]
+    moved = [r for r in jira.board_requests if r.startswith("PUT")]
+    pinned = [e.key for e in board if PINNED_LABEL in e.labels]
+    assert not [r for r in moved if any(f" {p}" in r.split(":")[1] for p in pinned)]
 
 
-# ---- placement: what the worker sends
-
-
-def test_a_reclassified_issue_goes_to_the_bottom_of_its_band_in_one_call(
-    shop: ProjectConfig,
-) -> None:
-    jira = FakeJira()
+def label(jira: FakeJira, bands: dict[str, str]) -> None:
+    """Write the labels of these issues' levels, as triage's edit does."""
     jira.boards[BOARD] = [
-        entry("S-1", "blocking"),
-        entry("S-2", "degraded"),
-        entry("S-3", "degraded"),
-        entry("S-4", "indirect"),
-        entry("S-5", "none"),
-        entry("S-6", "degraded"),  # was "none" a moment ago: triage just relabelled it
+        entry(e.key, bands[e.key]) if e.key in bands else e for e in jira.boards[BOARD]
     ]
-    calls = place(rank_plan("S-6", "degraded"), shop, jira)
-    assert jira.board_keys(BOARD) == ["S-1", "S-2", "S-3", "S-6", "S-4", "S-5"]
-    assert [r for r in jira.board_requests if r.startswith("PUT")] == ["PUT rank 1 after S-3: S-6"]
-    assert len(calls) == 1
-    # The first query finds a lower-band issue above it; the second, the last of its band.
-    assert len([r for r in jira.board_requests if r.startswith("GET board/1/issue")]) == 2
 
 
-def test_an_issue_already_in_its_band_is_not_moved(shop: ProjectConfig) -> None:
+@st.composite
+def board_and_waiting(draw: st.DrawFn) -> tuple[list[BoardEntry], set[str], list[str]]:
+    """A board in band order but for waiting issues anywhere (labelled or not), with pinned
+    issues anywhere and settled-looking issues whose field changed since."""
+    bands = sorted(draw(st.lists(st.sampled_from(BANDS), max_size=12)), key=lambda b: -SCORE[b])
+    board = [entry(f"S-{n}", band) for n, band in enumerate(bands)]
+    waiting = []
+    for n in range(draw(st.integers(0, 6))):
+        key = f"W-{n}"
+        board.insert(
+            draw(st.integers(0, len(board))),
+            entry(key, draw(st.sampled_from(BANDS)), labelled=draw(st.booleans())),
+        )
+        waiting.append(key)
+    for n in range(draw(st.integers(0, 3))):
+        board.insert(
+            draw(st.integers(0, len(board))),
+            entry(f"P-{n}", draw(st.sampled_from(BANDS)), pinned=True),
+        )
+    return board, set(), waiting
+
+
+@settings(max_examples=300, deadline=None)
+@given(board_and_waiting())
+def test_the_gaps_read_from_jira_are_those_of_the_whole_board(
+    case: tuple[list[BoardEntry], set[str], list[str]],
+) -> None:
+    board, done, waiting = case
+    config = load_config(ROOT / "config" / "impact.toml")
+    jira = FakeJira()
+    jira.boards[BOARD], jira.done = list(board), done
+    judged = judge_of(jira, config)
+    whole = [judged.judge(e).board_issue() for e in board]
+    unsettled = [e.key for e in board if not judged.judge(e).labels_agree]
+    scores = list(SCORE.values())
+    found = find_gaps(BOARD, scores, waiting, judged)
+    assert found == gaps_on(whole, [*waiting, *unsettled], scores)
+    reads = [r for r in jira.board_requests if r.startswith("GET board")]
+    assert len(reads) <= 2 * len(scores)
+
+
+def test_a_burst_is_placed_in_a_call_per_band(impact_config: ImpactConfig) -> None:
     jira = FakeJira()
     jira.boards[BOARD] = [
         entry("S-1", "blocking"),
-        entry("S-7", "degraded"),  # a person dragged it to the top of its band: it stays
         entry("S-2", "degraded"),
         entry("S-3", "none"),
+        *(entry(f"N-{n}", band) for n, band in enumerate(["none", "blocking", "degraded"] * 3)),
     ]
-    assert place(rank_plan("S-7", "degraded"), shop, jira) == ()
-    assert jira.board_keys(BOARD) == ["S-1", "S-7", "S-2", "S-3"]
-    assert not [r for r in jira.board_requests if r.startswith("PUT")]
+    waiting = [
+        Pending(f"N-{n}", SCORE[band], band)
+        for n, band in enumerate(["none", "blocking", "degraded"] * 3)
+    ]
+    placed = place_waiting(BOARD, waiting, judge_of(jira, impact_config))
+    assert jira.board_keys(BOARD) == [
+        "S-1", "N-1", "N-4", "N-7", "S-2", "N-2", "N-5", "N-8", "S-3", "N-0", "N-3", "N-6"
+    ]  # fmt: skip
+    assert [r for r in jira.board_requests if r.startswith("PUT")] == [
+        "PUT rank 3 after S-1: N-1, N-4, N-7",
+        "PUT rank 3 after S-2: N-2, N-5, N-8",
+        "PUT rank 3 after S-3: N-0, N-3, N-6",
+    ]
+    assert len(placed.calls) == 3 and len(placed.placed) == 9
+    assert len([r for r in jira.board_requests if r.startswith("GET board/1/issue")]) == 3
 
 
-def test_an_issue_a_person_dragged_out_of_its_band_is_not_touched(shop: ProjectConfig) -> None:
+def test_an_issue_labelled_but_still_waiting_is_never_an_anchor(
+    impact_config: ImpactConfig,
+) -> None:
     jira = FakeJira()
     jira.boards[BOARD] = [
-        entry("S-4", "none"),  # dragged to the top by a person: only a rerank moves it
         entry("S-1", "blocking"),
-        entry("S-2", "degraded"),
-        entry("S-3", "indirect"),
-        entry("S-5", "degraded"),  # re-classified
+        entry("S-2", "none"),
+        entry("N-1", "blocking"),  # labelled by triage, not placed yet: it waits
+        entry("N-2", "blocking", labelled=False),
     ]
-    place(rank_plan("S-5", "degraded"), shop, jira)
-    assert jira.board_keys(BOARD) == ["S-4", "S-1", "S-2", "S-5", "S-3"]
+    waiting = [Pending("N-2", 100, "blocking"), Pending("N-1", 100, "blocking")]
+    place_waiting(BOARD, waiting, judge_of(jira, impact_config))
+    assert jira.board_keys(BOARD) == ["S-1", "N-2", "N-1", "S-2"]  # after S-1, not after N-1
 
 
-@pytest.mark.parametrize(
-    ("change", "why"),
-    [
-        ({"rank": RankMode.OFF}, "the project does not rank"),
-        ({"board": None}, "the project has no board"),
-    ],
-)
-def test_placement_needs_a_ranking_project_with_a_board(
-    shop: ProjectConfig, change: dict[str, object], why: str
-) -> None:
-    jira = FakeJira()
-    jira.boards[BOARD] = [entry("S-1", "none"), entry("S-2", "blocking")]
-    project = replace(shop, project=replace(shop.project, **change))  # type: ignore[arg-type]
-    assert place(rank_plan("S-2", "blocking"), project, jira) == (), why
-    assert jira.board_requests == []
-
-
-def test_a_plan_without_a_band_change_places_nothing(shop: ProjectConfig) -> None:
-    jira = FakeJira()
-    assert place(replace(rank_plan("S-2", "blocking"), rank=None), shop, jira) == ()
-    assert jira.board_requests == []
-
-
-def test_a_pinned_issue_is_never_placed(shop: ProjectConfig) -> None:
-    jira = FakeJira()
-    jira.boards[BOARD] = [entry("S-1", "none"), entry("S-2", "blocking", pinned=True)]
-    assert place(rank_plan("S-2", "blocking"), shop, jira) == ()
-    assert jira.board_keys(BOARD) == ["S-1", "S-2"]
-
-
-def test_placement_skips_a_board_not_ordered_by_rank(
-    shop: ProjectConfig, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_placement_skips_a_board_not_ordered_by_rank(impact_config: ImpactConfig) -> None:
     jira = FakeJira()
     jira.boards[BOARD] = [entry("S-1", "none"), entry("S-2", "blocking")]
     jira.board_jql = "project = SHOP ORDER BY created DESC"
-    with caplog.at_level(logging.WARNING):
-        assert place(rank_plan("S-2", "blocking"), shop, jira) == ()
+    placed = place_waiting(BOARD, [Pending("S-2", 100, "blocking")], judge_of(jira, impact_config))
+    assert placed.placed == () and placed.skipped is not None
+    assert "not ordered by Rank" in placed.skipped
     assert jira.board_requests == ["GET board/1/configuration"]
-    assert "not ordered by Rank" in caplog.text
 
 
-def test_a_failed_placement_is_logged_not_raised(
-    shop: ProjectConfig, caplog: pytest.LogCaptureFixture
+def test_issues_jira_refuses_to_rank_are_reported_the_others_placed(
+    impact_config: ImpactConfig,
+) -> None:
+    jira = FakeJira()
+    jira.boards[BOARD] = [entry("S-1", "blocking"), entry("S-2", "none"), entry("N-1", "none")]
+    jira.boards[BOARD].append(entry("N-2", "blocking"))
+    jira.fail_with = RankPartialError("1 failed", failed={"N-2": "try again later"})
+    placed = place_waiting(
+        BOARD,
+        [Pending("N-2", 100, "blocking"), Pending("N-1", 10, "none")],
+        judge_of(jira, impact_config),
+    )
+    assert (placed.placed, placed.refused) == (("N-1",), ("N-2",))
+
+
+def test_local_placements_say_what_failed(
+    impact_config: ImpactConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
     jira = FakeJira()
     jira.boards[BOARD] = [entry("S-1", "none"), entry("S-2", "blocking")]
     jira.fail_with = JiraForbiddenError("grant it the Schedule issues permission", status=403)
+    local = LocalPlacements()
+    local.wait(BOARD, Pending("S-2", 100, "blocking"))
     with caplog.at_level(logging.WARNING):
-        assert place(rank_plan("S-2", "blocking"), shop, jira) == ()
-    assert "S-2: not placed in its band (blocking) on board 1" in caplog.text
-    assert "Schedule issues" in caplog.text
+        outcome = local.place_all(impact_config, jira)
+    assert "Schedule issues" in str(outcome[BOARD])
     assert "jira-impact rerank --board 1 --apply" in caplog.text
+    assert local.boards == {}
 
 
 # ---- full rerank
@@ -332,19 +368,19 @@ def test_rerank_dry_run_changes_nothing(impact_config: ImpactConfig) -> None:
     jira = FakeJira()
     shuffled_board(jira)
     before = jira.board_keys(BOARD)
-    plan = rerank(BOARD, impact_config, jira, apply=False)
+    plan = rerank(BOARD, impact_config, jira, apply=False).plan
     assert plan.moved > 0 and plan.total == 8
     assert jira.board_keys(BOARD) == before
     assert not [r for r in jira.board_requests if r.startswith("PUT")]
 
 
 def test_rerank_apply_orders_the_board_keeping_each_bands_order(
-    impact_config: ImpactConfig, shop: ProjectConfig
+    impact_config: ImpactConfig,
 ) -> None:
     jira = FakeJira()
     shuffled_board(jira)
-    plan = rerank(BOARD, impact_config, jira, apply=True)
-    assert bands_in_order(jira, shop) == [
+    plan = rerank(BOARD, impact_config, jira, apply=True).plan
+    assert open_bands(jira, impact_config) == [
         "blocking", "blocking", "degraded", "indirect", "indirect", "missing", "none"
     ]  # fmt: skip
     keys = jira.board_keys(BOARD)
@@ -352,7 +388,23 @@ def test_rerank_apply_orders_the_board_keeping_each_bands_order(
     moved = {key for call in plan.calls for key in call.issues}
     assert not moved & {"S-4", "S-8"}  # pinned and Done issues are never moved
     assert len([r for r in jira.board_requests if r.startswith("PUT")]) == len(plan.calls)
-    assert rerank(BOARD, impact_config, jira, apply=False).moved == 0
+    assert rerank(BOARD, impact_config, jira, apply=False).plan.moved == 0
+
+
+def test_rerank_orders_issues_by_their_field_when_no_label_says_it_yet(
+    impact_config: ImpactConfig,
+) -> None:
+    jira = FakeJira()
+    jira.boards[BOARD] = [
+        entry("S-1", "none", labelled=False),
+        entry("S-2", "indirect", labelled=False),
+        entry("S-3", "blocking", labelled=False),
+    ]
+    review = rerank(BOARD, impact_config, jira, apply=True)
+    assert jira.board_keys(BOARD) == ["S-3", "S-2", "S-1"]
+    assert review.disagreeing == ("S-1", "S-2", "S-3")
+    assert "3 issue(s) carry labels that disagree" in review.describe()
+    assert "`jira-impact backfill` fixes the labels" in review.describe()
 
 
 def test_rerank_refuses_with_every_problem_and_what_to_fix(impact_config: ImpactConfig) -> None:
@@ -381,7 +433,7 @@ def test_rerank_sends_every_call_then_reports_what_still_failed(
 ) -> None:
     jira = FakeJira()
     shuffled_board(jira)
-    plan = rerank(BOARD, impact_config, jira, apply=False)
+    plan = rerank(BOARD, impact_config, jira, apply=False).plan
     assert len(plan.calls) >= 2
     jira.fail_with = RankPartialError("1 failed", failed={"S-7": "try again later"})
     with pytest.raises(RankPartialError) as caught:
@@ -418,7 +470,9 @@ def command_jira(monkeypatch: pytest.MonkeyPatch) -> FakeJira:
 
     jira = FakeJira()
     shuffled_board(jira)
-    monkeypatch.setattr(JiraConnector, "from_settings", classmethod(lambda cls, s, field: jira))
+    monkeypatch.setattr(
+        JiraConnector, "from_settings", classmethod(lambda cls, s, field, pace=None: jira)
+    )
     for name, value in {
         "JIRA_URL": "https://jira.invalid",
         "JIRA_EMAIL": "bot@example.com",
@@ -436,15 +490,18 @@ def test_rerank_command_prints_the_plan_and_changes_nothing(command_jira: FakeJi
     assert result.exit_code == 0, result.output
     assert result.output.startswith("Rerank plan: ")
     assert "S-5  degraded  #5 -> #4  sat above S-7 (blocking, score 100)" in result.output
+    assert "1 issue(s) carry labels that disagree" in result.output  # S-6, never triaged
     assert "Dry run: nothing was changed" in result.output
     assert command_jira.board_keys(BOARD) == before
 
 
-def test_rerank_command_applies_on_request(command_jira: FakeJira, shop: ProjectConfig) -> None:
+def test_rerank_command_applies_on_request(
+    command_jira: FakeJira, impact_config: ImpactConfig
+) -> None:
     result = CliRunner().invoke(rerank_command, ["--board", "1", "--apply"])
     assert result.exit_code == 0, result.output
     assert "Applied: " in result.output
-    assert bands_in_order(command_jira, shop)[0] == "blocking"
+    assert open_bands(command_jira, impact_config)[0] == "blocking"
 
 
 def test_rerank_command_exits_1_with_what_to_fix(command_jira: FakeJira) -> None:
@@ -466,8 +523,38 @@ def test_triage_places_a_new_issue_at_the_bottom_of_its_band(client, jira: FakeJ
     ]
     r = post_signed(client, issue_payload(impact="Blocks paying customers"))
     assert r.status_code == 202
-    assert jira.requests == ["PUT issue/SHOP-311"]
+    assert jira.requests == ["PUT issue/SHOP-311"]  # the body carries the issue: no read
     assert [r for r in jira.board_requests if r.startswith("PUT")] == [
         "PUT rank 1 after SHOP-1: SHOP-311"
     ]
     assert jira.board_keys(BOARD) == ["SHOP-1", "SHOP-311", "SHOP-2"]
+
+
+def test_on_a_board_with_no_settled_issue_the_waiting_ones_line_up(
+    impact_config: ImpactConfig,
+) -> None:
+    jira = FakeJira()
+    jira.boards[BOARD] = [entry("N-1", "none"), entry("N-2", "blocking"), entry("N-3", "none")]
+    waiting = [Pending("N-1", 10, "none"), Pending("N-2", 100, "blocking")]
+    waiting.append(Pending("N-3", 10, "none"))
+    judged = judge_of(jira, impact_config)
+    assert find_gaps(BOARD, [10, 100], ["N-1", "N-2", "N-3"], judged) == {}
+    place_waiting(BOARD, waiting, judged)
+    assert jira.board_keys(BOARD) == ["N-2", "N-1", "N-3"]
+
+
+def test_an_issue_that_starts_waiting_during_the_run_is_not_an_anchor(
+    impact_config: ImpactConfig,
+) -> None:
+    """Another thread records N-9 as waiting and labels it while the run reads the board: the
+    run sees it labelled, but checks the waiting list again before trusting its anchors."""
+    jira = FakeJira()
+    jira.boards[BOARD] = [entry("S-1", "none"), entry("N-1", "none"), entry("N-9", "none")]
+    waiting_now = iter([{"N-1", "N-9"}, {"N-1", "N-9"}])
+    place_waiting(
+        BOARD,
+        [Pending("N-1", 10, "none")],
+        judge_of(jira, impact_config),
+        waiting_now=lambda: next(waiting_now),
+    )
+    assert [r for r in jira.board_requests if r.startswith("PUT")] == ["PUT rank 1 after S-1: N-1"]

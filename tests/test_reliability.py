@@ -7,7 +7,6 @@ except the waits Jira asked for with Retry-After, which must be at least that lo
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import re
@@ -41,6 +40,7 @@ pytestmark = pytest.mark.e2e
 SECRET = "reliability-secret"
 BOT_AUTH = ("impact-bot@example.com", "sandbox-token")
 NEEDS = "needs-customer-impact"
+BLOCKING_LABEL = "customer-impact-blocking"
 BIN = Path(sys.executable).parent
 WAIT = 60.0  # the most any single wait below may take
 
@@ -299,7 +299,7 @@ def test_worker_killed_mid_flight_then_restarted_loses_and_repeats_nothing(
     system.start("worker")
     rows = system.wait("every delivery to finish", lambda: system.finished(len(keys)))
     delivered = [d for d in system.control("GET", "/deliveries?wait=10")["deliveries"]]
-    accepted = {d["id"] for d in delivered if d["status"] == 202}
+    accepted = {d["id"] for d in delivered if d["answer"] == "queued"}
     by_id = {e.identifier: e for e in rows if e.status != "duplicate"}
     assert accepted <= set(by_id), "an accepted delivery is missing from the log"
     assert {by_id[i].status for i in accepted} <= {"done", "ignored"}
@@ -347,13 +347,69 @@ def test_jira_faults_are_waited_out_and_every_delivery_ends_done(tmp_path, reque
         assert NEEDS in system.issue(key)["fields"]["labels"], key
         assert len(system.comments(key)) == 1, key
 
+    # 5xx and no answer end an attempt, and the queue tries again later
     seen: set[str] = set()
     for entry in created:
-        attempts = attempts_of(entry)
-        for (_, ended, calls), (next_start, _, _) in itertools.pairwise(attempts):
-            last = calls[-1] if calls else ""
-            seen.add(last.rsplit("-> ", 1)[-1])
-            if last.endswith("-> 429"):
-                waited = next_start - ended
-                assert waited >= retry_after, f"{entry.issue_key} retried {waited:.2f} s later"
-    assert {"429", "503", "500", "no answer"} <= seen, seen
+        for _start, _end, calls in attempts_of(entry)[:-1]:
+            seen.add((calls[-1] if calls else "").rsplit("-> ", 1)[-1])
+    assert {"503", "500", "no answer"} <= seen, seen
+    # a 429 is waited out in the attempt: the call is sent again after Retry-After
+    log = system.control("GET", "/calls")["calls"]  # a fault answers before it authenticates
+    limited = [c for c in log if c["status"] == 429]
+    assert len(limited) == 3
+    for refused in limited:
+        again = next(c for c in log if c["seq"] > refused["seq"] and c["path"] == refused["path"])
+        waited = again["at"] - refused["at"]
+        assert waited >= retry_after, f"{refused['path']} sent again {waited:.2f} s later"
+
+
+MANAGED = {
+    "customer-impact-blocking",
+    "customer-impact-degraded",
+    "customer-impact-indirect",
+    "internal-preference",
+    NEEDS,
+    "customer-impact-inferred",
+}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis+postgresql"])
+def test_a_replayed_or_late_creation_never_undoes_what_a_person_set_since(
+    tmp_path, request, backend
+):
+    system = start_system(tmp_path, request, **backend_settings(request, backend))
+    system.register_webhook()
+    key = system.create_issue(summary="Black pens for the logistics team")
+
+    def labels() -> set[str]:
+        return set(system.issue(key)["fields"]["labels"]) & MANAGED
+
+    system.wait("the new issue to be asked", lambda: labels() == {NEEDS})
+    records = system.control("GET", "/deliveries?wait=10")["deliveries"]
+    (created,) = [d for d in records if d["event"] == "jira:issue_created" and d["issue"] == key]
+    captured = json.dumps(created["payload"]).encode()  # the body Jira signed and sent
+
+    system.control("POST", f"/issues/{key}/edit", {"impact": "Blocks paying customers"})
+    system.wait("the person's impact to be labelled", lambda: labels() == {BLOCKING_LABEL})
+    system.wait("the worker to finish", lambda: system.finished(1))
+    since = system.jira_calls()[-1]["seq"]
+
+    # Fifty replays of the captured creation, each under an identifier of its own: nothing.
+    answers = {system.post(captured, f"replay-{n}").json()["status"] for n in range(50)}
+    assert answers == {"duplicate"}
+    # Jira's late retry of the creation (a body of its own, as old as the creation): taken, and
+    # the issue is read again rather than acted on from that body.
+    late = json.dumps(created["payload"] | {"late": True}).encode()
+    assert system.post(late, "late-retry").json()["status"] == "queued"
+    system.wait("the late delivery to finish", lambda: system.finished(1) and (
+        any(e.identifier == "late-retry" and e.status == "done" for e in system.entries())
+    ))  # fmt: skip
+
+    about = [
+        (c["method"], c["path"])
+        for c in system.jira_calls()
+        if c["seq"] > since and (key in c["path"] or c["path"].endswith("/issue/rank"))
+    ]  # (a worker thread's first job also looks up the field list: not about the issue)
+    assert about == [("GET", f"/rest/api/2/issue/{key}")]
+    assert labels() == {BLOCKING_LABEL}  # never two that contradict each other
+    assert len(system.comments(key)) == 1  # asked once, when it was created

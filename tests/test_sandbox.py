@@ -753,6 +753,58 @@ def test_delay_only_fault_still_answers(cloud: RunningSandbox) -> None:
     assert requests.get(f"{cloud.url}/_sandbox/faults").json()["faults"] == []
 
 
+# ---------------------------------------------------------------- a busy Jira
+
+
+def test_the_burst_limit_answers_429_as_jira_does_and_counts_no_refused_call(
+    cloud: RunningSandbox,
+) -> None:
+    assert control(cloud, "/faults", {"limits": {"rate": 0.5, "burst": 2}}).status_code == 201
+    bot = api(cloud)
+    first, second, third = (get(bot, "/rest/api/2/serverInfo") for _ in range(3))
+    assert (first.status_code, second.status_code, third.status_code) == (200, 200, 429)
+    assert first.headers["X-RateLimit-Limit"] == "2"
+    assert second.headers["X-RateLimit-NearLimit"] == "true"  # the bucket is empty
+    assert third.headers["RateLimit-Reason"] == "jira-burst-based"
+    assert int(third.headers["Retry-After"]) >= 1
+    assert third.json() == {"errorMessages": ["Rate limit exceeded."], "errors": {}}
+
+
+def test_the_per_issue_write_limit_holds_back_writes_to_that_issue_only(
+    cloud: RunningSandbox,
+) -> None:
+    limits = {"issue_writes": 1, "issue_window_s": 60}
+    control(cloud, "/faults", {"limits": limits})
+    bot = api(cloud)
+    body = {"update": {"labels": [{"add": "x"}]}}
+    assert put(bot, "/rest/api/2/issue/SHOP-1", body).status_code == 204
+    refused = put(bot, "/rest/api/2/issue/SHOP-1", body)
+    assert refused.status_code == 429
+    assert refused.headers["RateLimit-Reason"] == "jira-per-issue-on-write"
+    assert put(bot, "/rest/api/2/issue/SHOP-2", body).status_code == 204
+    assert get(bot, "/rest/api/2/issue/SHOP-1").status_code == 200  # reads are not writes
+
+
+def test_every_call_waits_the_latency_and_limits_are_cleared_with_the_faults(
+    cloud: RunningSandbox,
+) -> None:
+    control(cloud, "/faults", {"limits": {"latency_ms": 60}})
+    assert requests.get(f"{cloud.url}/_sandbox/faults").json()["limits"]["latency_ms"] == 60
+    since = cloud.state.last_call
+    get(api(cloud), "/rest/api/2/serverInfo")
+    (call,) = cloud.state.calls_since(since)
+    assert call["ms"] >= 60
+    requests.delete(f"{cloud.url}/_sandbox/faults")
+    assert requests.get(f"{cloud.url}/_sandbox/faults").json()["limits"]["latency_ms"] == 0
+
+
+@pytest.mark.parametrize(
+    "limits", [{"rate": -1}, {"latency_ms": 10**6}, {"issue_writes": 0}, {"speed": 3}]
+)
+def test_bad_limits_are_400(cloud: RunningSandbox, limits: dict[str, Any]) -> None:
+    assert control(cloud, "/faults", {"limits": limits}).status_code == 400
+
+
 def test_bad_fault_is_400(cloud: RunningSandbox) -> None:
     assert control(cloud, "/faults", {"path": "x", "status": 418}).status_code == 400
 

@@ -7,7 +7,7 @@ import pytest
 from connector.protocol import BoardEntry
 from impact.model import RankMode
 from pipeline.scheduled import RERANK_TASK, rerank_boards, schedule_reranks
-from tests.conftest import FakeJira
+from tests.conftest import IMPACT_FIELD, FakeJira
 
 BLOCKING, NONE = ("customer-impact-blocking",), ("internal-preference",)
 
@@ -21,7 +21,10 @@ def full_config(impact_config):
 @pytest.fixture
 def jira():
     fake = FakeJira()
-    fake.boards[1] = [BoardEntry("SHOP-1", NONE), BoardEntry("SHOP-2", BLOCKING)]
+    fake.boards[1] = [
+        BoardEntry("SHOP-1", NONE, {IMPACT_FIELD: {"value": "None: internal preference"}}),
+        BoardEntry("SHOP-2", BLOCKING, {IMPACT_FIELD: {"value": "Blocks paying customers"}}),
+    ]
     return fake
 
 

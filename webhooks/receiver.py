@@ -30,6 +30,7 @@ from service.errors import (
     BadBodyError,
     InvalidPayloadError,
     ReceiverError,
+    StaleDeliveryError,
     UnauthenticatedError,
     UnsupportedMediaError,
 )
@@ -93,8 +94,8 @@ class Receiver:
             raise
         try:
             result = self.take(text, event, body, headers)
-        except ReceiverError:
-            metrics.webhook_received(event.name, "unavailable")
+        except ReceiverError as exc:
+            metrics.webhook_received(event.name, "unavailable" if exc.status == 503 else "rejected")
             raise
         metrics.webhook_received(event.name, result["status"])
         return result
@@ -122,18 +123,32 @@ class Receiver:
         if reason is not None:
             log.info("ignored %s for %s: %s", event.name, event.issue_key, reason)
             return {"status": "ignored", "reason": reason}
+        now = self.clock()
+        self.refuse_if_stale(event, now)
         delivery = Delivery(
             id=_delivery_id(body, headers),
             event=event.name,
             issue_key=event.issue_key,
             body=text,
             retry=_retry_count(headers),
-            received_at=self.clock(),
+            received_at=now,
+            event_ms=event.timestamp_ms,
         )
         with delivery_context(delivery.id, delivery.issue_key):
             status = self.dispatcher.submit(delivery)
             log.debug("delivery %s (%s): %s", delivery.id, event.name, status)
         return {"status": status, "delivery": delivery.id, "issue": delivery.issue_key}
+
+    def refuse_if_stale(self, event: WebhookEvent, now: float) -> None:
+        """Refuse a body whose signed timestamp is older than ``WEBHOOK_MAX_AGE_SECONDS``."""
+        limit = self.settings.webhook_max_age_seconds
+        if event.timestamp_ms is None or now * 1000 - event.timestamp_ms <= limit * 1000:
+            return
+        age = now - event.timestamp_ms / 1000
+        raise StaleDeliveryError(
+            f"the delivery's timestamp is {age:.0f} s old, more than WEBHOOK_MAX_AGE_SECONDS "
+            f"({limit:g}); Jira retries for 30 minutes, so this is a replay or a late relay"
+        )
 
 
 def _delivery_id(body: bytes, headers: Mapping[str, str]) -> str:

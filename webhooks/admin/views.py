@@ -32,9 +32,10 @@ from markupsafe import escape
 from connector.errors import JiraError
 from impact.decide import MISSING_BAND
 from impact.model import ImpactConfig, ProjectConfig
-from impact.ranking import PINNED_LABEL, Move, RerankPlan, plan_rerank
+from impact.ranking import PINNED_LABEL, Move, RerankPlan
 from pipeline.calls import account_calls
 from pipeline.delivery_log import DEAD, DONE, FAILED, IGNORED, STATUSES, Entry
+from pipeline.judge import Judged
 from service.errors import short_error
 from service.logs import REDACTED
 from service.settings import Settings
@@ -400,47 +401,32 @@ def _boards() -> list[tuple[int, str, str]]:
     return [(p.board, p.key, p.rank.value) for p in _config().projects if p.board is not None]
 
 
-def reason_for(labels: Sequence[str], project: ProjectConfig) -> str:
-    """Why the labels put an issue in its band, in the words of ``impact.decide.explain``."""
-    from pipeline.ranking import band_of
-
-    present = set(labels)
-    band, _score = band_of(labels, project)
-    if band == MISSING_BAND:
-        if project.missing.label in present:
-            reason = f"no impact stated and no rule matched (label {project.missing.label})"
+def reason_for(judged: Judged) -> str:
+    """Why an issue is in its band: triage's reason (``impact.decide.explain``), and what its
+    labels say when they disagree (the band follows the level, the labels follow triage)."""
+    reason = judged.why
+    if not judged.labels_agree:
+        if judged.plan.add_labels:
+            reason += f"; labels not written yet ({', '.join(judged.plan.add_labels)})"
         else:
-            reason = "not triaged yet (no impact label): ranks with the missing band"
-    else:
-        level = project.level(band)
-        how = "inferred by a rule" if project.inferred.label in present else "set in the field"
-        reason = f"{band}, {how} (label {level.label})"
-    if PINNED_LABEL in present:
+            reason += f"; stale labels ({', '.join(judged.plan.remove_labels)})"
+    if judged.pinned:
         reason += f"; pinned (label {PINNED_LABEL}): never moved"
     return reason
 
 
 def board_bands(
-    entries: Sequence[Any], project: ProjectConfig, plan: RerankPlan
+    issues: Sequence[Judged], project: ProjectConfig, plan: RerankPlan
 ) -> tuple[Band, ...]:
     """The board's issues grouped by band (highest score first), each in board order."""
-    from pipeline.ranking import band_of
-
     moves = {move.key: move for move in plan.moves}
     bands = [(level.name, level.score) for level in project.levels]
     bands.append((MISSING_BAND, project.missing.score))
     rows: dict[str, list[BoardRow]] = {name: [] for name, _ in bands}
-    for position, entry in enumerate(entries, 1):
-        band, _score = band_of(entry.labels, project)
-        rows[band].append(
-            BoardRow(
-                position,
-                entry.key,
-                band,
-                reason_for(entry.labels, project),
-                PINNED_LABEL in entry.labels,
-                moves.get(entry.key),
-            )
+    for position, judged in enumerate(issues, 1):
+        key = judged.issue.key
+        rows[judged.band].append(
+            BoardRow(position, key, judged.band, reason_for(judged), judged.pinned, moves.get(key))
         )
     ordered = sorted(bands, key=lambda band: -band[1])
     return tuple(Band(name, score, tuple(rows[name])) for name, score in ordered)
@@ -468,7 +454,7 @@ def boards() -> ResponseReturnValue:
 
 @bp.get("/boards/<int:board_id>")
 def board(board_id: int) -> ResponseReturnValue:
-    from pipeline.ranking import OPEN, RankRefusedError, board_issue, project_for_board
+    from pipeline.ranking import RankRefusedError, project_for_board, read_board
 
     try:
         project = project_for_board(_config(), board_id)
@@ -477,7 +463,7 @@ def board(board_id: int) -> ResponseReturnValue:
     jira = _jira()
     try:
         setup = jira.board_setup(board_id)
-        entries = jira.board_issues(board_id, jql=f"{OPEN} ORDER BY Rank ASC")
+        review = read_board(board_id, _config(), jira)
         can_rank = jira.can_schedule(project.project.key)
     except JiraError as exc:
         return _page(
@@ -488,7 +474,7 @@ def board(board_id: int) -> ResponseReturnValue:
         )
     finally:
         account_calls(jira)
-    plan = plan_rerank([board_issue(entry, project) for entry in entries])
+    plan = review.plan
     problems = []
     if not setup.ordered_by_rank:
         problems.append(
@@ -506,8 +492,8 @@ def board(board_id: int) -> ResponseReturnValue:
         active="boards",
         board_id=board_id,
         project=project.project,
-        bands=board_bands(entries, project, plan),
-        total=len(entries),
+        bands=board_bands(review.issues, project, plan),
+        total=len(review.issues),
         plan=plan,
         problems=problems,
     )

@@ -1,0 +1,100 @@
+"""How fast a process calls Jira: at most ``max_in_flight`` calls at once, started at most
+``rate`` a second, and slower for a while after Jira says it is too much.
+
+One ``Pace`` is shared by every Jira client of a process (one client per worker thread), so the
+threads together keep to it. The rate adapts between a floor and the cap:
+
+- a 429 for the burst (or any other) budget pauses every call of the process for Jira's
+  ``Retry-After`` and cuts the rate (``CUT``); a 429 for one issue's writes
+  (``RateLimit-Reason: jira-per-issue-on-write``) concerns that issue only: the caller waits;
+- ``X-RateLimit-NearLimit: true`` on an answer holds the rate where it is;
+- any other answer lets it grow again, by ``GROWTH`` of the cap over a second of answers.
+
+Calls are spread evenly (one every ``1 / rate`` seconds), not let out in bursts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+
+PER_ISSUE_REASON = "jira-per-issue-on-write"
+CUT = 0.8  # the rate after a 429, as a share of what it was
+GROWTH = 0.1  # the share of the cap the rate regains per second of answers
+FLOOR = 0.05  # the slowest the rate goes, as a share of the cap
+DEFAULT_WAIT = 1.0  # seconds, for a 429 that says nothing
+
+
+class Pace:
+    def __init__(
+        self,
+        *,
+        max_in_flight: int,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_in_flight < 1 or rate <= 0:
+            raise ValueError("a pace needs at least one call in flight and a positive rate")
+        self.max_in_flight = max_in_flight
+        self.cap = rate
+        self.rate = rate
+        self.clock = clock
+        self.in_flight = 0
+        self.most_in_flight = 0  # the highest ``in_flight`` reached, for the figures
+        self._cond = threading.Condition(threading.RLock())
+        self._next_start = 0.0
+        self._paused_until = 0.0
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Wait for a turn to call Jira, then hold it while the call runs."""
+        with self._cond:
+            while (wait := self.turn(self.clock())) > 0:
+                self._cond.wait(timeout=wait if wait != float("inf") else None)
+        try:
+            yield
+        finally:
+            self.done()
+
+    def turn(self, now: float) -> float:
+        """Take a turn to start a call at ``now`` and return 0, or return the seconds to wait
+        (``inf``: until a call in flight ends). Every turn taken ends with ``done``."""
+        with self._cond:
+            wait = max(self._paused_until, self._next_start) - now
+            if wait > 0:
+                return wait
+            if self.in_flight >= self.max_in_flight:
+                return float("inf")
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            self._next_start = max(now, self._next_start) + 1.0 / self.rate
+            return 0.0
+
+    def done(self) -> None:
+        """A call started with ``turn`` has ended."""
+        with self._cond:
+            self.in_flight -= 1
+            self._cond.notify_all()
+
+    def answered(self, status: int, headers: Mapping[str, str]) -> None:
+        """Adapt to an answer that was not a 429 (those go to ``refused``)."""
+        if status == 429:
+            return
+        near = str(headers.get("X-RateLimit-NearLimit", "")).lower() == "true"
+        with self._cond:
+            if not near:
+                self.rate = min(self.cap, self.rate + GROWTH * self.cap / max(self.rate, 1.0))
+
+    def refused(self, retry_after: float | None, reason: str | None) -> float:
+        """Jira answered 429: the seconds the caller waits before sending the call again. For
+        the burst budget (or a reason not given) every call of the process waits as long."""
+        wait = DEFAULT_WAIT if retry_after is None else max(0.0, retry_after)
+        if reason == PER_ISSUE_REASON:
+            return wait
+        with self._cond:
+            self._paused_until = max(self._paused_until, self.clock() + wait)
+            self.rate = max(FLOOR * self.cap, self.rate * CUT)
+            self._cond.notify_all()
+        return wait
