@@ -24,6 +24,7 @@ from webhooks import create_app
 from webhooks.signature import sign
 
 URL = "/webhooks/jira"
+JSON = "application/json"
 MAX_BODY = 64 * 1024
 VALID = json.dumps(issue_payload()).encode()
 
@@ -253,6 +254,25 @@ def test_keys_that_are_not_jira_keys_never_reach_a_jira_path(key):
                 attempt()
         sent = {call.request.path_url for call in mocked.calls}
     assert sent <= {"/rest/api/2/serverInfo", "/rest/api/2/myself"}
+
+
+def test_with_a_secret_set_an_unsigned_delivery_is_refused_even_with_the_right_token(
+    settings, impact_config, jira
+):
+    """The README says unsigned deliveries are refused once a secret is set: the token, were
+    it leaked from a URL in some log, must not stand in for the signature."""
+    both = replace(settings, webhook_token="url-token-0123")
+    client = create_app({"SETTINGS": both, "IMPACT": impact_config, "JIRA": jira}).test_client()
+    r = client.post("/webhooks/jira?token=url-token-0123", data=VALID, content_type=JSON)
+    assert r.status_code == 401
+    assert r.json["message"] == "missing X-Hub-Signature header"
+    assert jira.requests == [] and jira.applied == []
+    signed = client.post(
+        "/webhooks/jira?token=url-token-0123",
+        data=VALID,
+        headers={"Content-Type": JSON, "X-Hub-Signature": sign(VALID, secret=SECRET)},
+    )
+    assert signed.status_code == 202
 
 
 def test_odd_but_harmless_headers_are_accepted(service):
