@@ -255,10 +255,34 @@ def test_a_failing_delivery_log_shows_as_down_not_as_an_error(qapp, tmp_path):
         ("/rest/api/2/myself", "/rest/api/2/myself"),
         ("/rest/api/2/mypermissions?projectKey=SHOP", "/rest/api/2/mypermissions"),
         ("/rest/api/2/field", "/rest/api/2/field"),
+        ("/rest/api/2/project/SHOP", "/rest/api/2/project/{key}"),
+        ("/rest/api/2/field/customfield_10042/context", "/rest/api/2/field/{key}/context"),
+        ("/rest/api/2/issue/anything-at-all", "/rest/api/2/issue/{key}"),
+        ("/somewhere/else/entirely", "other"),
+        ("/rest/api/2" + "/issue" * 7, "other"),
     ],
 )
 def test_jira_endpoints_fold_keys_and_ids(path, endpoint):
     assert metrics.endpoint_of(path) == endpoint
+
+
+def test_metric_labels_stay_a_known_set_whatever_a_signed_sender_names(qapp):
+    """Every label value is a series kept for good: made-up event names and odd Jira paths
+    must not each make one."""
+    client = qapp.test_client()
+    for n in range(30):
+        payload = {"webhookEvent": f"made:up_{n}", "issue": {"key": f"SHOP-{n}"}}
+        assert post_signed(client, payload).status_code == 202
+        metrics.jira_calls([Call("GET", f"/rest/api/2/issue/x{n}/y{n}", 200)])
+        metrics.jira_calls([Call("GET", f"/elsewhere/{n}", 200)])
+        metrics.delivery_processed(f"made:up_{n}", "done", 0.1)
+    text = scrape(client)
+    events = {labels.get("event") for (_name, pairs) in samples(text) for labels in [dict(pairs)]}
+    endpoints = {dict(pairs).get("endpoint") for (_name, pairs) in samples(text)}
+    assert "made:up_7" not in text and "x7" not in text and "elsewhere" not in text
+    assert events - {None} <= metrics.KNOWN_EVENTS | {"other", "unknown"}
+    assert "other" in events
+    assert {"/rest/api/2/issue/{key}/{key}", "other"} <= endpoints
 
 
 # --------------------------------------------------------------------------------------------
