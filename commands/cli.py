@@ -12,7 +12,7 @@ import click
 
 from commands.admin import backfill_command, check_command, webhook_group
 from commands.rerank import rerank_command
-from impact.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from impact.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, pattern_warnings
 from pipeline.delivery_log import (
     STATUSES,
     DeliveryLog,
@@ -56,6 +56,8 @@ def config_check(path: str) -> None:
         f"{path}: OK — {len(cfg.levels)} levels, {len(cfg.rules)} rules, "
         f"{len(cfg.projects)} project(s): {', '.join(p.key for p in cfg.projects) or 'none'}"
     )
+    for where, why in pattern_warnings(cfg):  # not errors: every search has a time limit
+        click.echo(f"warning: {where}: may be slow on a long description: {why}")
 
 
 def _settings() -> Settings:

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,10 @@ import redis
 import requests
 import sqlalchemy
 
+from impact.config import load_config, pattern_warnings
+from impact.decide import decide
+from impact.model import Issue, Plan, Rule
+from impact.patterns import TIMEOUT_SECONDS, compile_pattern
 from pipeline.delivery_log import DeliveryLog, Entry, make_engine
 from pipeline.queue import Inbox, make_huey
 from sandbox.stack import Process, free_port, procfile_command, start_sandbox, wait_until
@@ -357,3 +361,47 @@ def test_jira_faults_are_waited_out_and_every_delivery_ends_done(tmp_path, reque
                 waited = next_start - ended
                 assert waited >= retry_after, f"{entry.issue_key} retried {waited:.2f} s later"
     assert {"429", "503", "500", "no answer"} <= seen, seen
+
+
+# --------------------------------------------------------------------------------------------
+# What one rule may cost the worker
+
+
+def _decide_with_shipped_rules(summary: str, description: str, **issue: Any) -> Plan:
+    config = load_config(ROOT / "config" / "impact.toml")
+    project = config.for_project("SHOP")
+    assert project is not None
+    return decide(
+        Issue(key="SHOP-1", project="SHOP", summary=summary, description=description, **issue),
+        project,
+    )
+
+
+def test_the_shipped_rules_stay_quick_on_the_largest_description_and_still_match():
+    """A 32 KB description of one repeated word cost the old 'outage reported' rule 1.6 s of
+    worker time on every edit; the rule now reads the text once. Had any pattern run out of
+    its time, the plan would carry a note saying so; and `config check` finds no risky shape
+    in any shipped pattern."""
+    assert pattern_warnings(load_config(ROOT / "config" / "impact.toml")) == []
+    hostile = ("down " * 6554)[:32_767]
+    plan = _decide_with_shipped_rules("Checkout page", hostile)
+    assert plan.notes == ()
+    assert plan.level is None  # "down" alone is not an outage reported by customers
+    for summary in ("Customers report an outage", "Site down for our customers"):
+        assert _decide_with_shipped_rules(summary, hostile).rule == "outage reported"
+
+
+def test_a_pattern_that_runs_too_long_is_cut_off_and_counts_as_not_matching():
+    """Whatever an admin writes, one pattern gets a bounded share of the worker: the regex
+    engine stops it (impact.patterns.TIMEOUT_SECONDS) and the decision says so."""
+    greedy = Rule("greedy", "blocking", text=(compile_pattern(r"(?i)(a|aa)+$"),))
+    config = load_config(ROOT / "config" / "impact.toml")
+    project = replace(config, rules=(greedy,)).for_project("SHOP")
+    assert project is not None
+    # Some seconds of backtracking without the limit (it doubles with every few more a's).
+    plan = decide(Issue(key="SHOP-9", project="SHOP", summary="a" * 32 + "!"), project)
+    assert plan.level is None and plan.rule is None
+    assert plan.notes == (
+        f"rule 'greedy': pattern '(?i)(a|aa)+$' took over {TIMEOUT_SECONDS:g} s on SHOP-9; "
+        "counted as not matching",
+    )
