@@ -67,6 +67,8 @@ class InboxStorage(Protocol):
     def oldest_message(self) -> bytes | None: ...
     def forget_seen(self, *, now: float) -> int: ...
     def checkpoint(self) -> None: ...
+    def count_up(self, key: str, *, ttl: float) -> int: ...
+    def count(self, key: str) -> int: ...
 
 
 class SqliteLeaseStorage(SqliteStorage):
@@ -91,7 +93,17 @@ class SqliteLeaseStorage(SqliteStorage):
         "create table if not exists delivery_inbox (queue text not null, id text not null, "
         "due real not null, record blob not null, primary key(queue, id))"
     )  # a rowid table: its records (the bodies) are large, which WITHOUT ROWID handles worse
-    ddl: ClassVar[list[str]] = [*SqliteStorage.ddl, table_expiry, table_seen, table_inbox]
+    table_counts = (
+        "create table if not exists shared_count (queue text not null, key text not null, "
+        "value integer not null, expires real not null, primary key(queue, key)) without rowid"
+    )  # pipeline.counters: what every web process must see alike (admin sessions, throttles)
+    ddl: ClassVar[list[str]] = [
+        *SqliteStorage.ddl,
+        table_expiry,
+        table_seen,
+        table_inbox,
+        table_counts,
+    ]
 
     def _create_connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection = super()._create_connection()
@@ -245,7 +257,32 @@ class SqliteLeaseStorage(SqliteStorage):
             curs.execute(
                 "delete from delivery_seen where queue = ? and expires <= ?", (self.name, now)
             )
-            return int(curs.rowcount)
+            forgotten = int(curs.rowcount)
+            curs.execute(
+                "delete from shared_count where queue = ? and expires <= ?", (self.name, now)
+            )
+            return forgotten
+
+    def count_up(self, key: str, *, ttl: float) -> int:
+        now = time.time()
+        rows = self.sql(
+            "insert into shared_count (queue, key, value, expires) values (?, ?, 1, ?) "
+            "on conflict (queue, key) do update set "
+            "value = iif(expires <= ?, 1, value + 1), "
+            "expires = iif(expires <= ?, excluded.expires, expires) returning value",
+            (self.name, key, now + ttl, now, now),
+            commit=True,
+            results=True,
+        )
+        return int(rows[0][0])
+
+    def count(self, key: str) -> int:
+        rows = self.sql(
+            "select value from shared_count where queue = ? and key = ? and expires > ?",
+            (self.name, key, time.time()),
+            results=True,
+        )
+        return int(rows[0][0]) if rows else 0
 
     def flush_all(self) -> None:
         super().flush_all()
@@ -298,6 +335,7 @@ class RedisInboxStorage(RedisExpireStorage):
         self.seen_prefix = f"{prefix}.seen."
         self.inbox_key = f"{prefix}.inbox"
         self.inbox_due_key = f"{prefix}.inbox.due"
+        self.count_prefix = f"{self.queue_key}.count."
         self._accept = self.conn.register_script(_ACCEPT_SCRIPT)
         self._lock_and_get = self.conn.register_script(_LOCK_AND_GET_SCRIPT)
 
@@ -339,6 +377,16 @@ class RedisInboxStorage(RedisExpireStorage):
 
     def forget_seen(self, *, now: float) -> int:
         return 0  # Redis expires them itself
+
+    def count_up(self, key: str, *, ttl: float) -> int:
+        with self.conn.pipeline() as pipe:  # MULTI … EXEC: the first count sets the expiry
+            pipe.set(self.count_prefix + key, 0, px=max(1, round(ttl * 1000)), nx=True)
+            pipe.incr(self.count_prefix + key)
+            return int(pipe.execute()[1])
+
+    def count(self, key: str) -> int:
+        found = self.conn.get(self.count_prefix + key)
+        return 0 if found is None else int(found)
 
     def volatile(self) -> bool:
         """True when the server keeps no append-only file: a restart of Redis would then lose
