@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,7 @@ from pipeline.queue import (
     warn_if_volatile,
 )
 from pipeline.worker import DeliveryWorker, RetryPolicy, Sweeper, retry_verdict
+from sandbox.stack import wait_until
 from service.settings import Settings, SettingsError
 from tests.conftest import FakeJira, issue_payload, post_signed
 from tests.servers import redis_instance, redis_server
@@ -762,3 +764,19 @@ def test_a_redis_without_append_only_file_is_named_at_start_up(redis_url, caplog
 def test_redis_url_in_environment_moves_the_queue(redis_url):
     s = Settings.from_env(BASE_ENV | {"REDIS_URL": redis_url})
     assert type(make_huey(s)).__name__ == "RedisInboxHuey"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_shared_counts_are_seen_by_every_process_and_run_out(backend, request, qsettings):
+    """What the admin pages keep for every web process (logouts, failed attempts): counted in
+    the queue's store by one process, seen by another, and gone once its window is over."""
+    s = qsettings
+    if backend == "redis":
+        s = replace(qsettings, redis_url=request.getfixturevalue("redis_url"))
+    one, two = make_huey(s, web=True).storage, make_huey(s, web=True).storage
+    key = f"test.{uuid.uuid4().hex}"
+    assert [one.count_up(key, ttl=0.5), two.count_up(key, ttl=0.5)] == [1, 2]
+    assert one.count(key) == two.count(key) == 2
+    assert two.count("test.never") == 0
+    wait_until("the count's window to end", lambda: one.count(key) == 0, timeout=10)
+    assert two.count_up(key, ttl=30) == 1
