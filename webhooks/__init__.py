@@ -68,6 +68,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(metrics_bp)
     app.register_blueprint(admin_bp)
     register_error_handlers(app)
+    if not settings.metrics_token:
+        log.warning(
+            "METRICS_TOKEN is not set: /metrics is open to whoever reaches this port, and "
+            "/readyz shows no details (see the README's Health and metrics)"
+        )
     log.info(
         "jira-customer-impact ready: Jira %s, %d project(s) from %s",
         settings.jira_url,

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from webhooks.signature import bearer_ok
+
 COOKIE = "jira_impact_admin"
 COOKIE_PATH = "/admin"
 SESSION_SECONDS = 12 * 3600
@@ -61,8 +63,7 @@ class AdminAuth:
         return hmac.compare_digest(given.strip().encode(), self._token.encode())
 
     def bearer_ok(self, header: str | None) -> bool:
-        scheme, _, value = (header or "").partition(" ")
-        return scheme.lower() == "bearer" and self.token_ok(value)
+        return bearer_ok(header, token=self._token)
 
     # ---- sessions
 
