@@ -104,7 +104,7 @@ def _items(source: str) -> list[tuple[str, bool, bool]]:
         repeated = _unbounded_at(source, i)
         while i < len(source) and source[i] in "*+?{":  # the quantifier belongs to the item
             i = source.index("}", i) + 1 if source[i] == "{" and "}" in source[i:] else i + 1
-        if item in ("|",):
+        if item == "|":
             items.append((item, False, False))
         elif item:
             items.append((item, inside, repeated))

@@ -10,8 +10,10 @@ findings``; by default ``jira_setup.check.run_checks``).
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -535,19 +537,29 @@ def board_bands(
     return tuple(Band(name, score, tuple(rows[name])) for name, score in ordered)
 
 
-def _jira() -> Any:
+@contextmanager
+def _jira() -> Iterator[Any]:
+    """The Jira client of the admin pages, one page at a time per process, its calls accounted
+    for once the page is done. One connector per process, so that serverInfo, the field list and
+    board configurations are looked up once, not on every page view; gevent's workers serve
+    pages side by side, and a connector (its session, its record of calls) is not for two."""
     factory: Callable[[], Any] | None = current_app.extensions.get("impact.admin.jira")
-    if factory is not None:
-        return factory()
-    # One connector per process, so that serverInfo, the field list and board configurations are
-    # looked up once, not on every page view (gunicorn's sync workers serve one page at a time).
-    cached = current_app.extensions.get("impact.admin.connector")
-    if cached is None:
-        from connector.client import JiraConnector
+    lock = current_app.extensions.setdefault("impact.admin.jira_lock", threading.Lock())
+    with lock:
+        jira = (
+            factory()
+            if factory is not None
+            else current_app.extensions.get("impact.admin.connector")
+        )
+        if jira is None:
+            from connector.client import JiraConnector
 
-        cached = JiraConnector.from_settings(_settings(), field=_config().field)
-        current_app.extensions["impact.admin.connector"] = cached
-    return cached
+            jira = JiraConnector.from_settings(_settings(), field=_config().field)
+            current_app.extensions["impact.admin.connector"] = jira
+        try:
+            yield jira
+        finally:
+            account_calls(jira)
 
 
 @bp.get("/boards")
@@ -563,20 +575,18 @@ def board(board_id: int) -> ResponseReturnValue:
         project = project_for_board(_config(), board_id)
     except RankRefusedError as exc:
         return _page("message.html", 404, title=f"Board {board_id}", message=exc.problems[0])
-    jira = _jira()
-    try:
-        setup = jira.board_setup(board_id)
-        entries = jira.board_issues(board_id, jql=f"{OPEN} ORDER BY Rank ASC")
-        can_rank = jira.can_schedule(project.project.key)
-    except JiraError as exc:
-        return _page(
-            "message.html",
-            502,
-            title=f"Board {board_id}",
-            message=f"Jira did not give the board: {exc}",
-        )
-    finally:
-        account_calls(jira)
+    with _jira() as jira:
+        try:
+            setup = jira.board_setup(board_id)
+            entries = jira.board_issues(board_id, jql=f"{OPEN} ORDER BY Rank ASC")
+            can_rank = jira.can_schedule(project.project.key)
+        except JiraError as exc:
+            return _page(
+                "message.html",
+                502,
+                title=f"Board {board_id}",
+                message=f"Jira did not give the board: {exc}",
+            )
     plan = plan_rerank([board_issue(entry, project) for entry in entries])
     problems = []
     if not setup.ordered_by_rank:
@@ -613,18 +623,16 @@ def check() -> ResponseReturnValue:
         from jira_setup.check import run_checks
 
         run = run_checks
-    jira = _jira()
-    try:
-        findings = list(run(_settings(), _config(), jira))
-    except Exception as exc:
-        log.exception("admin: the check could not run")
-        return _page(
-            "message.html",
-            502,
-            title="Check",
-            message=f"The check could not run: {short_error(exc)}",
-        )
-    finally:
-        account_calls(jira)
+    with _jira() as jira:
+        try:
+            findings = list(run(_settings(), _config(), jira))
+        except Exception as exc:
+            log.exception("admin: the check could not run")
+            return _page(
+                "message.html",
+                502,
+                title="Check",
+                message=f"The check could not run: {short_error(exc)}",
+            )
     problems = sum(1 for finding in findings if not finding.ok)
     return _page("check.html", title="Check", active="check", findings=findings, problems=problems)
