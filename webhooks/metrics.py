@@ -129,12 +129,12 @@ def metrics_view() -> ResponseReturnValue:
 
     settings = current_app.extensions["impact.settings"]
     if settings.metrics_token and not monitoring_allowed():
-        body = {
+        refusal = {
             "status": "rejected",
             "error": "unauthorized",
             "message": "send METRICS_TOKEN as a bearer token (Authorization: Bearer …)",
         }
-        return jsonify(body), 401, {"WWW-Authenticate": 'Bearer realm="metrics"'}
+        return jsonify(refusal), 401, {"WWW-Authenticate": 'Bearer realm="metrics"'}
 
     delivery_log, queue = delivery_stores(current_app)
     body = exposition(
