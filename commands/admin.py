@@ -28,6 +28,7 @@ from commands.backfill import (
     format_table,
     summarise,
 )
+from commands.output import echo
 from connector.admin import AdminWebhook, JiraAdmin
 from connector.client import JiraConnector
 from connector.errors import JiraError
@@ -40,7 +41,7 @@ DEFAULT_WEBHOOK_NAME = "jira-customer-impact"
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(message, err=True)
+    echo(message, err=True)
     sys.exit(1)
 
 
@@ -86,7 +87,7 @@ def check_command() -> None:
     except ConfigError as exc:
         for path, message in exc.errors:
             where = f"{exc.source}: {path}" if path else exc.source
-            click.echo(str(Finding(False, "config", f"{where}: {message}", "edit the file")))
+            echo(str(Finding(False, "config", f"{where}: {message}", "edit the file")))
         _fail(f"{_plural(len(exc.errors), 'config error')}: Jira was not checked")
     keys = ", ".join(p.key for p in config.projects) or "none"
     summary = (
@@ -98,11 +99,11 @@ def check_command() -> None:
         *run_checks(settings, config, _connector(settings, config)),
     ]
     for finding in findings:
-        click.echo(str(finding))
+        echo(str(finding))
     problems = sum(1 for f in findings if not f.ok)
     if problems:
         _fail(f"{_plural(problems, 'problem')} found")
-    click.echo(f"All {len(findings)} checks passed.")
+    echo(f"All {len(findings)} checks passed.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,9 +183,9 @@ def backfill_command(
         report = backfill.run(jql, limit=limit, on_listed=listed, on_result=step)
     _print_report(report, config, details=details)
     if not apply and progress.done():
-        click.echo(f"(An interrupted --apply run of this JQL left progress in {progress.path}.)")
+        echo(f"(An interrupted --apply run of this JQL left progress in {progress.path}.)")
     if apply and report.left + report.count(FAILED):
-        click.echo(f"Progress is kept in {progress.path}: run the same command to continue.")
+        echo(f"Progress is kept in {progress.path}: run the same command to continue.")
     if report.stopped or report.count(FAILED):
         sys.exit(1)
 
@@ -193,12 +194,12 @@ def _print_report(report: Report, config: ImpactConfig, *, details: bool) -> Non
     earlier = (
         f"; {report.done_before} done by an earlier run, skipped" if report.done_before else ""
     )
-    click.echo(f"{report.jql}: {_plural(report.listed, 'issue')}{earlier}")
+    echo(f"{report.jql}: {_plural(report.listed, 'issue')}{earlier}")
     if details:
         for result in report.results:
             if result.status == CHANGED and result.plan is not None:
-                click.echo(f"  {result.plan.summary()}")
-    click.echo(format_table(summarise(report.results, config), applied=report.applied))
+                echo(f"  {result.plan.summary()}")
+    echo(format_table(summarise(report.results, config), applied=report.applied))
     for status, what in (
         (SKIPPED, "not in a configured project, skipped"),
         (GONE, "deleted or moved since listed, skipped"),
@@ -206,25 +207,23 @@ def _print_report(report: Report, config: ImpactConfig, *, details: bool) -> Non
     ):
         picked = [r for r in report.results if r.status == status]
         if picked:
-            click.echo(
-                f"{_plural(len(picked), 'issue')} {what}: {', '.join(r.key for r in picked[:20])}"
-            )
+            echo(f"{_plural(len(picked), 'issue')} {what}: {', '.join(r.key for r in picked[:20])}")
         if status == FAILED:
             for result in picked:
-                click.echo(f"  {result.key}: {result.error}", err=True)
+                echo(f"  {result.key}: {result.error}", err=True)
     notes = sorted({note for r in report.results if r.plan for note in r.plan.notes})
     for note in notes:
-        click.echo(f"note: {note}")
+        echo(f"note: {note}")
     changed = report.count(CHANGED)
     if report.stopped:
-        click.echo(f"Stopped: {report.stopped}", err=True)
+        echo(f"Stopped: {report.stopped}", err=True)
     if report.left:
-        click.echo(f"{_plural(report.left, 'issue')} left for another run.")
+        echo(f"{_plural(report.left, 'issue')} left for another run.")
     if not report.applied:
         then = " Run again with --apply to carry it out." if changed else ""
-        click.echo(f"Dry run: nothing was changed; {_plural(changed, 'issue')} would change.{then}")
+        echo(f"Dry run: nothing was changed; {_plural(changed, 'issue')} would change.{then}")
     else:
-        click.echo(f"Applied: {_plural(changed, 'issue')} changed.")
+        echo(f"Applied: {_plural(changed, 'issue')} changed.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,10 +282,10 @@ def webhook_register(url: str, jql: str | None, name: str) -> None:
     except JiraError as exc:
         _fail(f"Jira refused: {exc}")
     if not secret and not settings.webhook_token:
-        click.echo("warning: registered unsigned (neither JIRA_WEBHOOK_SECRET nor a token set)")
-    click.echo(f"Registered {_describe(made)}")
-    click.echo(f"  events: {', '.join(made.events)}")
-    click.echo(f"  JQL: {made.jql or '(every issue)'}")
+        echo("warning: registered unsigned (neither JIRA_WEBHOOK_SECRET nor a token set)")
+    echo(f"Registered {_describe(made)}")
+    echo(f"  events: {', '.join(made.events)}")
+    echo(f"  JQL: {made.jql or '(every issue)'}")
 
 
 @webhook_group.command("list")
@@ -303,14 +302,14 @@ def webhook_list() -> None:
     except JiraError as exc:
         _fail(f"Jira refused: {exc}")
     if not hooks:
-        click.echo("No admin webhooks. Create one with: jira-impact webhook register --url …")
+        echo("No admin webhooks. Create one with: jira-impact webhook register --url …")
         return
     for hook in hooks:
         mark = "*" if is_receiver_url(hook.url) else " "
-        click.echo(f"{mark} {_describe(hook)}")
-        click.echo(f"    events: {', '.join(hook.events) or '-'}")
-        click.echo(f"    JQL: {hook.jql or '(every issue)'}")
-    click.echo("* sends to a jira-customer-impact receiver (/webhooks/jira)")
+        echo(f"{mark} {_describe(hook)}")
+        echo(f"    events: {', '.join(hook.events) or '-'}")
+        echo(f"    JQL: {hook.jql or '(every issue)'}")
+    echo("* sends to a jira-customer-impact receiver (/webhooks/jira)")
 
 
 def _describe(hook: AdminWebhook) -> str:

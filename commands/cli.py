@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 import click
 
 from commands.admin import backfill_command, check_command, webhook_group
+from commands.output import echo
 from commands.rerank import rerank_command
-from impact.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from impact.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, pattern_warnings
 from pipeline.delivery_log import (
     STATUSES,
     DeliveryLog,
@@ -50,19 +51,21 @@ def config_check(path: str) -> None:
     try:
         cfg = load_config(path)
     except ConfigError as exc:
-        click.echo(str(exc), err=True)
+        echo(str(exc), err=True)
         sys.exit(1)
-    click.echo(
+    echo(
         f"{path}: OK — {len(cfg.levels)} levels, {len(cfg.rules)} rules, "
         f"{len(cfg.projects)} project(s): {', '.join(p.key for p in cfg.projects) or 'none'}"
     )
+    for where, why in pattern_warnings(cfg):  # not errors: every search has a time limit
+        echo(f"warning: {where}: may be slow on a long description: {why}")
 
 
 def _settings() -> Settings:
     try:
         return Settings.from_env(os.environ)
     except SettingsError as exc:
-        click.echo(str(exc), err=True)
+        echo(str(exc), err=True)
         sys.exit(1)
 
 
@@ -83,12 +86,12 @@ def worker() -> None:
     try:
         cfg = load_config(settings.impact_config)
     except ConfigError as exc:
-        click.echo(str(exc), err=True)
+        echo(str(exc), err=True)
         sys.exit(1)
     try:
         run_worker(settings, cfg)
     except SchemaError as exc:
-        click.echo(str(exc), err=True)
+        echo(str(exc), err=True)
         sys.exit(1)
 
 
@@ -104,7 +107,7 @@ def db_upgrade(revision: str) -> None:
     engine = _delivery_log().engine
     migrate(engine, revision)
     current, _head = schema_revisions(engine)
-    click.echo(f"{engine.url.render_as_string(hide_password=True)}: at schema {current}")
+    echo(f"{engine.url.render_as_string(hide_password=True)}: at schema {current}")
 
 
 @main.group()
@@ -119,10 +122,10 @@ def deliveries_list(status: str | None, limit: int) -> None:
     """The newest deliveries first, one a line."""
     delivery_log = _delivery_log()
     counts = delivery_log.counts()
-    click.echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no deliveries")
+    echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no deliveries")
     for e in delivery_log.entries(status=status, limit=limit):
         outcome = e.error or e.plan or ""
-        click.echo(
+        echo(
             f"{_when(e.received_at)}  {e.status:<9} {e.attempts:>2}x  {e.issue_key or '-':<12} "
             f"{e.identifier}  {e.event}  {outcome.splitlines()[0][:100] if outcome else ''}"
         )
@@ -134,14 +137,14 @@ def deliveries_show(identifier: str) -> None:
     """Everything the log holds about one delivery (the calls made, Jira's message)."""
     entry = _delivery_log().get(identifier)
     if entry is None:
-        click.echo(f"no delivery {identifier!r} in the log", err=True)
+        echo(f"no delivery {identifier!r} in the log", err=True)
         sys.exit(1)
     for name, value in vars(entry).items():
         if name.endswith("_at"):
             value = _when(value) if value is not None else None
         if value is not None and "\n" in str(value):
             value = "\n    " + str(value).replace("\n", "\n    ")
-        click.echo(f"{name}: {value if value is not None else '-'}")
+        echo(f"{name}: {value if value is not None else '-'}")
 
 
 @deliveries.command("replay")
@@ -157,11 +160,11 @@ def deliveries_replay(identifiers: tuple[str, ...], all_dead: bool) -> None:
     replayed = delivery_log.replay(identifiers, all_dead=all_dead, now=time.time())
     for delivery in replayed:
         queue.enqueue(delivery)
-        click.echo(f"queued {delivery.id} ({delivery.issue_key})")
+        echo(f"queued {delivery.id} ({delivery.issue_key})")
     missing = set(identifiers) - {d.id for d in replayed}
     for identifier in sorted(missing):
-        click.echo(f"not replayed: {identifier} (unknown, or still queued or running)", err=True)
-    click.echo(f"{len(replayed)} delivery(ies) queued again")
+        echo(f"not replayed: {identifier} (unknown, or still queued or running)", err=True)
+    echo(f"{len(replayed)} delivery(ies) queued again")
     if missing:
         sys.exit(1)
 

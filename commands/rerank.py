@@ -11,6 +11,7 @@ from typing import NoReturn
 
 import click
 
+from commands.output import echo
 from connector.errors import JiraError, RankPartialError
 from impact.config import ConfigError, load_config
 from pipeline.ranking import RankRefusedError, apply_rerank, plan_board
@@ -44,10 +45,10 @@ def rerank_command(board_id: int, apply: bool) -> None:
     except JiraError as exc:
         _fail(f"board {board_id}: {exc}")
     plan = review.plan
-    click.echo(review.describe())
+    echo(review.describe())
     if not apply:
         if plan.calls:
-            click.echo("Dry run: nothing was changed. Run again with --apply to carry it out.")
+            echo("Dry run: nothing was changed. Run again with --apply to carry it out.")
         return
     if not plan.calls:
         return
@@ -57,12 +58,12 @@ def rerank_command(board_id: int, apply: bool) -> None:
         _fail(f"Applied, but {exc}. {AGAIN}")
     except JiraError as exc:
         _fail(f"Stopped: {exc}. {AGAIN}")
-    click.echo(
+    echo(
         f"Applied: {plan.moved} issue{'' if plan.moved == 1 else 's'} moved in "
         f"{len(plan.calls)} rank call{'' if len(plan.calls) == 1 else 's'}."
     )
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(message, err=True)
+    echo(message, err=True)
     sys.exit(1)

@@ -16,7 +16,6 @@ call is recorded and every failure is a ``connector.errors`` type. Endpoints:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from connector.errors import (
     JiraForbiddenError,
     JiraNotFoundError,
 )
+from impact.keys import is_issue_key, is_project_key
 
 WEBHOOKS = "/rest/webhooks/1.0/webhook"
 WEBHOOK_EVENTS = ("jira:issue_created", "jira:issue_updated")
@@ -36,8 +36,6 @@ JQL_SECTION = "issue-related-events-section"
 MAX_PAGES = 1_000  # bounds every paged read
 KEYS_PAGE = 1_000  # keys only: Jira may send fewer, paging follows what it sends
 ISSUES_PAGE = 50
-_PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]+")
-_ISSUE_KEY = re.compile(r"[A-Z][A-Z0-9_]+-[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -108,8 +106,8 @@ def enabled_options(values: Sequence[Any]) -> tuple[str, ...]:
 def key_list_jql(keys: Sequence[str]) -> str:
     """JQL matching exactly these issue keys (each checked, so nothing else gets in)."""
     for key in keys:
-        if not _ISSUE_KEY.fullmatch(key):
-            raise ValueError(f"{key!r} is not an issue key")
+        if not is_issue_key(key):
+            raise ValueError(f"{key[:40]!r} is not an issue key")
     return f"key in ({', '.join(keys)})"
 
 
@@ -290,6 +288,6 @@ def _issues(page: Any) -> tuple[Mapping[str, Any], ...]:
 
 
 def _project_path(key: str) -> str:
-    if not _PROJECT_KEY.fullmatch(key):
-        raise JiraError(f"{key!r} is not a project key")
+    if not is_project_key(key):
+        raise JiraError(f"{key[:40]!r} is not a project key")
     return key

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -42,13 +41,13 @@ from connector.errors import (
 from connector.pace import Pace
 from connector.protocol import Call
 from impact.decide import ASK_MARKER
+from impact.keys import is_issue_ref
 from impact.model import FieldRef, Person, Plan
 
 log = logging.getLogger(__name__)
 
 API = "/rest/api/2"
 _TEXT_KEPT = 200  # characters of a non-JSON error body kept as Jira's message
-_ISSUE_KEY = re.compile(r"[A-Za-z0-9_.-]+")  # a key or numeric id: nothing that could bend a path
 RATE_LIMIT_TRIES = 5  # sends of one call that Jira answers 429 before the error is raised
 RATE_LIMIT_WAIT = 60.0  # the longest a call waits in all for Jira's rate limits
 T = TypeVar("T")
@@ -493,6 +492,6 @@ class JiraConnector(BoardsMixin):
 
 
 def _issue_path(key: str) -> str:
-    if not _ISSUE_KEY.fullmatch(key):
-        raise JiraError(f"{key!r} is not an issue key")
+    if not is_issue_ref(key):  # nothing that could bend the path reaches it
+        raise JiraError(f"{key[:40]!r} is not an issue key")
     return f"{API}/issue/{key}"

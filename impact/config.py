@@ -17,6 +17,7 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import regex
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from impact.model import (
@@ -30,6 +31,7 @@ from impact.model import (
     RankMode,
     Rule,
 )
+from impact.patterns import PatternError, compile_pattern, risks
 
 DEFAULT_CONFIG_PATH = "config/impact.toml"
 SETTING = "IMPACT_CONFIG"
@@ -108,6 +110,17 @@ def parse_config(data: Mapping[str, Any], *, source: str) -> ImpactConfig:
     return _build(loaded, source)
 
 
+def pattern_warnings(config: ImpactConfig) -> list[tuple[str, str]]:
+    """(key path, why) for each rule pattern of a shape that can be slow on a long text: not
+    errors (the search has a time limit, ``impact.patterns``), but worth a rewrite."""
+    return [
+        (format_key_path(("rules", n, "text", m)), risk)
+        for n, rule in enumerate(config.rules)
+        for m, pattern in enumerate(rule.text)
+        for risk in risks(pattern.pattern)
+    ]
+
+
 def format_key_path(path: Iterable[PathPart]) -> str:
     """``("rules", 2, "text", 0)`` -> ``rules[2].text[0]``; odd keys are quoted as in TOML."""
     text = ""
@@ -166,18 +179,18 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
-class Regex(fields.Field[re.Pattern[str]]):
-    """A regular expression, compiled; one that does not compile is reported with ``re``'s
-    reason."""
+class Regex(fields.Field[regex.Pattern[str]]):
+    """A regular expression (Python's syntax), compiled for ``impact.patterns.search``; one that
+    does not compile is reported with the engine's reason."""
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
-    ) -> re.Pattern[str]:
+    ) -> regex.Pattern[str]:
         if not isinstance(value, str):
             raise ValidationError("must be a string holding a regular expression")
         try:
-            return re.compile(value)
-        except re.error as exc:
+            return compile_pattern(value)
+        except PatternError as exc:
             raise ValidationError(f"not a valid regular expression: {exc}") from exc
 
 

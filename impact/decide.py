@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from impact import patterns
 from impact.model import (
     ImpactClass,
     Issue,
@@ -22,6 +23,7 @@ from impact.model import (
 
 DEFAULT_FIELD_LABEL = "External customer impact"
 MISSING_BAND = "missing"
+UNMAPPED_NOTE = "unmapped impact option"
 
 _CLASS_MEANING = {
     ImpactClass.EXTERNAL: "affects paying customers",
@@ -34,7 +36,8 @@ _WIKI_SPECIAL = set("*_{}[]|!^~+#")  # not "\\": a doubled backslash is a wiki l
 def decide(issue: Issue, config: ProjectConfig, *, field_label: str = DEFAULT_FIELD_LABEL) -> Plan:
     """Plan the labels, priority, field value, comment and rank move for ``issue``."""
     field_level, notes = field_level_of(issue, config)
-    match = first_matching_rule(issue, config)
+    match, slow = first_matching_rule(issue, config)
+    notes += slow
 
     level: Level | None = None
     rule: Rule | None = None
@@ -83,23 +86,26 @@ def field_level_of(issue: Issue, config: ProjectConfig) -> tuple[Level | None, t
     for value in issue.impact_values:
         level = config.level_for_value(value)
         if level is None:
-            notes.append(f"unmapped impact option {value!r} on {issue.key}")
+            notes.append(f"{UNMAPPED_NOTE} {value!r} on {issue.key}")
         else:
             levels.append(level)
     best = max(levels, key=lambda lv: lv.score) if levels else None
     return best, tuple(notes)
 
 
-def first_matching_rule(issue: Issue, config: ProjectConfig) -> Rule | None:
-    """The first rule whose conditions all hold for ``issue``; rules are tried in order."""
+def first_matching_rule(issue: Issue, config: ProjectConfig) -> tuple[Rule | None, tuple[str, ...]]:
+    """The first rule whose conditions all hold for ``issue`` (rules are tried in order), and a
+    note for each pattern that ran out of time (``impact.patterns``), counted as not matching."""
+    slow: list[str] = []
     for rule in config.rules:
-        if rule_holds(rule, issue):
-            return rule
-    return None
+        if rule_holds(rule, issue, slow):
+            return rule, tuple(slow)
+    return None, tuple(slow)
 
 
-def rule_holds(rule: Rule, issue: Issue) -> bool:
-    """True when every non-empty condition of ``rule`` holds; data the issue lacks fails it."""
+def rule_holds(rule: Rule, issue: Issue, slow: list[str] | None = None) -> bool:
+    """True when every non-empty condition of ``rule`` holds; data the issue lacks fails it.
+    A pattern that runs out of time does not match, and is noted in ``slow``."""
     reporter = issue.reporter
     issuetype = [issue.issuetype] if issue.issuetype else []
     if rule.issuetypes and not _meets(rule.issuetypes, issuetype):
@@ -108,8 +114,7 @@ def rule_holds(rule: Rule, issue: Issue) -> bool:
         return False
     if rule.labels and not set(rule.labels) & set(issue.labels):
         return False
-    text = f"{issue.summary}\n{issue.description}"
-    if rule.text and not any(pattern.search(text) for pattern in rule.text):
+    if rule.text and not _text_matches(rule, issue, slow if slow is not None else []):
         return False
     if rule.linked_projects and not _meets(rule.linked_projects, issue.linked_projects):
         return False
@@ -124,13 +129,28 @@ def rule_holds(rule: Rule, issue: Issue) -> bool:
     return True
 
 
+def _text_matches(rule: Rule, issue: Issue, slow: list[str]) -> bool:
+    text = f"{issue.summary}\n{issue.description}"
+    for pattern in rule.text:
+        found = patterns.search(pattern, text)
+        if found:
+            return True
+        if found is None:
+            shown = pattern.pattern if len(pattern.pattern) <= 60 else pattern.pattern[:60] + "…"
+            slow.append(
+                f"rule {rule.name!r}: pattern {shown!r} took over "
+                f"{patterns.TIMEOUT_SECONDS:g} s on {issue.key}; counted as not matching"
+            )
+    return False
+
+
 def explain(plan: Plan) -> str:
     """One plain sentence saying why the issue has the impact it has."""
     if plan.source is Source.FIELD:
         return f"{plan.level}, set by a person in the field"
     if plan.source is Source.RULE:
         return f"{plan.level}, inferred by rule '{plan.rule}'"
-    if plan.notes:
+    if any(note.startswith(UNMAPPED_NOTE) for note in plan.notes):
         return "no known impact stated (the field holds an unmapped option) and no rule matched"
     return "no impact stated and no rule matched"
 

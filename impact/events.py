@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validates_schema
 
+from impact.keys import is_issue_key, project_of
 from impact.model import Person
 from impact.snapshot import person_from_json
 
@@ -159,10 +160,15 @@ class _User(_Part):
 
 
 class _IssueRef(_Part):
-    """``issue``: its key and its project's key (their absence is the schema's check)."""
+    """``issue``: its key and its project's key (their absence is the schema's check). The key
+    must be a Jira issue key of that very project: the worker writes to the issue it names, and
+    the project decides whether (and how) it is triaged."""
 
     def read(self, value: Mapping[str, Any]) -> tuple[str | None, str | None]:
         errors = _check_strings(value, ("key",))
+        key = value.get("key")
+        if isinstance(key, str) and not is_issue_key(key):
+            errors["key"] = [f"{_clip(key)} is not a Jira issue key (PROJECT-123)"]
         project_key = None
         issue_fields = value.get("fields")
         if issue_fields is not None and not isinstance(issue_fields, Mapping):
@@ -175,9 +181,22 @@ class _IssueRef(_Part):
                 if problems := _check_strings(project, ("key",)):
                     errors["fields"] = {"project": problems}
                 project_key = project.get("key")
+        if (
+            not errors
+            and isinstance(key, str)
+            and isinstance(project_key, str)
+            and project_of(key) != project_key
+        ):
+            where = "(issue.fields.project.key)"
+            errors["key"] = [f"{key} is not an issue of project {_clip(project_key)} {where}"]
         if errors:
             raise ValidationError(errors)
-        return value.get("key"), project_key
+        return key, project_key
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    """``text`` quoted for an error message, cut short: the message goes back to the sender."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 class _Changelog(_Part):

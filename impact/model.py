@@ -7,9 +7,10 @@ Nothing here does I/O. The config loader (``impact.config``) builds an ``ImpactC
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+import regex
 
 
 class ImpactClass(StrEnum):
@@ -79,7 +80,7 @@ class Rule:
     issuetypes: tuple[str, ...] = ()
     components: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()
-    text: tuple[re.Pattern[str], ...] = ()  # any pattern matching summary + description
+    text: tuple[regex.Pattern[str], ...] = ()  # any pattern matching summary + description
     linked_projects: tuple[str, ...] = ()
     reporter_groups: tuple[str, ...] = ()
     reporter_domains: tuple[str, ...] = ()

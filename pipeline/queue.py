@@ -82,6 +82,8 @@ class InboxStorage(Protocol):
     def oldest_message(self) -> bytes | None: ...
     def forget_seen(self, *, now: float) -> int: ...
     def checkpoint(self) -> None: ...
+    def count_up(self, key: str, *, ttl: float) -> int: ...
+    def count(self, key: str) -> int: ...
 
 
 class SqliteLeaseStorage(SqliteStorage):
@@ -116,6 +118,10 @@ class SqliteLeaseStorage(SqliteStorage):
         "null, key text not null, record blob not null, primary key(queue, board, key)) "
         "without rowid"
     )
+    table_counts = (
+        "create table if not exists shared_count (queue text not null, key text not null, "
+        "value integer not null, expires real not null, primary key(queue, key)) without rowid"
+    )  # pipeline.counters: what every web process must see alike (admin sessions, throttles)
     ddl: ClassVar[list[str]] = [
         *SqliteStorage.ddl,
         table_expiry,
@@ -123,6 +129,7 @@ class SqliteLeaseStorage(SqliteStorage):
         table_inbox,
         table_latest,
         table_waiting,
+        table_counts,
     ]
 
     def _create_connection(self) -> sqlite3.Connection:
@@ -312,6 +319,9 @@ class SqliteLeaseStorage(SqliteStorage):
             curs.execute(
                 "delete from issue_latest where queue = ? and expires <= ?", (self.name, now)
             )
+            curs.execute(
+                "delete from shared_count where queue = ? and expires <= ?", (self.name, now)
+            )
             return forgotten
 
     def waiting_add(self, board: int, key: str, record: bytes) -> None:
@@ -338,9 +348,31 @@ class SqliteLeaseStorage(SqliteStorage):
                 [(self.name, board, key, self.to_blob(record)) for key, record in entries.items()],
             )
 
+    def count_up(self, key: str, *, ttl: float) -> int:
+        now = time.time()
+        rows = self.sql(
+            "insert into shared_count (queue, key, value, expires) values (?, ?, 1, ?) "
+            "on conflict (queue, key) do update set "
+            "value = iif(expires <= ?, 1, value + 1), "
+            "expires = iif(expires <= ?, excluded.expires, expires) returning value",
+            (self.name, key, now + ttl, now, now),
+            commit=True,
+            results=True,
+        )
+        return int(rows[0][0])
+
+    def count(self, key: str) -> int:
+        rows = self.sql(
+            "select value from shared_count where queue = ? and key = ? and expires > ?",
+            (self.name, key, time.time()),
+            results=True,
+        )
+        return int(rows[0][0]) if rows else 0
+
     def flush_all(self) -> None:
         super().flush_all()
-        for table in ("delivery_seen", "delivery_inbox", "issue_latest", "placement_waiting"):
+        tables = ("delivery_seen", "delivery_inbox", "issue_latest", "placement_waiting")
+        for table in (*tables, "shared_count"):
             self.sql(f"delete from {table} where queue = ?", (self.name,), commit=True)
 
     def checkpoint(self) -> None:
@@ -413,6 +445,7 @@ class RedisInboxStorage(RedisExpireStorage):
         self.inbox_key = f"{prefix}.inbox"
         self.inbox_due_key = f"{prefix}.inbox.due"
         self.waiting_prefix = f"{self.queue_key}.placements."
+        self.count_prefix = f"{self.queue_key}.count."
         self._accept = self.conn.register_script(_ACCEPT_SCRIPT)
         self._lock_and_get = self.conn.register_script(_LOCK_AND_GET_SCRIPT)
         self._waiting_drop = self.conn.register_script(_WAITING_DROP_SCRIPT)
@@ -492,6 +525,16 @@ class RedisInboxStorage(RedisExpireStorage):
     def forget_seen(self, *, now: float) -> int:
         return 0  # Redis expires them itself
 
+    def count_up(self, key: str, *, ttl: float) -> int:
+        with self.conn.pipeline() as pipe:  # MULTI … EXEC: the first count sets the expiry
+            pipe.set(self.count_prefix + key, 0, px=max(1, round(ttl * 1000)), nx=True)
+            pipe.incr(self.count_prefix + key)
+            return int(pipe.execute()[1])
+
+    def count(self, key: str) -> int:
+        found = self.conn.get(self.count_prefix + key)
+        return 0 if found is None else int(found)
+
     def volatile(self) -> bool:
         """True when the server keeps no append-only file: a restart of Redis would then lose
         what came in since its last snapshot, deliveries already answered 202 included."""
@@ -503,7 +546,8 @@ class RedisInboxStorage(RedisExpireStorage):
     def flush_all(self) -> None:
         super().flush_all()
         self.conn.delete(self.inbox_key, self.inbox_due_key)
-        for prefix in (self.seen_prefix, self.latest_prefix, self.waiting_prefix):
+        prefixes = (self.seen_prefix, self.latest_prefix, self.waiting_prefix, self.count_prefix)
+        for prefix in prefixes:
             for key in self.conn.scan_iter(match=prefix + "*", count=1000):
                 self.conn.delete(key)
 

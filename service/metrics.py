@@ -34,8 +34,29 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DEFAULT_MULTIPROC_DIR = "var/metrics"
 PREFIX = "jira_impact"
 PROCESSING_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
-_LABEL_CHARS = 80  # label values are clipped: a label is a series, never free text
-_ISSUE_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*-\d+")
+# Label values come from a known set only: each value is a series kept for good, and event
+# names and paths arrive from outside (a signed sender may name any event).
+OTHER = "other"
+KNOWN_EVENTS = frozenset(
+    f"{prefix}{thing}_{verb}"
+    for prefix, things, verbs in [
+        ("jira:", ("issue", "version"), ("created", "updated", "deleted")),
+        ("", ("comment", "worklog", "project", "user", "board"), ("created", "updated", "deleted")),
+        ("", ("issuelink", "attachment"), ("created", "deleted")),
+        ("", ("sprint",), ("created", "updated", "deleted", "started", "closed")),
+    ]
+    for thing in things
+    for verb in verbs
+)
+_API_ROOTS = frozenset({"rest/api/2", "rest/api/3", "rest/agile/1.0", "rest/webhooks/1.0"})
+_PATH_WORDS = frozenset(
+    {
+        *("issue", "comment", "editmeta", "createmeta", "issuetypes", "rank", "search", "jql"),
+        *("board", "configuration", "backlog", "filter", "field", "context", "option"),
+        *("project", "user", "groups", "myself", "mypermissions", "serverInfo", "webhook"),
+    }
+)
+_PATH_DEPTH = 6  # parts after the API root; deeper paths are not the product's
 _FILE_PID = re.compile(r"_(\d+)\.db$")
 
 # --------------------------------------------------------------------------------------------
@@ -159,8 +180,12 @@ def metrics() -> Metrics:
         return _metrics
 
 
-def _label(value: str | None) -> str:
-    return (value or "unknown")[:_LABEL_CHARS]
+def event_label(name: str | None) -> str:
+    """A webhook event's name when Jira sends such events, else ``other``; ``unknown`` when
+    the request could not be read."""
+    if name is None:
+        return "unknown"
+    return name if name in KNOWN_EVENTS else OTHER
 
 
 # ---- what the receiver, the worker and the connector call
@@ -168,16 +193,16 @@ def _label(value: str | None) -> str:
 
 def webhook_received(event: str | None, outcome: str) -> None:
     """The receiver answered a webhook request (``event`` None when it could not be read)."""
-    metrics().received.labels(_label(event), outcome).inc()
+    metrics().received.labels(event_label(event), outcome).inc()
 
 
 def delivery_processed(event: str, outcome: str, seconds: float) -> None:
     """The worker finished one attempt: ``outcome`` is the log's status, or ``retry``."""
-    m = metrics()
-    m.processed.labels(_label(event), outcome).inc()
-    m.processing.labels(_label(event)).observe(max(0.0, seconds))
+    m, label = metrics(), event_label(event)
+    m.processed.labels(label, outcome).inc()
+    m.processing.labels(label).observe(max(0.0, seconds))
     if outcome == "retry":
-        m.retries.labels(_label(event)).inc()
+        m.retries.labels(label).inc()
 
 
 def jira_calls(calls: Iterable[Call]) -> None:
@@ -189,16 +214,13 @@ def jira_calls(calls: Iterable[Call]) -> None:
 
 
 def endpoint_of(path: str) -> str:
-    """A Jira path with its issue keys and numeric ids folded, so that a label is an endpoint,
-    not an issue: ``/rest/api/2/issue/SHOP-1/comment`` -> ``/rest/api/2/issue/{key}/comment``.
-    The first three parts (``/rest/api/2``, ``/rest/agile/1.0``) are kept as they are."""
+    """A Jira path as an endpoint: numeric ids fold to ``{id}`` and every other part that is
+    not one of the API's own words (issue and project keys, field ids) to ``{key}``, so that
+    ``/rest/api/2/issue/SHOP-1/comment`` -> ``/rest/api/2/issue/{key}/comment``. A path outside
+    Jira's REST roots, or deeper than any the product calls, is ``other``."""
     parts = path.split("?", 1)[0].strip("/").split("/")
-    folded = parts[:3]
-    for part in parts[3:]:
-        if part.isdigit():
-            folded.append("{id}")
-        elif _ISSUE_KEY.fullmatch(part):
-            folded.append("{key}")
-        else:
-            folded.append(part)
-    return _label("/" + "/".join(folded))
+    root, rest = "/".join(parts[:3]), parts[3:]
+    if root not in _API_ROOTS or len(rest) > _PATH_DEPTH:
+        return OTHER
+    folded = [p if p in _PATH_WORDS else "{id}" if p.isdigit() else "{key}" for p in rest]
+    return "/" + "/".join([root, *folded])

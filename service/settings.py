@@ -6,6 +6,7 @@ variable to fix. Secrets are kept out of ``repr`` so they never reach a log or a
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     notify_users: bool = False
     allow_unsigned: bool = False
+    allow_http_jira: bool = False  # an http:// JIRA_URL that is not on this machine
+    trusted_proxies: int = 0  # proxies in front whose X-Forwarded-For/-Proto are believed
+    admin_cookie_secure: bool = False  # True: always; False: when the request came over https
     # The queue and the worker (see pipeline/queue.py and pipeline/worker.py).
     queue_path: str = DEFAULT_QUEUE_PATH  # Huey's SQLite file, when REDIS_URL is not set
     worker_threads: int = 4  # with calls of 150 ms, 20 calls a second need 3 in flight
@@ -71,6 +75,7 @@ class Settings:
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_token: str | None = field(default=None, repr=False)
     admin_token: str | None = field(default=None, repr=False)
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def jira_auth_kind(self) -> str:
@@ -119,12 +124,13 @@ class Settings:
             return value
 
         jira_url = get("JIRA_URL")
+        allow_http = flag("ALLOW_HTTP_JIRA", cls.allow_http_jira)
         if jira_url is None:
             problems.append(
                 "JIRA_URL is not set: give your Jira's base URL, e.g. https://acme.atlassian.net"
             )
-        elif urlsplit(jira_url).scheme not in ("http", "https") or not urlsplit(jira_url).netloc:
-            problems.append(f"JIRA_URL={jira_url!r} is not an http(s) URL")
+        else:
+            problems += jira_url_problems(jira_url, allow_http=allow_http)
 
         email, api_token, pat = get("JIRA_EMAIL"), get("JIRA_API_TOKEN"), get("JIRA_PAT")
         if pat and (email or api_token):
@@ -150,11 +156,12 @@ class Settings:
         # The secrets this service checks requests against: a short one is guessed, and it would
         # be replaced in every log line it happens to spell (see service.logs.Redactor).
         secret, token = get("JIRA_WEBHOOK_SECRET"), get("JIRA_WEBHOOK_TOKEN")
-        admin_token = get("ADMIN_TOKEN")
+        admin_token, metrics_token = get("ADMIN_TOKEN"), get("METRICS_TOKEN")
         for name, given in [
             ("JIRA_WEBHOOK_SECRET", secret),
             ("JIRA_WEBHOOK_TOKEN", token),
             ("ADMIN_TOKEN", admin_token),
+            ("METRICS_TOKEN", metrics_token),
         ]:
             if given and len(given) < MIN_SECRET_LENGTH:
                 problems.append(
@@ -193,6 +200,9 @@ class Settings:
             ),
             notify_users=flag("JIRA_NOTIFY_USERS", cls.notify_users),
             allow_unsigned=allow_unsigned,
+            allow_http_jira=allow_http,
+            trusted_proxies=number("TRUSTED_PROXIES", int, cls.trusted_proxies, 0, 5),
+            admin_cookie_secure=flag("ADMIN_COOKIE_SECURE", cls.admin_cookie_secure),
             queue_path=get("QUEUE_PATH") or cls.queue_path,
             worker_threads=number("WORKER_THREADS", int, cls.worker_threads, 1, 64),
             worker_nice=number("WORKER_NICE", int, cls.worker_nice, 0, 19),
@@ -226,9 +236,15 @@ class Settings:
             webhook_secret=secret,
             webhook_token=token,
             admin_token=admin_token,
+            metrics_token=metrics_token,
         )
         if problems:
             raise SettingsError(problems)
+        if secret and token:
+            log.warning(
+                "JIRA_WEBHOOK_TOKEN is ignored while JIRA_WEBHOOK_SECRET is set: only signed "
+                "deliveries are accepted"
+            )
         if allow_unsigned and not secret and not token:
             log.warning(
                 "ALLOW_UNSIGNED_WEBHOOKS=1: webhooks are accepted without a signature or token; "
@@ -244,8 +260,41 @@ class Settings:
             self.webhook_secret,
             self.webhook_token,
             self.admin_token,
+            self.metrics_token,
         )
         return tuple(v for v in values if v)
+
+
+def jira_url_problems(url: str, *, allow_http: bool) -> list[str]:
+    """What is wrong with ``url`` as ``JIRA_URL``. A problem never quotes a URL that holds
+    credentials: the message goes to the log and the terminal."""
+    parts = urlsplit(url)
+    try:
+        host = parts.hostname
+    except ValueError:  # an unclosed IPv6 bracket, say
+        host = None
+    if "@" in parts.netloc:
+        return [
+            "JIRA_URL has a user name or password in it: give the credentials as "
+            "JIRA_EMAIL + JIRA_API_TOKEN (Cloud) or JIRA_PAT (Data Center) instead"
+        ]
+    if parts.scheme not in ("http", "https") or not host:
+        return [f"JIRA_URL={url!r} is not an http(s) URL"]
+    if parts.scheme == "http" and not allow_http and not _is_loopback(host):
+        return [
+            f"JIRA_URL={url!r} is http://, so the service account's credentials would cross the "
+            "network in clear: use https://, or set ALLOW_HTTP_JIRA=1 if the link is private"
+        ]
+    return []
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def database_url_from(env: Mapping[str, str]) -> str:

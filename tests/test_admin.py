@@ -3,9 +3,11 @@ CSRF, and no secret in any page."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from dataclasses import dataclass, replace
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 
@@ -13,11 +15,17 @@ from connector.errors import JiraServerError
 from connector.protocol import BoardEntry
 from pipeline.delivery import Delivery
 from pipeline.delivery_log import DeliveryLog
-from pipeline.queue import DeliveryQueue, QueueDispatcher
+from pipeline.queue import DeliveryQueue, QueueDispatcher, make_huey
 from tests.conftest import IMPACT_FIELD, FakeJira, issue_payload
 from webhooks import create_app
 from webhooks.admin import bp as admin_bp
-from webhooks.admin.auth import COOKIE, AdminAuth, safe_next
+from webhooks.admin.auth import (
+    COOKIE,
+    FAILED_LIMIT,
+    FAILED_WINDOW_SECONDS,
+    AdminAuth,
+    safe_next,
+)
 from webhooks.health import delivery_stores
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
@@ -135,8 +143,8 @@ PAGES = [
     "/admin/deliveries",
     "/admin/deliveries?status=dead&issue=SHOP-2",
     "/admin/dead",
-    "/admin/deliveries/wh-1",
-    "/admin/deliveries/sha256:" + "ab" * 32,
+    "/admin/delivery?id=wh-1",
+    "/admin/delivery?id=sha256:" + "ab" * 32,
     "/admin/boards",
     "/admin/boards/1",
     "/admin/check",
@@ -301,16 +309,16 @@ def test_the_dead_page_lists_dead_and_failed_with_a_replay_button(client, seeded
 
 
 def test_a_queued_delivery_page_refreshes_itself_and_offers_no_replay(client, seeded):
-    page = client.get("/admin/deliveries/wh-3", headers=BEARER).get_data(as_text=True)
+    page = client.get("/admin/delivery?id=wh-3", headers=BEARER).get_data(as_text=True)
     assert '<meta http-equiv="refresh"' in page
     assert ">Replay</button>" not in page
-    done = client.get("/admin/deliveries/wh-1", headers=BEARER).get_data(as_text=True)
+    done = client.get("/admin/delivery?id=wh-1", headers=BEARER).get_data(as_text=True)
     assert '<meta http-equiv="refresh"' not in done
     assert ">Replay</button>" in done
 
 
 def test_an_unknown_delivery_is_404(client, seeded):
-    assert client.get("/admin/deliveries/nope", headers=BEARER).status_code == 404
+    assert client.get("/admin/delivery?id=nope", headers=BEARER).status_code == 404
 
 
 def waiting_of(page: str) -> int:
@@ -348,15 +356,16 @@ def test_replay_from_a_session_is_refused_without_its_csrf_token(client, seeded,
     page = client.get("/admin/dead").get_data(as_text=True)
     other = build_other_session_token(client.application)
     for form in ({}, {"csrf_token": "0" * 64}, {"csrf_token": other}):
-        response = client.post("/admin/deliveries/wh-2/replay", data=form)
+        response = client.post("/admin/replay", data=form | {"id": "wh-2"})
         assert response.status_code == 403
         assert "CSRF" in response.get_data(as_text=True)
     assert seeded.get("wh-2").status == "dead"
     assert huey.pending_count() == 0
 
-    response = client.post("/admin/deliveries/wh-2/replay", data={"csrf_token": csrf_of(page)})
+    form = {"id": "wh-2", "csrf_token": csrf_of(page)}
+    response = client.post("/admin/replay", data=form)
     assert response.status_code == 303
-    assert response.headers["Location"] == "/admin/deliveries/wh-2?notice=replayed"
+    assert response.headers["Location"] == "/admin/delivery?id=wh-2&notice=replayed"
     assert seeded.get("wh-2").status == "queued"
     assert seeded.get("wh-2").attempts == 0
     assert huey.pending_count() == 1
@@ -373,20 +382,20 @@ def build_other_session_token(app) -> str:
 
 def test_replay_with_the_bearer_header_needs_no_csrf(client, seeded, huey):
     ident = "sha256:" + "ab" * 32
-    response = client.post(f"/admin/deliveries/{ident}/replay", headers=BEARER)
+    response = client.post("/admin/replay", data={"id": ident}, headers=BEARER)
     assert response.status_code == 303
     assert seeded.get(ident).status == "queued"
     assert huey.pending_count() == 1
 
 
 def test_replay_of_a_queued_delivery_changes_nothing(client, seeded, huey):
-    response = client.post("/admin/deliveries/wh-3/replay", headers=BEARER)
+    response = client.post("/admin/replay", data={"id": "wh-3"}, headers=BEARER)
     assert response.headers["Location"].endswith("notice=not-replayed")
     assert huey.pending_count() == 0
 
 
 def test_replay_without_a_token_is_401_and_changes_nothing(client, seeded, huey):
-    assert client.post("/admin/deliveries/wh-2/replay").status_code == 401
+    assert client.post("/admin/replay", data={"id": "wh-2"}).status_code == 401
     assert seeded.get("wh-2").status == "dead"
     assert huey.pending_count() == 0
 
@@ -480,3 +489,95 @@ def test_no_secret_in_any_page_even_when_the_data_holds_one(
             assert secret not in page, f"{path} shows a secret"
     assert "Jira 401: token [redacted] bad" in pages["/admin/dead"]
     assert "secret [redacted] is weak" in pages["/admin/check"]
+
+
+# --------------------------------------------------------------------------------------------
+# Hardening: logout, throttling, the cookie, identifiers in links
+
+
+def web_process(settings, impact_config, dlog):
+    """Another web process of the same deployment: its own app and queue, the same stores."""
+    return build_app(settings, impact_config, dlog, make_huey(settings), FakeJira()).test_client()
+
+
+def test_logout_ends_the_session_in_every_web_process(
+    client, seeded, admin_settings, impact_config, dlog, huey
+):
+    log_in(client)
+    cookie = client.get_cookie(COOKIE, path="/admin").value
+    other = web_process(admin_settings, impact_config, dlog)
+    other.set_cookie(COOKIE, cookie, path="/admin")
+    assert other.get("/admin/").status_code == 200
+    page = client.get("/admin/").get_data(as_text=True)
+    assert client.post("/admin/logout", data={"csrf_token": csrf_of(page)}).status_code == 303
+    # A copy of the old cookie, kept from before the logout, opens nothing anywhere.
+    for web in (client, other):
+        web.set_cookie(COOKIE, cookie, path="/admin")
+        assert web.get("/admin/").status_code == 401
+    log_in(client)  # a new session is fine
+    assert client.get("/admin/").status_code == 200
+
+
+def test_wrong_tokens_are_throttled_per_address_in_every_web_process(
+    client, seeded, admin_settings, impact_config, dlog, huey, caplog
+):
+    attacker = {"REMOTE_ADDR": "203.0.113.9"}
+    other = web_process(admin_settings, impact_config, dlog)
+    for n in range(FAILED_LIMIT):
+        web = client if n % 2 else other  # the count is shared, whichever process answers
+        wrong = web.post("/admin/login", data={"token": f"guess-{n}"}, environ_base=attacker)
+        assert wrong.status_code == 401
+    assert "client 203.0.113.9, failed attempt 10 of 10" in caplog.text
+    right = client.post("/admin/login", data={"token": ADMIN_TOKEN}, environ_base=attacker)
+    assert right.status_code == 429
+    assert right.headers["Retry-After"] == str(FAILED_WINDOW_SECONDS)
+    bearer = other.get("/admin/", headers=BEARER, environ_base=attacker)
+    assert bearer.status_code == 429
+    neighbour = {"REMOTE_ADDR": "198.51.100.4"}
+    assert log_in(client).status_code == 303  # the test client's own address: not throttled
+    assert client.get("/admin/", headers=BEARER, environ_base=neighbour).status_code == 200
+
+
+def test_the_client_address_comes_from_x_forwarded_for_only_behind_trusted_proxies(
+    admin_settings, impact_config, dlog, caplog
+):
+    forged = {"X-Forwarded-For": "192.0.2.77"}
+    direct = web_process(admin_settings, impact_config, dlog)
+    direct.post("/admin/login", data={"token": "nope"}, headers=forged)
+    assert "client 127.0.0.1," in caplog.text and "192.0.2.77" not in caplog.text
+    proxied = replace(admin_settings, trusted_proxies=1)
+    behind = web_process(proxied, impact_config, dlog)
+    behind.post("/admin/login", data={"token": "nope"}, headers=forged)
+    assert "client 192.0.2.77, failed attempt 1 of" in caplog.text
+
+
+def test_admin_cookie_secure_marks_the_cookie_secure_without_a_proxy_header(
+    admin_settings, impact_config, dlog
+):
+    forced = replace(admin_settings, admin_cookie_secure=True)
+    client = web_process(forced, impact_config, dlog)
+    response = log_in(client)
+    assert "Secure" in response.headers["Set-Cookie"]
+
+
+@pytest.mark.parametrize("ident", ["x/../../wh-2", "../wh-2", "..", "a?b#c&id=wh-2", "wh-2/.."])
+def test_an_identifier_with_path_characters_links_to_and_replays_itself_only(
+    client, seeded, huey, ident
+):
+    """A sender chooses the identifier. Put in a path, a browser resolves its '..' and the
+    Replay button replays another delivery: in the query or the form, it stays whole."""
+    seed(seeded, 9, "SHOP-9", "dead", ident=ident)
+    page = client.get("/admin/dead", headers=BEARER).get_data(as_text=True)
+    hrefs = re.findall(r'href="(/admin/delivery\?[^"]+)"', page)
+    linked = [
+        parse_qs(urlsplit(urljoin("http://h/admin/dead", html.unescape(h))).query) for h in hrefs
+    ]
+    assert {"id": [ident]} in linked
+    actions = set(re.findall(r'<form method="post" action="([^"]+)">', page)) - {"/admin/logout"}
+    assert actions == {"/admin/replay"}
+    assert f'<input type="hidden" name="id" value="{html.escape(ident)}">' in page
+    response = client.post("/admin/replay", data={"id": ident}, headers=BEARER)
+    assert seeded.get(ident).status == "queued"
+    assert seeded.get("wh-2").status == "dead"
+    shown = client.get(response.headers["Location"], headers=BEARER).get_data(as_text=True)
+    assert html.escape(ident) in shown and "Queued again" in shown

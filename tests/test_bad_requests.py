@@ -10,9 +10,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
+import responses
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connector.client import JiraConnector
+from connector.errors import JiraError
+from impact.model import FieldRef, ImpactClass, Plan, Source
 from pipeline.delivery_log import DeliveryLog, make_engine, migrate
 from pipeline.queue import DeliveryQueue, Inbox, QueueDispatcher, make_huey
 from tests.conftest import SECRET, issue_payload, load_payload
@@ -20,6 +24,7 @@ from webhooks import create_app
 from webhooks.signature import sign
 
 URL = "/webhooks/jira"
+JSON = "application/json"
 MAX_BODY = 64 * 1024
 VALID = json.dumps(issue_payload()).encode()
 
@@ -90,6 +95,10 @@ def _json(value: Any) -> bytes:
     return json.dumps(value).encode()
 
 
+# Not issue keys, though an older check let each of them by (and on into a Jira path).
+BAD_KEYS = (".", "..", "SHOP-1/../../myself", "shop-1", "SHOP-", "SHOP-1a", "SHOP-1%2F", "-1")
+
+
 def _with(path: str, value: Any) -> bytes:
     """The valid payload with one part (a dotted path) replaced, or removed when ``...``."""
     payload = issue_payload()
@@ -154,6 +163,10 @@ CORPUS: list[Bad] = [
     Bad("user a list", _with("user", [1]), 422),
     Bad("changelog items not a list", _with("changelog", {"items": "labels"}), 422),
     Bad("changelog item without field", _with("changelog", {"items": [{"to": "x"}]}), 422),
+    # an issue key that is not a key, or not of the project the body names
+    *[Bad(f"issue key {key!r}", _with("issue.key", key), 422) for key in BAD_KEYS],
+    Bad("key of another project", _with("issue.key", "SUP-1"), 422),
+    Bad("key under another project", _json(issue_payload(project={"key": "SUP"})), 422),
     # too large (413)
     Bad("over the limit", _with("issue.fields.description", "x" * MAX_BODY), 413),
     Bad("huge unsigned", b"x" * (4 * MAX_BODY), 413, signed=False),
@@ -169,7 +182,7 @@ CORPUS: list[Bad] = [
     Bad("issue deleted", _with("webhookEvent", "jira:issue_deleted"), 202),
     Bad("sprint started", _json({"webhookEvent": "sprint_started", "sprint": {"id": 1}}), 202),
     Bad("comment created", _json(load_payload("cloud_comment_created.json")), 202),
-    Bad("other project", _with("issue.fields.project", {"key": "OPS"}), 202),
+    Bad("other project", _json(issue_payload(key="OPS-311", project={"key": "OPS"})), 202),
     # wrong methods and routes
     Bad("GET", b"", 405, method="GET"),
     Bad("PUT", VALID, 405, method="PUT"),
@@ -205,6 +218,61 @@ def test_bad_request_is_refused_cleanly_and_nothing_is_stored(service, bad):
     else:
         assert r.json["status"] == "ignored"
     assert service.stored() == before
+
+
+def test_an_issue_key_of_another_project_is_refused_naming_both(service):
+    """A signed body whose key is of one project and whose project is another is not triaged
+    under either: the worker would write to an issue of a project the admin never configured."""
+    body = _json(issue_payload(key="SUP-1", project={"key": "SHOP"}))
+    r = _send(service, Bad("key of SUP under SHOP", body, 422))
+    assert r.status_code == 422
+    assert r.json["errors"] == {
+        "issue.key": ["SUP-1 is not an issue of project 'SHOP' (issue.fields.project.key)"]
+    }
+
+
+@pytest.mark.parametrize("key", BAD_KEYS)
+def test_keys_that_are_not_jira_keys_never_reach_a_jira_path(key):
+    """The connector refuses them before any request names them: only the service's own
+    set-up calls (serverInfo, myself) are made, whatever the plan asks for."""
+    jira = JiraConnector("https://jira.invalid", field=FieldRef(name="x"), pat="pat")
+    server_info = {"versionNumbers": [9, 12, 0], "deploymentType": "DataCenter"}
+    plan = Plan(
+        issue_key=key,
+        level=None,
+        source=Source.MISSING,
+        impact_class=ImpactClass.UNKNOWN,
+        score=20,
+        add_labels=("needs-customer-impact",),
+        comment="which impact?",
+    )
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+        mocked.get("https://jira.invalid/rest/api/2/serverInfo", json=server_info)
+        mocked.get("https://jira.invalid/rest/api/2/myself", json={"name": "bot"})
+        for attempt in (lambda: jira.get_issue(key), lambda: jira.apply_plan(plan)):
+            with pytest.raises(JiraError, match="is not an issue key"):
+                attempt()
+        sent = {call.request.path_url for call in mocked.calls}
+    assert sent <= {"/rest/api/2/serverInfo", "/rest/api/2/myself"}
+
+
+def test_with_a_secret_set_an_unsigned_delivery_is_refused_even_with_the_right_token(
+    settings, impact_config, jira
+):
+    """The README says unsigned deliveries are refused once a secret is set: the token, were
+    it leaked from a URL in some log, must not stand in for the signature."""
+    both = replace(settings, webhook_token="url-token-0123")
+    client = create_app({"SETTINGS": both, "IMPACT": impact_config, "JIRA": jira}).test_client()
+    r = client.post("/webhooks/jira?token=url-token-0123", data=VALID, content_type=JSON)
+    assert r.status_code == 401
+    assert r.json["message"] == "missing X-Hub-Signature header"
+    assert jira.requests == [] and jira.applied == []
+    signed = client.post(
+        "/webhooks/jira?token=url-token-0123",
+        data=VALID,
+        headers={"Content-Type": JSON, "X-Hub-Signature": sign(VALID, secret=SECRET)},
+    )
+    assert signed.status_code == 202
 
 
 def test_odd_but_harmless_headers_are_accepted(service):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ from impact.model import (
     Rule,
     Source,
 )
+from impact.patterns import compile_pattern
 
 BLOCKING = "customer-impact-blocking"
 DEGRADED = "customer-impact-degraded"
@@ -56,7 +56,7 @@ LEVELS = (
 CHECKOUT_BUGS = Rule(
     "checkout bugs", "degraded", issuetypes=("Bug",), components=("Checkout", "Billing")
 )
-OUTAGES = Rule("outages", "blocking", text=(re.compile(r"(?i)\boutage\b"),))
+OUTAGES = Rule("outages", "blocking", text=(compile_pattern(r"(?i)\boutage\b"),))
 SUPPORT_LINKS = Rule("support links", "indirect", linked_projects=("SUP",))
 DEFAULT_RULES = (CHECKOUT_BUGS, OUTAGES, SUPPORT_LINKS)
 
@@ -173,17 +173,22 @@ RULE_CASES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
     ("label other", {"labels": ("vip",)}, {"labels": ("x",)}, False),
     (
         "text in summary",
-        {"text": (re.compile(r"(?i)\bcustomers?\b"),)},
+        {"text": (compile_pattern(r"(?i)\bcustomers?\b"),)},
         {"summary": "A Customer"},
         True,
     ),
     (
         "text in description",
-        {"text": (re.compile(r"refund"), re.compile(r"(?i)\bcustomers?\b"))},
+        {"text": (compile_pattern(r"refund"), compile_pattern(r"(?i)\bcustomers?\b"))},
         {"summary": "Pay page", "description": "three customers wrote"},
         True,
     ),
-    ("text absent", {"text": (re.compile(r"(?i)\bcustomers?\b"),)}, {"summary": "customs"}, False),
+    (
+        "text absent",
+        {"text": (compile_pattern(r"(?i)\bcustomers?\b"),)},
+        {"summary": "customs"},
+        False,
+    ),
     ("linked project", {"linked_projects": ("SUP",)}, {"linked_projects": ("OPS", "SUP")}, True),
     ("linked project other", {"linked_projects": ("SUP",)}, {"linked_projects": ("OPS",)}, False),
     ("reporter group", {"reporter_groups": ("support",)}, {"reporter": ANA}, True),

@@ -167,3 +167,34 @@ def test_the_checks_see_a_circle_and_a_crossing(tmp_path):
     found = import_graph(tmp_path, ["impact", "connector"])
     assert circles({name: ours for name, (ours, _) in found.items()}) == [["impact.a", "impact.b"]]
     assert found["impact.b"] == ({"impact.a", "connector.client"}, {"flask"})
+
+
+# --------------------------------------------------------------------------------------------
+# Dependencies: floors above known vulnerabilities, every version pinned for CI and installs
+
+
+def test_constraints_pin_every_dependency_above_the_floors_with_known_fixes():
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+    from packaging.version import Version
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [Requirement(r) for r in project["dependencies"]]
+    wanted += [Requirement(r) for r in project["optional-dependencies"]["dev"]]
+    pinned = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pinned[canonicalize_name(name)] = Version(version.strip())
+    for requirement in wanted:
+        name = canonicalize_name(requirement.name)
+        assert name in pinned, f"{name} is not pinned in constraints.txt (run make constraints)"
+        assert requirement.specifier.contains(pinned[name]), f"{name}=={pinned[name]}"
+    # the last versions with a known vulnerability a fresh install must never get
+    vulnerable = {"gunicorn": "22.0.0", "requests": "2.32.3", "flask": "3.1.0"}
+    for requirement in wanted:
+        name = canonicalize_name(requirement.name)
+        if name in vulnerable:
+            assert not requirement.specifier.contains(vulnerable[name]), requirement

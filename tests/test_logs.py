@@ -262,3 +262,19 @@ def test_gunicorns_error_lines_are_json_and_redacted(gunicorn_logger):
     entry = json.loads(line)
     assert entry["logger"] == "gunicorn.error"
     assert entry["message"] == f"worker saw {REDACTED} and {REDACTED}"
+
+
+def test_a_refused_webhook_is_logged_with_the_client_address(stream, client):
+    """A run of bad signatures shows where it comes from (webhooks are not throttled: Jira
+    Cloud's deliveries share their addresses with every other site's, see the README)."""
+    body = b'{"webhookEvent": "jira:issue_created"}'
+    headers = {"Content-Type": "application/json", "X-Hub-Signature": "sha256=00"}
+    r = client.post(
+        "/webhooks/jira", data=body, headers=headers, environ_base={"REMOTE_ADDR": "203.0.113.7"}
+    )
+    assert r.status_code == 401
+    refused = [line for line in lines(stream) if line["message"].startswith("rejected request")]
+    assert refused[-1]["level"] == "warning"
+    assert refused[-1]["message"] == (
+        "rejected request from 203.0.113.7: 401 X-Hub-Signature does not match the body"
+    )

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -47,6 +48,7 @@ from pipeline.queue import (
     warn_if_volatile,
 )
 from pipeline.worker import DeliveryWorker, RetryPolicy, Sweeper, retry_verdict
+from sandbox.stack import wait_until
 from service.settings import Settings, SettingsError
 from tests.conftest import FakeJira, issue_payload, post_signed
 from tests.servers import redis_instance, redis_server
@@ -879,3 +881,19 @@ def test_the_log_keeps_at_most_its_bound_of_finished_rows_and_every_unfinished_o
                     "wh-9": "queued"}  # fmt: skip
     assert dlog.purge(before=0.0, keep=1) == 3  # never a delivery still to run
     assert dlog.counts() == {"queued": 2}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_shared_counts_are_seen_by_every_process_and_run_out(backend, request, qsettings):
+    """What the admin pages keep for every web process (logouts, failed attempts): counted in
+    the queue's store by one process, seen by another, and gone once its window is over."""
+    s = qsettings
+    if backend == "redis":
+        s = replace(qsettings, redis_url=request.getfixturevalue("redis_url"))
+    one, two = make_huey(s, web=True).storage, make_huey(s, web=True).storage
+    key = f"test.{uuid.uuid4().hex}"
+    assert [one.count_up(key, ttl=0.5), two.count_up(key, ttl=0.5)] == [1, 2]
+    assert one.count(key) == two.count(key) == 2
+    assert two.count("test.never") == 0
+    wait_until("the count's window to end", lambda: one.count(key) == 0, timeout=10)
+    assert two.count_up(key, ttl=30) == 1

@@ -11,13 +11,14 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,13 @@ import redis
 import requests
 import sqlalchemy
 
+from impact.config import load_config, pattern_warnings
+from impact.decide import decide
+from impact.model import Issue, Plan, Rule
+from impact.patterns import TIMEOUT_SECONDS, compile_pattern
 from pipeline.delivery_log import DeliveryLog, Entry, make_engine
 from pipeline.queue import Inbox, make_huey
-from sandbox.stack import Process, free_port, procfile_command, start_sandbox, wait_until
+from sandbox.stack import Process, Stack, free_port, procfile_command, start_sandbox, wait_until
 from service.settings import Settings
 from tests.conftest import ROOT
 from tests.servers import postgres_server, redis_server, wait_for_port
@@ -413,3 +418,169 @@ def test_a_replayed_or_late_creation_never_undoes_what_a_person_set_since(
     assert about == [("GET", f"/rest/api/2/issue/{key}")]
     assert labels() == {BLOCKING_LABEL}  # never two that contradict each other
     assert len(system.comments(key)) == 1  # asked once, when it was created
+
+
+# --------------------------------------------------------------------------------------------
+# What one rule may cost the worker
+
+
+def _decide_with_shipped_rules(summary: str, description: str, **issue: Any) -> Plan:
+    config = load_config(ROOT / "config" / "impact.toml")
+    project = config.for_project("SHOP")
+    assert project is not None
+    return decide(
+        Issue(key="SHOP-1", project="SHOP", summary=summary, description=description, **issue),
+        project,
+    )
+
+
+def test_the_shipped_rules_stay_quick_on_the_largest_description_and_still_match():
+    """A 32 KB description of one repeated word cost the old 'outage reported' rule 1.6 s of
+    worker time on every edit; the rule now reads the text once. Had any pattern run out of
+    its time, the plan would carry a note saying so; and `config check` finds no risky shape
+    in any shipped pattern."""
+    assert pattern_warnings(load_config(ROOT / "config" / "impact.toml")) == []
+    hostile = ("down " * 6554)[:32_767]
+    plan = _decide_with_shipped_rules("Checkout page", hostile)
+    assert plan.notes == ()
+    assert plan.level is None  # "down" alone is not an outage reported by customers
+    for summary in ("Customers report an outage", "Site down for our customers"):
+        assert _decide_with_shipped_rules(summary, hostile).rule == "outage reported"
+
+
+def test_a_pattern_that_runs_too_long_is_cut_off_and_counts_as_not_matching():
+    """Whatever an admin writes, one pattern gets a bounded share of the worker: the regex
+    engine stops it (impact.patterns.TIMEOUT_SECONDS) and the decision says so."""
+    greedy = Rule("greedy", "blocking", text=(compile_pattern(r"(?i)(a|aa)+$"),))
+    config = load_config(ROOT / "config" / "impact.toml")
+    project = replace(config, rules=(greedy,)).for_project("SHOP")
+    assert project is not None
+    # Some seconds of backtracking without the limit (it doubles with every few more a's).
+    plan = decide(Issue(key="SHOP-9", project="SHOP", summary="a" * 32 + "!"), project)
+    assert plan.level is None and plan.rule is None
+    assert plan.notes == (
+        f"rule 'greedy': pattern '(?i)(a|aa)+$' took over {TIMEOUT_SECONDS:g} s on SHOP-9; "
+        "counted as not matching",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Slow clients
+
+
+SLOW_CONNECTIONS = 20  # half trickle their headers, half their body
+TRICKLE_EVERY = 0.2  # seconds between two bytes
+HEADER_DEADLINE = 5.0  # gunicorn.conf.py's keepalive: the most a request's headers may take
+
+
+class Trickler(threading.Thread):
+    """A client that sends its request a byte at a time, never all of it (slowloris); it ends
+    when the server closes the connection or ``stop`` is set, and notes which came first."""
+
+    def __init__(self, port: int, request: bytes, stop: threading.Event) -> None:
+        super().__init__(daemon=True)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=2)
+        self.request, self.stop = request, stop
+        self.sent = 0
+        self.closed_by_server = threading.Event()
+
+    def run(self) -> None:
+        try:
+            for byte in self.request[:-1]:  # never the last byte
+                if self.stop.wait(TRICKLE_EVERY):
+                    return
+                self.sock.sendall(bytes([byte]))
+                self.sent += 1
+                if _closed(self.sock):
+                    break
+        except OSError:
+            pass
+        self.closed_by_server.set()
+
+
+def _closed(sock: socket.socket) -> bool:
+    """Whether the server has closed its end (a read finds end of file or a reset)."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.setblocking(True)
+
+
+def test_slow_clients_do_not_stop_webhooks_or_health_from_answering(tmp_path):
+    """Twenty connections that send their headers, or their body, a byte at a time, against
+    the Procfile's web process: a webhook and /healthz still answer within a second (beside
+    what a bare request takes in this run), and a client that never ends its headers is let go
+    once gunicorn's header deadline has passed."""
+    with Stack(tmp_path / "stack", processes=("web",)) as stack:
+        url, session = stack.app_url, requests.Session()
+
+        def delivery(n: int) -> float:
+            body = json.dumps(
+                {
+                    "webhookEvent": "jira:issue_created",
+                    "issue": {"key": f"SHOP-{n}", "fields": {"project": {"key": "SHOP"}}},
+                }
+            ).encode()
+            headers = {
+                "Content-Type": "application/json",
+                "X-Hub-Signature": sign(body, secret=stack.secret),
+                "X-Atlassian-Webhook-Identifier": f"slow-{n}",
+            }
+            started = time.perf_counter()
+            answer = session.post(f"{url}/webhooks/jira", data=body, headers=headers, timeout=10)
+            assert answer.status_code == 202, answer.text
+            return time.perf_counter() - started
+
+        def health() -> float:
+            started = time.perf_counter()
+            assert session.get(f"{url}/healthz", timeout=10).status_code == 200
+            return time.perf_counter() - started
+
+        baseline = max([health() for _ in range(5)] + [delivery(n) for n in range(5)])
+
+        body = b'{"webhookEvent": "jira:issue_created", "issue": {"key": "SHOP-1"}}' * 50
+        head_only = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"a" * 200
+        body_slowly = (
+            b"POST /webhooks/jira HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+            + f"\r\nX-Hub-Signature: {sign(body, secret=stack.secret)}".encode()
+            + f"\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        )
+        stop = threading.Event()
+        heads = [Trickler(stack.port, head_only, stop) for _ in range(SLOW_CONNECTIONS // 2)]
+        bodies = []
+        for _ in range(SLOW_CONNECTIONS // 2):
+            sender = Trickler(stack.port, body, stop)
+            sender.sock.sendall(body_slowly)  # the headers at once, then the body a byte a time
+            bodies.append(sender)
+        try:
+            for trickler in heads + bodies:
+                trickler.start()
+            wait_until(
+                "every slow client to be sending",
+                lambda: all(t.sent >= 2 for t in heads + bodies),
+                timeout=10,
+                every=0.05,
+            )
+
+            limit = 1.0 + 2 * baseline
+            took = [max(health(), delivery(100 + n)) for n in range(5)]
+            assert max(took) < limit, f"answers took {took} s under slow clients (bare {baseline})"
+            assert not any(t.closed_by_server.is_set() for t in heads + bodies), (
+                "a slow client was let go before the answers were timed"
+            )
+            wait_until(
+                "the server to drop the clients whose headers never end",
+                lambda: all(t.closed_by_server.is_set() for t in heads),
+                timeout=HEADER_DEADLINE + 10,
+            )
+            assert health() < limit  # and it still answers
+        finally:
+            stop.set()
+            for trickler in heads + bodies:
+                trickler.join(timeout=5)
+                trickler.sock.close()

@@ -40,9 +40,15 @@ def test_data_center_settings_with_pat_and_token():
 
 
 def test_secrets_never_in_repr():
-    env = CLOUD | {"ADMIN_TOKEN": "admin-token-value", "JIRA_WEBHOOK_TOKEN": "token-value-0123"}
-    text = repr(Settings.from_env(env))
-    for secret in ("api-token-value", "whsec-value", "admin-token-value", "token-value"):
+    env = CLOUD | {
+        "ADMIN_TOKEN": "admin-token-value",
+        "JIRA_WEBHOOK_TOKEN": "token-value-0123",
+        "METRICS_TOKEN": "scrape-token-value",
+    }
+    settings = Settings.from_env(env)
+    text = repr(settings)
+    assert "scrape-token-value" in settings.secrets()
+    for secret in ("api-token-value", "whsec-value", "admin-token-value", "token-value", "scrape"):
         assert secret not in text
 
 
@@ -71,6 +77,11 @@ def test_heroku_postgres_url_is_normalised():
         ({"RETRY_MAX_SECONDS": "1e9"}, "RETRY_MAX_SECONDS=1e9 is out of range (0.01 to 86400)"),
         ({"JIRA_NOTIFY_USERS": "maybe"}, "JIRA_NOTIFY_USERS='maybe' is not a yes/no value"),
         ({"REDIS_URL": "http://localhost"}, "REDIS_URL must be a redis://"),
+        ({"METRICS_TOKEN": "short"}, "METRICS_TOKEN is 5 characters long; use at least 12"),
+        ({"TRUSTED_PROXIES": "many"}, "TRUSTED_PROXIES='many' is not a whole number"),
+        ({"TRUSTED_PROXIES": "9"}, "TRUSTED_PROXIES=9 is out of range (0 to 5)"),
+        ({"ADMIN_COOKIE_SECURE": "always"}, "ADMIN_COOKIE_SECURE='always' is not a yes/no"),
+        ({"ALLOW_HTTP_JIRA": "sure"}, "ALLOW_HTTP_JIRA='sure' is not a yes/no value"),
     ],
 )
 def test_bad_setting_names_the_variable(change, variable):
@@ -89,3 +100,39 @@ def test_unsigned_allowed_only_explicitly(caplog):
     env = CLOUD | {"JIRA_WEBHOOK_SECRET": "", "ALLOW_UNSIGNED_WEBHOOKS": "1"}
     assert Settings.from_env(env).allow_unsigned
     assert "ALLOW_UNSIGNED_WEBHOOKS=1" in caplog.text
+
+
+def test_a_jira_url_with_a_password_is_refused_without_showing_it(caplog):
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(CLOUD | {"JIRA_URL": "https://svc:hunter2-pass@acme.atlassian.net"})
+    text = str(info.value)
+    assert "JIRA_URL has a user name or password in it" in text
+    assert "hunter2" not in text and "hunter2" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("http://jira.corp.example", False),
+        ("http://10.0.0.7:8080/jira", False),
+        ("http://127.0.0.1:8080", True),
+        ("http://localhost:2990/jira", True),
+        ("http://[::1]:8080", True),
+        ("https://jira.corp.example", True),
+    ],
+)
+def test_an_http_jira_url_is_refused_unless_on_this_machine(url, allowed):
+    env = CLOUD | {"JIRA_URL": url}
+    if allowed:
+        assert Settings.from_env(env).jira_url == url
+        return
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env)
+    assert "is http://, so the service account's credentials would cross" in str(info.value)
+    assert "ALLOW_HTTP_JIRA=1" in str(info.value)
+    assert Settings.from_env(env | {"ALLOW_HTTP_JIRA": "1"}).allow_http_jira
+
+
+def test_the_webhook_token_is_ignored_while_a_secret_is_set(caplog):
+    Settings.from_env(CLOUD | {"JIRA_WEBHOOK_TOKEN": "url-token-0123"})
+    assert "JIRA_WEBHOOK_TOKEN is ignored while JIRA_WEBHOOK_SECRET is set" in caplog.text

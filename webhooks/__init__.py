@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from impact.config import load_config
 from service.logs import configure_logging
@@ -40,6 +41,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, **overrides)
+    if settings.trusted_proxies:
+        # The client's address and scheme as the last TRUSTED_PROXIES proxies saw them; without
+        # the setting, X-Forwarded-For is any client's to write, and is not read.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     if dispatcher is None and jira is not None:
         # Tests of the web layer: triage at once, in the request, against the given Jira.
         from pipeline.dispatch import InlineDispatcher
@@ -62,6 +68,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(metrics_bp)
     app.register_blueprint(admin_bp)
     register_error_handlers(app)
+    if not settings.metrics_token:
+        log.warning(
+            "METRICS_TOKEN is not set: /metrics is open to whoever reaches this port, and "
+            "/readyz shows no details (see the README's Health and metrics)"
+        )
     log.info(
         "jira-customer-impact ready: Jira %s, %d project(s) from %s",
         settings.jira_url,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -17,7 +17,10 @@ log = logging.getLogger(__name__)
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ReceiverError)
     def _receiver_error(exc: ReceiverError) -> ResponseReturnValue:
-        log.info("rejected request: %s %s", exc.status, exc.message)
+        level = logging.WARNING if exc.status == 401 else logging.INFO
+        log.log(
+            level, "rejected request from %s: %s %s", request.remote_addr, exc.status, exc.message
+        )
         return jsonify(exc.body()), exc.status
 
     @app.errorhandler(HTTPException)

@@ -3,8 +3,10 @@ is loaded and the queue's store answers; 503 naming what fails). The delivery lo
 shown too, but does not make it 503: the web process accepts into the queue's store alone, and the
 worker logs what waits there once the database is back.
 
-Neither needs a token: they say nothing but ok or the name of the failing part, with the error's
-type and first line (secrets redacted).
+Neither needs a token: they say nothing but ok or the name of the failing part. What fails, the
+error's type and first line (secrets redacted, but hosts and ports shown), is added only for a
+request carrying ``METRICS_TOKEN`` as a bearer token (``/metrics`` asks for the same token when
+it is set); the log has it in any case.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Flask, current_app, jsonify
+from flask import Blueprint, Flask, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from service.errors import short_error
 from service.logs import Redactor
+from webhooks.signature import bearer_ok
 
 if TYPE_CHECKING:
     from pipeline.delivery_log import DeliveryLog
@@ -43,6 +46,13 @@ def delivery_stores(app: Flask) -> tuple[DeliveryLog | None, DeliveryQueue | Non
         found_log if found_log is not None else getattr(dispatcher, "log", None),
         found_queue if found_queue is not None else getattr(dispatcher, "queue", None),
     )
+
+
+def monitoring_allowed() -> bool:
+    """Whether this request carries ``METRICS_TOKEN`` as a bearer token (never, without one)."""
+    settings = current_app.extensions.get("impact.settings")
+    token = settings.metrics_token if settings is not None else None
+    return bearer_ok(request.headers.get("Authorization"), token=token)
 
 
 def readiness(app: Flask) -> dict[str, str]:
@@ -91,5 +101,8 @@ def readyz() -> ResponseReturnValue:
     failing = sorted(name for name in GATES if parts[name].startswith("failing"))
     if failing:
         log.warning("not ready: %s", "; ".join(f"{n} {parts[n]}" for n in failing))
+    if not monitoring_allowed():  # the errors name hosts and ports: not for the public
+        parts = {name: state.partition(":")[0] for name, state in parts.items()}
+    if failing:
         return jsonify({"status": "unavailable", "failing": failing, "parts": parts}), 503
     return jsonify({"status": "ready", "parts": parts})

@@ -12,7 +12,8 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, jsonify
+from flask.typing import ResponseReturnValue
 
 from service.metrics import PREFIX, metrics, multiprocess_dir
 
@@ -120,11 +121,20 @@ def exposition(
 
 
 @bp.get("/metrics")
-def metrics_view() -> Response:
+def metrics_view() -> ResponseReturnValue:
     from prometheus_client import CONTENT_TYPE_LATEST
 
     from pipeline.delivery_log import STATUSES
-    from webhooks.health import delivery_stores
+    from webhooks.health import delivery_stores, monitoring_allowed
+
+    settings = current_app.extensions["impact.settings"]
+    if settings.metrics_token and not monitoring_allowed():
+        refusal = {
+            "status": "rejected",
+            "error": "unauthorized",
+            "message": "send METRICS_TOKEN as a bearer token (Authorization: Bearer …)",
+        }
+        return jsonify(refusal), 401, {"WWW-Authenticate": 'Bearer realm="metrics"'}
 
     delivery_log, queue = delivery_stores(current_app)
     body = exposition(

@@ -61,18 +61,20 @@ class Receiver:
     def authenticate(
         self, body: bytes, headers: Mapping[str, str], args: Mapping[str, str]
     ) -> None:
+        """With a secret set, only a valid ``X-Hub-Signature`` lets a delivery in (a ``?token=``
+        is not enough); with only a token, the token; with neither, ``ALLOW_UNSIGNED_WEBHOOKS``
+        (checked at start-up) lets anything in."""
         signature = headers.get("X-Hub-Signature")
-        token = args.get("token")
         secret, expected_token = self.settings.webhook_secret, self.settings.webhook_token
         try:
-            if signature is not None or (secret and token is None):
-                if not secret:
-                    raise SignatureError(
-                        "request is signed but JIRA_WEBHOOK_SECRET is not set on this service"
-                    )
+            if secret:
                 verify_signature(body, signature, secret=secret)
-            elif expected_token or token is not None:
-                verify_token(token, token=expected_token or "")
+            elif signature is not None:
+                raise SignatureError(
+                    "request is signed but JIRA_WEBHOOK_SECRET is not set on this service"
+                )
+            elif expected_token or args.get("token") is not None:
+                verify_token(args.get("token"), token=expected_token or "")
             elif not self.settings.allow_unsigned:
                 raise SignatureError("request is neither signed nor carries a token")
         except SignatureError as exc:

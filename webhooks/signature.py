@@ -1,4 +1,5 @@
-"""Webhook authentication over the raw body. Pure functions: bytes and strings in, verdict out.
+"""Webhook authentication over the raw body, and bearer tokens. Pure functions: bytes and strings
+in, verdict out.
 
 Jira signs admin webhooks that have a secret with ``X-Hub-Signature: <method>=<hex>`` (WebSub
 style; today ``sha256``). Installs that cannot sign put a shared token in the URL instead.
@@ -48,3 +49,12 @@ def verify_token(given: str | None, *, token: str) -> None:
         raise SignatureError("missing token query parameter")
     if not hmac.compare_digest(token.encode(), given.encode("utf-8", "replace")):
         raise SignatureError("webhook token does not match")
+
+
+def bearer_ok(header: str | None, *, token: str | None) -> bool:
+    """Whether an ``Authorization`` header is ``Bearer <token>`` (constant-time); never with no
+    token configured."""
+    scheme, _, given = (header or "").partition(" ")
+    if not token or scheme.lower() != "bearer" or not given.strip():
+        return False
+    return hmac.compare_digest(given.strip().encode("utf-8", "replace"), token.encode())

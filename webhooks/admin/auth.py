@@ -5,9 +5,12 @@ login form, which sets a signed session cookie (browsers). Without either, 401.
 
 The cookie holds a random session id signed with a key derived from the token (itsdangerous), so
 every web process checks it alike, no other setting is needed, and changing ``ADMIN_TOKEN`` logs
-every session out. A POST made with the cookie must carry the session's CSRF token (an HMAC of the
-session id); a POST with the bearer header needs none, since a browser never adds that header by
-itself.
+every session out. Logging out records the session id as ended in the queue's store, which every
+web process shares (``pipeline.counters``), so the old cookie is refused everywhere after it.
+Failed token attempts are counted there too, per client address (``FAILED_LIMIT``).
+
+A POST made with the cookie must carry the session's CSRF token (an HMAC of the session id); a
+POST with the bearer header needs none, since a browser never adds that header by itself.
 """
 
 from __future__ import annotations
@@ -19,10 +22,16 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from webhooks.signature import bearer_ok
+
 COOKIE = "jira_impact_admin"
 COOKIE_PATH = "/admin"
 SESSION_SECONDS = 12 * 3600
 CSRF_FIELD = "csrf_token"
+# Failed token attempts one client address may make in a window; then every attempt from it,
+# the right token's too, is refused until the window (which the first failure opens) is over.
+FAILED_LIMIT = 10
+FAILED_WINDOW_SECONDS = 15 * 60
 _KEY_PURPOSE = b"jira-customer-impact admin session v1"
 
 
@@ -54,8 +63,7 @@ class AdminAuth:
         return hmac.compare_digest(given.strip().encode(), self._token.encode())
 
     def bearer_ok(self, header: str | None) -> bool:
-        scheme, _, value = (header or "").partition(" ")
-        return scheme.lower() == "bearer" and self.token_ok(value)
+        return bearer_ok(header, token=self._token)
 
     # ---- sessions
 

@@ -10,8 +10,10 @@ findings``; by default ``jira_setup.check.run_checks``).
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +36,7 @@ from impact.decide import MISSING_BAND
 from impact.model import ImpactConfig, ProjectConfig
 from impact.ranking import PINNED_LABEL, Move, RerankPlan
 from pipeline.calls import account_calls
+from pipeline.counters import Counts, LocalCounts
 from pipeline.delivery_log import DEAD, DONE, FAILED, IGNORED, STATUSES, Entry
 from pipeline.judge import Judged
 from service.errors import short_error
@@ -43,6 +46,8 @@ from webhooks.admin.auth import (
     COOKIE,
     COOKIE_PATH,
     CSRF_FIELD,
+    FAILED_LIMIT,
+    FAILED_WINDOW_SECONDS,
     Admin,
     AdminAuth,
     safe_next,
@@ -94,6 +99,75 @@ def _auth() -> AdminAuth:
     return auth
 
 
+def _counts() -> Counts:
+    """Where logged-out sessions and failed attempts are counted: the queue's store, shared by
+    every web process (``pipeline.counters``); one process's memory only where there is no
+    queue (an app that triages inline: the web layer's tests)."""
+    counts: Counts | None = current_app.extensions.get("impact.counts")
+    if counts is None:
+        _log, queue = delivery_stores(current_app)
+        counts = queue.huey.storage if queue is not None else LocalCounts()
+        current_app.extensions["impact.counts"] = counts
+    return counts
+
+
+def _client() -> str:
+    """The caller's address (the proxies' X-Forwarded-For only with TRUSTED_PROXIES set)."""
+    return request.remote_addr or "unknown"
+
+
+def _failures_key() -> str:
+    return f"admin.failed.{_client()}"
+
+
+def _throttled() -> ResponseReturnValue | None:
+    """A 429 page while this client address has used up its failed attempts, else None."""
+    try:
+        failed = _counts().count(_failures_key())
+    except Exception as exc:  # the store is down: the token check still stands alone
+        log.warning("admin: failed attempts could not be read: %s", short_error(exc))
+        return None
+    if failed < FAILED_LIMIT:
+        return None
+    log.warning(
+        "admin: %s %s refused: client %s is throttled", request.method, request.path, _client()
+    )
+    page, status = _page(
+        "message.html",
+        429,
+        title="Too many attempts",
+        message=f"{failed} attempts with a wrong token came from your address. Try again in "
+        f"{FAILED_WINDOW_SECONDS // 60} minutes.",
+    )
+    return page, status, {"Retry-After": str(FAILED_WINDOW_SECONDS)}
+
+
+def _count_failure(what: str) -> None:
+    try:
+        failed = _counts().count_up(_failures_key(), ttl=FAILED_WINDOW_SECONDS)
+    except Exception as exc:
+        log.warning("admin: a failed attempt could not be counted: %s", short_error(exc))
+        failed = 0
+    log.warning(
+        "admin: %s refused (client %s, failed attempt %d of %d in %d minutes)",
+        what,
+        _client(),
+        failed,
+        FAILED_LIMIT,
+        FAILED_WINDOW_SECONDS // 60,
+    )
+
+
+def _session_ended(sid: str) -> bool:
+    """Whether the session was logged out; True too when the store cannot say (fail closed:
+    the bearer header still works)."""
+    try:
+        return _counts().count(f"admin.logout.{sid}") > 0
+    except Exception as exc:
+        log.warning("admin: sessions cannot be checked: %s", short_error(exc))
+        return True
+
+
 @bp.before_request
 def guard() -> ResponseReturnValue | None:
     if request.endpoint in _OPEN_ENDPOINTS:
@@ -103,12 +177,15 @@ def guard() -> ResponseReturnValue | None:
         return _login_page(401)
     header = request.headers.get("Authorization")
     if header is not None:
+        if (throttled := _throttled()) is not None:
+            return throttled
         if auth.bearer_ok(header):
             g.admin = Admin("bearer")
             return None
+        _count_failure("an Authorization header with a wrong token was")
         return _login_page(401, problem="The Authorization header does not hold the admin token.")
     sid = auth.session_id(request.cookies.get(COOKIE))
-    if sid is None:
+    if sid is None or _session_ended(sid):
         return _login_page(401)
     g.admin = Admin("session", auth.csrf_token(sid))
     if request.method not in ("GET", "HEAD") and not auth.csrf_ok(
@@ -208,8 +285,10 @@ def login() -> ResponseReturnValue:
         return _login_page(401)
     if not auth.enabled:
         return _login_page(401)
+    if (throttled := _throttled()) is not None:
+        return throttled
     if not auth.token_ok(request.form.get("token")):
-        log.warning("admin: a login with a wrong token was refused")
+        _count_failure("a login with a wrong token was")
         return _login_page(401, problem="That is not the admin token.")
     response = redirect(safe_next(request.form.get("next"), url_for(".overview")), 303)
     response.set_cookie(
@@ -217,23 +296,28 @@ def login() -> ResponseReturnValue:
         auth.new_session(),
         max_age=auth.max_age,
         path=COOKIE_PATH,
-        secure=_over_https(),
+        secure=_settings().admin_cookie_secure or _over_https(),
         httponly=True,
         samesite="Strict",
     )
-    log.info("admin: logged in through the form")
+    log.info("admin: logged in through the form (client %s)", _client())
     return response
 
 
 def _over_https() -> bool:
     """Behind a platform's router TLS ends before the app: its X-Forwarded-Proto says https.
-    (Only used to mark the cookie Secure, which a false claim cannot turn to harm.)"""
+    (Only used to mark the cookie Secure, which a false claim cannot turn to harm; where the
+    proxy sends no such header, ADMIN_COOKIE_SECURE=1 marks it always.)"""
     forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
     return request.is_secure or forwarded == "https"
 
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    sid = _auth().session_id(request.cookies.get(COOKIE))
+    if sid is not None:  # ended for every web process, not just in this browser
+        _counts().count_up(f"admin.logout.{sid}", ttl=_auth().max_age)
+        log.info("admin: logged out (client %s)", _client())
     response = redirect(url_for(".login", notice="logged-out"), 303)
     response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="Strict")
     return response
@@ -330,8 +414,14 @@ def _delivery_list(
     )
 
 
-@bp.get("/deliveries/<path:identifier>")
-def delivery(identifier: str) -> ResponseReturnValue:
+# A delivery's identifier is Jira's header or the sender's: it may hold "/", "..", "?" or "#".
+# So it travels in the query string (GET) or the form (POST), which url_for and the browser
+# encode whole, never as a path segment a browser would resolve.
+
+
+@bp.get("/delivery")
+def delivery() -> ResponseReturnValue:
+    identifier = request.args.get("id", "")
     delivery_log, _queue = delivery_stores(current_app)
     entry = delivery_log.get(identifier) if delivery_log is not None else None
     if entry is None:
@@ -352,8 +442,9 @@ def delivery(identifier: str) -> ResponseReturnValue:
     )
 
 
-@bp.post("/deliveries/<path:identifier>/replay")
-def replay(identifier: str) -> ResponseReturnValue:
+@bp.post("/replay")
+def replay() -> ResponseReturnValue:
+    identifier = request.form.get("id", "")
     delivery_log, queue = delivery_stores(current_app)
     if delivery_log is None or queue is None:
         return _page(
@@ -372,7 +463,7 @@ def replay(identifier: str) -> ResponseReturnValue:
             notice = "replay-unqueued"
         else:
             log.info("admin: replayed delivery %s for %s", again.id, again.issue_key)
-    return redirect(url_for(".delivery", identifier=identifier, notice=notice), 303)
+    return redirect(url_for(".delivery", id=identifier, notice=notice), 303)
 
 
 # --------------------------------------------------------------------------------------------
@@ -432,19 +523,29 @@ def board_bands(
     return tuple(Band(name, score, tuple(rows[name])) for name, score in ordered)
 
 
-def _jira() -> Any:
+@contextmanager
+def _jira() -> Iterator[Any]:
+    """The Jira client of the admin pages, one page at a time per process, its calls accounted
+    for once the page is done. One connector per process, so that serverInfo, the field list and
+    board configurations are looked up once, not on every page view; gevent's workers serve
+    pages side by side, and a connector (its session, its record of calls) is not for two."""
     factory: Callable[[], Any] | None = current_app.extensions.get("impact.admin.jira")
-    if factory is not None:
-        return factory()
-    # One connector per process, so that serverInfo, the field list and board configurations are
-    # looked up once, not on every page view (gunicorn's sync workers serve one page at a time).
-    cached = current_app.extensions.get("impact.admin.connector")
-    if cached is None:
-        from connector.client import JiraConnector
+    lock = current_app.extensions.setdefault("impact.admin.jira_lock", threading.Lock())
+    with lock:
+        jira = (
+            factory()
+            if factory is not None
+            else current_app.extensions.get("impact.admin.connector")
+        )
+        if jira is None:
+            from connector.client import JiraConnector
 
-        cached = JiraConnector.from_settings(_settings(), field=_config().field)
-        current_app.extensions["impact.admin.connector"] = cached
-    return cached
+            jira = JiraConnector.from_settings(_settings(), field=_config().field)
+            current_app.extensions["impact.admin.connector"] = jira
+        try:
+            yield jira
+        finally:
+            account_calls(jira)
 
 
 @bp.get("/boards")
@@ -460,20 +561,18 @@ def board(board_id: int) -> ResponseReturnValue:
         project = project_for_board(_config(), board_id)
     except RankRefusedError as exc:
         return _page("message.html", 404, title=f"Board {board_id}", message=exc.problems[0])
-    jira = _jira()
-    try:
-        setup = jira.board_setup(board_id)
-        review = read_board(board_id, _config(), jira)
-        can_rank = jira.can_schedule(project.project.key)
-    except JiraError as exc:
-        return _page(
-            "message.html",
-            502,
-            title=f"Board {board_id}",
-            message=f"Jira did not give the board: {exc}",
-        )
-    finally:
-        account_calls(jira)
+    with _jira() as jira:
+        try:
+            setup = jira.board_setup(board_id)
+            review = read_board(board_id, _config(), jira)
+            can_rank = jira.can_schedule(project.project.key)
+        except JiraError as exc:
+            return _page(
+                "message.html",
+                502,
+                title=f"Board {board_id}",
+                message=f"Jira did not give the board: {exc}",
+            )
     plan = review.plan
     problems = []
     if not setup.ordered_by_rank:
@@ -510,18 +609,16 @@ def check() -> ResponseReturnValue:
         from jira_setup.check import run_checks
 
         run = run_checks
-    jira = _jira()
-    try:
-        findings = list(run(_settings(), _config(), jira))
-    except Exception as exc:
-        log.exception("admin: the check could not run")
-        return _page(
-            "message.html",
-            502,
-            title="Check",
-            message=f"The check could not run: {short_error(exc)}",
-        )
-    finally:
-        account_calls(jira)
+    with _jira() as jira:
+        try:
+            findings = list(run(_settings(), _config(), jira))
+        except Exception as exc:
+            log.exception("admin: the check could not run")
+            return _page(
+                "message.html",
+                502,
+                title="Check",
+                message=f"The check could not run: {short_error(exc)}",
+            )
     problems = sum(1 for finding in findings if not finding.ok)
     return _page("check.html", title="Check", active="check", findings=findings, problems=problems)
