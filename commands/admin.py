@@ -11,7 +11,6 @@ import os
 import sys
 from contextlib import ExitStack
 from typing import Any, NoReturn
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import click
 
@@ -34,9 +33,14 @@ from connector.errors import JiraError
 from impact.config import ConfigError, load_config
 from impact.model import ImpactConfig
 from jira_setup.check import Finding, is_receiver_url, redact_url, run_checks
+from jira_setup.webhook import (
+    DEFAULT_WEBHOOK_NAME,
+    delivery_url,
+    projects_jql,
+    same_target,
+    url_problem,
+)
 from service.settings import Settings, SettingsError
-
-DEFAULT_WEBHOOK_NAME = "jira-customer-impact"
 
 
 def _fail(message: str) -> NoReturn:
@@ -253,27 +257,20 @@ def webhook_register(url: str, jql: str | None, name: str) -> None:
     JIRA_WEBHOOK_SECRET (or, with only JIRA_WEBHOOK_TOKEN set, the token added to the URL).
     Exit 1 when a webhook to that URL exists already or Jira refuses.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise click.BadParameter(f"{url!r} is not an http(s) URL", param_hint="--url")
-    if not is_receiver_url(url):
-        raise click.BadParameter(
-            "give the receiver's address, ending in /webhooks/jira "
-            "(e.g. https://impact.example.com/webhooks/jira)",
-            param_hint="--url",
-        )
+    problem = url_problem(url)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--url")
     settings = _settings()
     config = _config(settings)
     if jql is None:
         if not config.projects:
             raise click.UsageError(f"{config.source} configures no project: give --jql")
-        jql = f"project in ({', '.join(p.key for p in config.projects)})"
+        jql = projects_jql([p.key for p in config.projects])
     secret = settings.webhook_secret
-    if not secret and settings.webhook_token:
-        url = _with_token(url, settings.webhook_token)
+    url = delivery_url(url, settings)
     admin = JiraAdmin(_connector(settings, config))
     try:
-        same = [h for h in admin.webhooks() if _without_query(h.url) == _without_query(url)]
+        same = [h for h in admin.webhooks() if same_target(h.url, url)]
         if same:
             _fail(
                 f"a webhook to {redact_url(same[0].url)} is registered already: "
@@ -317,15 +314,3 @@ def _describe(hook: AdminWebhook) -> str:
     signed = {True: "signed", False: "not signed", None: "signing not shown"}[hook.signed]
     state = "enabled" if hook.enabled else "DISABLED"
     return f"{hook.name!r} -> {redact_url(hook.url)} ({signed}, {state})"
-
-
-def _with_token(url: str, token: str) -> str:
-    parts = urlsplit(url)
-    if "token=" in parts.query:
-        return url
-    query = "&".join(q for q in (parts.query, urlencode({"token": token})) if q)
-    return urlunsplit(parts._replace(query=query))
-
-
-def _without_query(url: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(query="", fragment="")).rstrip("/")

@@ -6,6 +6,10 @@ the client is built with ``max_retries=0``: every failure surfaces at once as a
 
 Every HTTP request is recorded as a ``Call`` (a response hook on the library's session, plus the
 requests that got no answer) so the delivery log can say what was sent for each issue.
+
+The field list (``GET /field``) is kept for ``FIELDS_TTL_SECONDS``, and read again after
+``MISSING_FIELD_RETRY_SECONDS`` while the impact field is not in it: a field that an admin (or
+``jira-impact setup``) creates is seen by running processes within a minute, with no restart.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -44,6 +48,8 @@ from impact.model import FieldRef, Person, Plan
 log = logging.getLogger(__name__)
 
 API = "/rest/api/2"
+FIELDS_TTL_SECONDS = 60.0
+MISSING_FIELD_RETRY_SECONDS = 10.0
 _TEXT_KEPT = 200  # characters of a non-JSON error body kept as Jira's message
 _ISSUE_KEY = re.compile(r"[A-Za-z0-9_.-]+")  # a key or numeric id: nothing that could bend a path
 
@@ -208,6 +214,7 @@ class JiraConnector(BoardsMixin):
         pat: str | None = None,
         notify_users: bool = False,
         timeout: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -232,7 +239,9 @@ class JiraConnector(BoardsMixin):
         self._context_path = parts.path.rstrip("/")  # Data Center often lives under /jira
         self._client: JIRA | None = None
         self._cloud = False
+        self._clock = clock
         self._fields: list[dict[str, Any]] | None = None
+        self._fields_read_at = 0.0
         self._myself: Person | None = None
 
     @classmethod
@@ -379,22 +388,40 @@ class JiraConnector(BoardsMixin):
         self._client = client
         return client
 
-    def _impact_field(self) -> ImpactField | None:
-        if self._fields is None:
+    def fields(self) -> list[dict[str, Any]]:
+        """Every Jira field (``GET /field``), kept for ``FIELDS_TTL_SECONDS``."""
+        kept = self._fields
+        if kept is None or self._age_of_fields() >= FIELDS_TTL_SECONDS:
             client = self._jira()
             with self._translated("GET", f"{API}/field"):
-                self._fields = client.fields()
-        return find_field(self._fields, self.field)
+                kept = list(client.fields())
+            self._fields, self._fields_read_at = kept, self._clock()
+        return kept
+
+    def forget_fields(self) -> None:
+        """Read the field list again on next use (after creating a field, say)."""
+        self._fields = None
+
+    def _age_of_fields(self) -> float:
+        return self._clock() - self._fields_read_at
+
+    def _impact_field(self) -> ImpactField | None:
+        found = find_field(self.fields(), self.field)
+        if found is None and self._age_of_fields() >= MISSING_FIELD_RETRY_SECONDS:
+            self.forget_fields()
+            found = find_field(self.fields(), self.field)
+        return found
 
     def request(
         self,
         method: str,
         path: str,
         *,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str | Sequence[str]] | None = None,
         body: Mapping[str, Any] | None = None,
     ) -> Any:
-        """Send what the library has no fitting method for; the parsed answer, None when empty."""
+        """Send what the library has no fitting method for; the parsed answer, None when empty.
+        A parameter given a list is repeated (``id=1&id=2``)."""
         session = self._jira()._session
         with self._translated(method, path):
             response = session.request(
