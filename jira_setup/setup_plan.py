@@ -20,8 +20,10 @@ from enum import StrEnum
 
 from connector.admin import AdminWebhook
 from connector.field_admin import (
+    CREATE,
     CUSTOM,
     DEFAULT_TYPES,
+    EDIT,
     FieldContext,
     FieldOption,
     Screen,
@@ -393,12 +395,14 @@ def _levels_of(values: Sequence[str], config: ImpactConfig) -> str:
 
 
 def _unmapped_note(unmapped: Sequence[str], where: str, config: ImpactConfig) -> Item:
+    one = len(unmapped) == 1
+    it = "it" if one else "them"
     return Item(
         Status.NOTE,
         "field options",
-        f"{quoted(unmapped)} in {where} map{'s' if len(unmapped) == 1 else ''} to no level, so "
-        "issues with it count as missing; left as they are (add them to a level's values in "
-        f"{config.source}, or disable them in Jira)",
+        f"{quoted(unmapped)} in {where} map{'s' if one else ''} to no level, so issues with "
+        f"{it} count as missing; left as {'it is' if one else 'they are'} (add {it} to a level's "
+        f"values in {config.source}, or disable {it} in Jira)",
     )
 
 
@@ -455,10 +459,10 @@ def _purpose(used_by: Sequence[tuple[ProjectFacts, ScreenUse]]) -> str:
     where the scheme uses it for some types only."""
     parts = []
     for project in dict.fromkeys(p for p, _ in used_by):
+        mine = [use for p, use in used_by if p == project]
         verbs = []
-        for operation, verb in (("create", "creates"), ("edit", "edits")):
-            types = [t for p, u in used_by if p == project and u.operation == operation
-                     for t in u.issue_types]  # fmt: skip
+        for operation, verb in ((CREATE, "creates"), (EDIT, "edits")):
+            types = [t for use in mine if use.operation == operation for t in use.issue_types]
             if DEFAULT_TYPES in types:
                 verbs.append(verb)
             elif types:

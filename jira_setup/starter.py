@@ -61,24 +61,20 @@ class Guess:
 
 
 def guess_levels(options: Sequence[str]) -> tuple[Guess, ...]:
-    """A level for each option: by its words where a cue matches, else by its place among the
-    options no cue matched (spread over the levels, most severe first)."""
-    guesses: dict[int, Guess] = {}
-    unmatched: list[int] = []
+    """A level for each option: by its words where a cue matches, else by its place in the
+    list (the list spread over the levels, most severe first)."""
+    guesses = []
     for index, option in enumerate(options):
         for level, cue in CUES:
             found = cue.search(option)
             if found:
-                guesses[index] = Guess(option, level, f"{found.group(0)!r} suggests {level}")
+                guesses.append(Guess(option, level, f"{found.group(0)!r} suggests {level}"))
                 break
         else:
-            unmatched.append(index)
-    for rank, index in enumerate(unmatched):
-        share = rank * len(LEVELS) // len(unmatched)
-        level = LEVELS[share].name
-        why = f"no word suggests a level; by its place in Jira's list, {level}"
-        guesses[index] = Guess(options[index], level, why)
-    return tuple(guesses[i] for i in range(len(options)))
+            level = LEVELS[index * len(LEVELS) // len(options)].name
+            why = f"no word suggests a level; by its place in Jira's list, {level}"
+            guesses.append(Guess(option, level, why))
+    return tuple(guesses)
 
 
 def starter_config(
