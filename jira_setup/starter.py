@@ -68,13 +68,23 @@ def guess_levels(options: Sequence[str]) -> tuple[Guess, ...]:
         for level, cue in CUES:
             found = cue.search(option)
             if found:
-                guesses.append(Guess(option, level, f"{found.group(0)!r} suggests {level}"))
+                words = _whole_words(option, found.start(), found.end())
+                guesses.append(Guess(option, level, f"{words!r} suggests {level}"))
                 break
         else:
             level = LEVELS[index * len(LEVELS) // len(options)].name
             why = f"no word suggests a level; by its place in Jira's list, {level}"
             guesses.append(Guess(option, level, why))
     return tuple(guesses)
+
+
+def _whole_words(text: str, start: int, end: int) -> str:
+    """``text[start:end]`` widened to the whole words it touches ("Degrad" -> "Degrades")."""
+    while start > 0 and text[start - 1].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum():
+        end += 1
+    return text[start:end]
 
 
 def starter_config(

@@ -326,7 +326,7 @@ def test_config_init_maps_a_fields_options_to_levels(set_up, tmp_path):
         ("none", (VALUES[3],)),
     ]
     assert [p.key for p in config.projects] == ["SHOP"]
-    assert f"  {VALUES[0]!r} -> blocking ('Block' suggests blocking)" in lines(result)
+    assert f"  {VALUES[0]!r} -> blocking ('Blocks' suggests blocking)" in lines(result)
 
 
 def test_config_init_refuses_to_overwrite_unless_forced(set_up, tmp_path):

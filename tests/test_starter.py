@@ -64,7 +64,7 @@ def test_the_default_options_make_the_default_mapping_and_the_config_loads():
         ("none", (DEFAULTS[3],)),
     ]
     assert [p.key for p in config.projects] == ["SHOP"]
-    assert "GUESS" in text and "'Block' suggests blocking" in text
+    assert "GUESS" in text and "'Blocks' suggests blocking" in text
 
 
 def test_a_level_no_option_means_is_left_out_with_a_word_on_how_to_add_it():
