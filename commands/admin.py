@@ -7,10 +7,9 @@ as for the web and worker processes. Exit codes: 0 all well, 1 a problem found o
 
 from __future__ import annotations
 
-import os
 import sys
 from contextlib import ExitStack
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
@@ -27,6 +26,7 @@ from commands.backfill import (
     format_table,
     summarise,
 )
+from commands.common import fail, plural, settings_from_env
 from connector.admin import AdminWebhook, JiraAdmin
 from connector.client import JiraConnector
 from connector.errors import JiraError
@@ -40,34 +40,18 @@ from jira_setup.webhook import (
     same_target,
     url_problem,
 )
-from service.settings import Settings, SettingsError
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(message, err=True)
-    sys.exit(1)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env(os.environ)
-    except SettingsError as exc:
-        _fail(str(exc))
+from service.settings import Settings
 
 
 def _config(settings: Settings) -> ImpactConfig:
     try:
         return load_config(settings.impact_config)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _connector(settings: Settings, config: ImpactConfig) -> JiraConnector:
     return JiraConnector.from_settings(settings, field=config.field)
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,18 +68,18 @@ def check_command() -> None:
     issue events here. One line per finding, failed ones with how to fix them. Exit 1 when
     anything is wrong.
     """
-    settings = _settings()
+    settings = settings_from_env()
     try:
         config = load_config(settings.impact_config)
     except ConfigError as exc:
         for path, message in exc.errors:
             where = f"{exc.source}: {path}" if path else exc.source
             click.echo(str(Finding(False, "config", f"{where}: {message}", "edit the file")))
-        _fail(f"{_plural(len(exc.errors), 'config error')}: Jira was not checked")
+        fail(f"{plural(len(exc.errors), 'config error')}: Jira was not checked")
     keys = ", ".join(p.key for p in config.projects) or "none"
     summary = (
-        f"{config.source}: {_plural(len(config.levels), 'level')}, "
-        f"{_plural(len(config.rules), 'rule')}, projects {keys}"
+        f"{config.source}: {plural(len(config.levels), 'level')}, "
+        f"{plural(len(config.rules), 'rule')}, projects {keys}"
     )
     findings = [
         Finding(True, "config", summary),
@@ -105,7 +89,7 @@ def check_command() -> None:
         click.echo(str(finding))
     problems = sum(1 for f in findings if not f.ok)
     if problems:
-        _fail(f"{_plural(problems, 'problem')} found")
+        fail(f"{plural(problems, 'problem')} found")
     click.echo(f"All {len(findings)} checks passed.")
 
 
@@ -152,7 +136,7 @@ def backfill_command(
     progress: the same command again continues where it stopped. Exit 1 when the run stopped
     early or an issue failed.
     """
-    settings = _settings()
+    settings = settings_from_env()
     config = _config(settings)
     jira = _connector(settings, config)
     progress = Progress.for_jql(state_dir, jql=jql, jira_url=settings.jira_url)
@@ -197,7 +181,7 @@ def _print_report(report: Report, config: ImpactConfig, *, details: bool) -> Non
     earlier = (
         f"; {report.done_before} done by an earlier run, skipped" if report.done_before else ""
     )
-    click.echo(f"{report.jql}: {_plural(report.listed, 'issue')}{earlier}")
+    click.echo(f"{report.jql}: {plural(report.listed, 'issue')}{earlier}")
     if details:
         for result in report.results:
             if result.status == CHANGED and result.plan is not None:
@@ -211,7 +195,7 @@ def _print_report(report: Report, config: ImpactConfig, *, details: bool) -> Non
         picked = [r for r in report.results if r.status == status]
         if picked:
             click.echo(
-                f"{_plural(len(picked), 'issue')} {what}: {', '.join(r.key for r in picked[:20])}"
+                f"{plural(len(picked), 'issue')} {what}: {', '.join(r.key for r in picked[:20])}"
             )
         if status == FAILED:
             for result in picked:
@@ -223,12 +207,12 @@ def _print_report(report: Report, config: ImpactConfig, *, details: bool) -> Non
     if report.stopped:
         click.echo(f"Stopped: {report.stopped}", err=True)
     if report.left:
-        click.echo(f"{_plural(report.left, 'issue')} left for another run.")
+        click.echo(f"{plural(report.left, 'issue')} left for another run.")
     if not report.applied:
         then = " Run again with --apply to carry it out." if changed else ""
-        click.echo(f"Dry run: nothing was changed; {_plural(changed, 'issue')} would change.{then}")
+        click.echo(f"Dry run: nothing was changed; {plural(changed, 'issue')} would change.{then}")
     else:
-        click.echo(f"Applied: {_plural(changed, 'issue')} changed.")
+        click.echo(f"Applied: {plural(changed, 'issue')} changed.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,7 +244,7 @@ def webhook_register(url: str, jql: str | None, name: str) -> None:
     problem = url_problem(url)
     if problem:
         raise click.BadParameter(problem, param_hint="--url")
-    settings = _settings()
+    settings = settings_from_env()
     config = _config(settings)
     if jql is None:
         if not config.projects:
@@ -272,13 +256,13 @@ def webhook_register(url: str, jql: str | None, name: str) -> None:
     try:
         same = [h for h in admin.webhooks() if same_target(h.url, url)]
         if same:
-            _fail(
+            fail(
                 f"a webhook to {redact_url(same[0].url)} is registered already: "
                 f"{_describe(same[0])}; delete it in Jira first to register it again"
             )
         made = admin.register_webhook(name=name, url=url, jql=jql, secret=secret)
     except JiraError as exc:
-        _fail(f"Jira refused: {exc}")
+        fail(f"Jira refused: {exc}")
     if not secret and not settings.webhook_token:
         click.echo("warning: registered unsigned (neither JIRA_WEBHOOK_SECRET nor a token set)")
     click.echo(f"Registered {_describe(made)}")
@@ -292,13 +276,13 @@ def webhook_list() -> None:
 
     Marked (*) are those whose URL ends in /webhooks/jira. Exit 1 when Jira refuses.
     """
-    settings = _settings()
+    settings = settings_from_env()
     config = _config(settings)
     admin = JiraAdmin(_connector(settings, config))
     try:
         hooks = admin.webhooks()
     except JiraError as exc:
-        _fail(f"Jira refused: {exc}")
+        fail(f"Jira refused: {exc}")
     if not hooks:
         click.echo("No admin webhooks. Create one with: jira-impact webhook register --url …")
         return

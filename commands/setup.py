@@ -10,10 +10,11 @@ import sys
 import tomllib
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
+from commands.common import fail, plural, settings_from_env
 from connector.admin import JiraAdmin
 from connector.client import JiraConnector, find_field
 from connector.errors import JiraError
@@ -24,24 +25,6 @@ from jira_setup.setup import Done, SetupError, SetupReport, apply_plan, plan_sit
 from jira_setup.setup_plan import Change, Item, RegisterWebhook, Status
 from jira_setup.starter import guess_levels, starter_config
 from jira_setup.webhook import url_problem
-from service.settings import Settings, SettingsError
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(message, err=True)
-    sys.exit(1)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env(os.environ)
-    except SettingsError as exc:
-        _fail(str(exc))
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
 
 _CONFIG_HELP = (
     "The impact config to set Jira up for (default: $IMPACT_CONFIG or config/impact.toml)."
@@ -72,13 +55,13 @@ def setup_command(url: str | None, apply: bool, path: str | None, as_json: bool)
     """
     if url is not None and (problem := url_problem(url)):
         raise click.BadParameter(problem, param_hint="--url")
-    settings = _settings()
+    settings = settings_from_env()
     if path is not None:
         settings = replace(settings, impact_config=path)
     try:
         config = load_config(settings.impact_config)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     jira = JiraConnector.from_settings(settings, field=config.field)
     try:
         report = plan_site(settings, config, jira, url=url)
@@ -90,7 +73,7 @@ def setup_command(url: str | None, apply: bool, path: str | None, as_json: bool)
             shown = _show_done if not as_json else lambda done: None
             report = apply_plan(report, settings, config, jira, url=url, on_done=shown)
     except SetupError as exc:
-        _fail(f"setup: {exc}")
+        fail(f"setup: {exc}")
     if as_json:
         click.echo(json.dumps(_as_json(report), indent=2))
     else:
@@ -109,11 +92,11 @@ def _print_summary(report: SetupReport) -> None:
         click.echo(f"Stopped: {report.failed}", err=True)
     changes = len(report.plan.changes)
     manual = report.left.of(Status.MANUAL)
-    by_hand = f" {_plural(len(manual), 'step')} to do by hand (marked 'by hand')." if manual else ""
+    by_hand = f" {plural(len(manual), 'step')} to do by hand (marked 'by hand')." if manual else ""
     if report.final is None:
         if changes:
             click.echo(
-                f"Dry run: nothing was changed; {_plural(changes, 'change')} to make.{by_hand} "
+                f"Dry run: nothing was changed; {plural(changes, 'change')} to make.{by_hand} "
                 "Run again with --apply to make the changes."
             )
         else:
@@ -124,9 +107,9 @@ def _print_summary(report: SetupReport) -> None:
             click.echo(item.line())
     waiting = report.final.changes
     if waiting:
-        click.echo(f"{_plural(len(waiting), 'change')} could not be made yet: run setup again.")
+        click.echo(f"{plural(len(waiting), 'change')} could not be made yet: run setup again.")
     if report.done:
-        click.echo(f"Applied: {_plural(len(report.done), 'change')}.{by_hand}")
+        click.echo(f"Applied: {plural(len(report.done), 'change')}.{by_hand}")
     else:
         click.echo(f"Nothing to change: Jira is set up as the config says.{by_hand}")
 
@@ -201,19 +184,19 @@ def config_init_command(
     """
     target = Path(output)
     if target.exists() and not force:
-        _fail(f"{target} exists already: give --output for another file, or --force")
-    settings = _settings()
+        fail(f"{target} exists already: give --output for another file, or --force")
+    settings = settings_from_env()
     wanted = FieldRef(name=field_name)
     jira = JiraConnector.from_settings(settings, field=wanted)
     try:
         found = find_field(jira.fields(), wanted)
         if found is None:
-            _fail(f"Jira has no field named {field_name!r} (names must match exactly)")
+            fail(f"Jira has no field named {field_name!r} (names must match exactly)")
         options = JiraAdmin(jira).field_options(found.id, [p.upper() for p in projects])
     except JiraError as exc:
-        _fail(f"Jira refused: {exc}")
+        fail(f"Jira refused: {exc}")
     if not options:
-        _fail(
+        fail(
             f"found no options of {field_name!r} ({found.id}): on Data Center, or without "
             "Administer Jira, name with --project the projects whose create screens show it"
         )
@@ -221,10 +204,10 @@ def config_init_command(
     try:
         parse_config(tomllib.loads(text), source=str(target))  # what is written must load
     except ConfigError as exc:
-        _fail(f"the starting config would not load, so nothing was written:\n{exc}")
+        fail(f"the starting config would not load, so nothing was written:\n{exc}")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
-    click.echo(f"Wrote {target}: {_plural(len(options), 'option')} of {field_name!r} mapped:")
+    click.echo(f"Wrote {target}: {plural(len(options), 'option')} of {field_name!r} mapped:")
     for guess in guess_levels(options):
         click.echo(f"  {guess.option!r} -> {guess.level} ({guess.why})")
     click.echo(

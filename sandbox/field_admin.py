@@ -8,7 +8,7 @@ of screens. Shapes as Atlassian's Cloud platform spec gives them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -21,6 +21,7 @@ from sandbox.state import (
     JiraApiError,
     JiraState,
     Screen,
+    ScreenScheme,
     ScreenTab,
 )
 from sandbox.web import actor, json_body, paged, state
@@ -38,10 +39,12 @@ def _admin(message: str = NOT_ADMIN, status: int = 403) -> None:
         raise JiraApiError(status, message)
 
 
-def _cloud_only() -> None:
-    """Data Center has no such resource: Jira answers 404 for the unknown URI."""
+def _cloud_admin() -> None:
+    """Data Center has no such resource (Jira answers 404 for the unknown URI); on Cloud it
+    needs Administer Jira."""
     if state().flavour is not Flavour.CLOUD:
         raise JiraApiError(404, f"null for uri: {request.path}")
+    _admin()
 
 
 def _object(body: Any, allowed: set[str]) -> Mapping[str, Any]:
@@ -92,8 +95,7 @@ def create_field(v: str) -> Any:
 
 
 def _field(field_id: str) -> CustomField:
-    _cloud_only()
-    _admin()
+    _cloud_admin()
     return fieldconfig.custom_field(state(), field_id)
 
 
@@ -236,59 +238,67 @@ def _ids_arg(name: str) -> set[str]:
     return {i for raw in request.args.getlist(name) for i in raw.split(",") if i}
 
 
-@bp.get("/issuetypescreenscheme/project")
-def type_screen_scheme_projects(v: str) -> Any:
+def _listed(id_arg: str, rows: Callable[[JiraState, set[str]], list[dict[str, Any]]]) -> Any:
+    """A Cloud admin listing: ``rows`` of the state, narrowed to the ids ``id_arg`` names (all
+    when it names none), one page of them."""
     s = state()
     with s.lock:
-        _cloud_only()
-        _admin()
-        wanted = _ids_arg("projectId")
-        rows = [
+        _cloud_admin()
+        return paged(rows(s, _ids_arg(id_arg)), is_last=True)
+
+
+def _wanted(wanted: set[str], *ids: object) -> bool:
+    return not wanted or bool(wanted & {str(i) for i in ids})
+
+
+@bp.get("/issuetypescreenscheme/project")
+def type_screen_scheme_projects(v: str) -> Any:
+    return _listed(
+        "projectId",
+        lambda s, wanted: [
             {
                 "issueTypeScreenScheme": {"id": str(scheme.id), "name": scheme.name},
                 "projectIds": list(scheme.project_ids),
             }
             for scheme in s.type_screen_schemes.values()
-            if not wanted or wanted & set(scheme.project_ids)
-        ]
-        return paged(rows, is_last=True)
+            if _wanted(wanted, *scheme.project_ids)
+        ],
+    )
 
 
 @bp.get("/issuetypescreenscheme/mapping")
 def type_screen_scheme_mapping(v: str) -> Any:
-    s = state()
-    with s.lock:
-        _cloud_only()
-        _admin()
-        wanted = _ids_arg("issueTypeScreenSchemeId")
-        rows = [
+    return _listed(
+        "issueTypeScreenSchemeId",
+        lambda s, wanted: [
             {
                 "issueTypeId": type_id,
                 "issueTypeScreenSchemeId": str(scheme.id),
                 "screenSchemeId": str(screen_scheme),
             }
             for scheme in s.type_screen_schemes.values()
-            if not wanted or str(scheme.id) in wanted
+            if _wanted(wanted, scheme.id)
             for type_id, screen_scheme in scheme.items.items()
-        ]
-        return paged(rows, is_last=True)
+        ],
+    )
+
+
+def _screen_scheme_json(scheme: ScreenScheme) -> dict[str, Any]:
+    screens = {"default": scheme.default}
+    screens |= {k: v for k, v in (("create", scheme.create), ("edit", scheme.edit)) if v}
+    return {"id": scheme.id, "name": scheme.name, "screens": screens}
 
 
 @bp.get("/screenscheme")
 def screen_schemes(v: str) -> Any:
-    s = state()
-    with s.lock:
-        _cloud_only()
-        _admin()
-        wanted = _ids_arg("id")
-        rows = []
-        for scheme in s.screen_schemes.values():
-            if wanted and str(scheme.id) not in wanted:
-                continue
-            screens = {"default": scheme.default}
-            screens |= {k: v for k, v in (("create", scheme.create), ("edit", scheme.edit)) if v}
-            rows.append({"id": scheme.id, "name": scheme.name, "screens": screens})
-        return paged(rows, is_last=True)
+    return _listed(
+        "id",
+        lambda s, wanted: [
+            _screen_scheme_json(scheme)
+            for scheme in s.screen_schemes.values()
+            if _wanted(wanted, scheme.id)
+        ],
+    )
 
 
 # ---------------------------------------------------------------- screens
@@ -296,17 +306,14 @@ def screen_schemes(v: str) -> Any:
 
 @bp.get("/screens")
 def screens(v: str) -> Any:
-    s = state()
-    with s.lock:
-        _cloud_only()
-        _admin()
-        wanted = _ids_arg("id")
-        rows = [
+    return _listed(
+        "id",
+        lambda s, wanted: [
             {"id": screen.id, "name": screen.name, "description": screen.description}
             for screen in s.screens.values()
-            if not wanted or str(screen.id) in wanted
-        ]
-        return paged(rows, is_last=True)
+            if _wanted(wanted, screen.id)
+        ],
+    )
 
 
 def _screen(screen_id: str) -> Screen:
