@@ -90,6 +90,8 @@ def _show_done(done: Done) -> None:
 def _print_summary(report: SetupReport) -> None:
     if report.failed:
         click.echo(f"Stopped: {report.failed}", err=True)
+        click.echo(f"Applied: {plural(len(report.done), 'change')} before it stopped.")
+        return
     changes = len(report.plan.changes)
     manual = report.left.of(Status.MANUAL)
     by_hand = f" {plural(len(manual), 'step')} to do by hand (marked 'by hand')." if manual else ""
@@ -194,7 +196,7 @@ def config_init_command(
             fail(f"Jira has no field named {field_name!r} (names must match exactly)")
         options = JiraAdmin(jira).field_options(found.id, [p.upper() for p in projects])
     except JiraError as exc:
-        fail(f"Jira refused: {exc}")
+        fail(f"Jira refused: {exc}" if exc.status else str(exc))
     if not options:
         fail(
             f"found no options of {field_name!r} ({found.id}): on Data Center, or without "

@@ -230,7 +230,7 @@ class FieldAdmin(JiraAdmin):
             )
         )
         scheme = next(
-            (r["issueTypeScreenScheme"] for r in rows if project_id in r.get("projectIds", [])),
+            (r.get("issueTypeScreenScheme") for r in rows if project_id in r.get("projectIds", [])),
             None,
         )
         if not isinstance(scheme, Mapping) or not scheme.get("id"):

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from connector.admin import enabled_options
 from connector.client import JiraConnector, find_field
 from connector.errors import JiraError, JiraForbiddenError
-from connector.field_admin import ADMINISTER, FieldAdmin, FieldOption
+from connector.field_admin import ADMINISTER, FieldAdmin, FieldContext, FieldOption, Screen
 from impact.model import ImpactConfig
 from jira_setup.check import (
     check_board,
@@ -164,8 +163,9 @@ def read_site(
 ) -> SiteFacts:
     """What the plan needs of the site, read with GET requests only."""
     cloud = admin.is_cloud()
+    fields = jira.fields()
     try:
-        found = find_field(jira.fields(), config.field)
+        found = find_field(fields, config.field)
     except JiraError as exc:
         if exc.status is not None:
             raise
@@ -174,7 +174,7 @@ def read_site(
         ) from exc
     field = None
     if found is not None:
-        raw = next(f for f in jira.fields() if f.get("id") == found.id)
+        raw = next(f for f in fields if f.get("id") == found.id)
         schema = raw.get("schema")
         custom = schema.get("custom") if isinstance(schema, Mapping) else None
         field = FoundField(found.id, str(raw.get("name") or ""), str(custom or ""))
@@ -183,9 +183,9 @@ def read_site(
         _project_facts(admin, p.key, usable.id if usable else None, cloud=cloud)
         for p in config.projects
     )
-    contexts: tuple[Any, ...] = ()
+    contexts: tuple[FieldContext, ...] = ()
     options: tuple[tuple[str, tuple[FieldOption, ...]], ...] = ()
-    screens: tuple[Any, ...] = ()
+    screens: tuple[Screen, ...] = ()
     if cloud:
         if usable is not None:
             contexts = admin.contexts(usable.id)

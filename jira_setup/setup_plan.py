@@ -33,7 +33,6 @@ from impact.model import ImpactConfig
 from jira_setup.check import (
     RECEIVER_PATH,
     REGISTER_HINT,
-    WEBHOOK_FIX,
     Finding,
     covers,
     delivery_problem,
@@ -51,6 +50,10 @@ FIELD_PAGE = "Settings > Issues > Custom fields > {0} > Contexts and default val
 DC_FIELD_PAGE = "Administration > Issues > Custom fields, the field's menu > {0}"
 CONTEXT_DESCRIPTION = "Made by jira-impact setup for the projects in its config"
 SETUP_HINT = f"run jira-impact setup --url https://<this service>{RECEIVER_PATH} --apply"
+HOOK_FIX = (
+    "edit it in Jira (Settings > System > WebHooks): enable it, tick Issue created and updated, "
+    "and name every configured project in its JQL filter"
+)
 
 
 class Status(StrEnum):
@@ -125,10 +128,10 @@ class Item:
     who: str | None = None  # a manual step: who can do it
     change: Change | None = None
 
-    def line(self, *, applied: bool = False) -> str:
+    def line(self) -> str:
         tag = {
             Status.OK: "ok",
-            Status.CHANGE: "done" if applied else "to do",
+            Status.CHANGE: "to do",
             Status.MANUAL: "by hand",
             Status.NOTE: "note",
         }[self.status]
@@ -280,7 +283,7 @@ def _context_items(
         return [], [None]
     covering = _covering(facts.contexts, projects)
     uncovered = [p for p in projects if p.key not in covering]
-    used = {c.id: c for key, c in covering.items()}
+    used = {c.id: c for c in covering.values()}
     items = [
         Item(Status.OK, "field context", f"{_describe_context(c)} covers {_keys(projects, c)}")
         for c in used.values()
@@ -557,17 +560,14 @@ def _webhook_items(facts: SiteFacts, settings: Settings) -> list[Item]:
         ]
     hook = same[0]
     items = [Item(Status.OK, "webhook", f"{hook.name!r} sends to {redact_url(hook.url)} already")]
-    for key in keys:
-        if not covers(hook, key):
-            items.append(
-                Item(
-                    Status.MANUAL,
-                    "webhook",
-                    f"{hook.name!r} does not send {key}'s issue created and updated events",
-                    WEBHOOK_FIX,
-                    JIRA_ADMIN,
-                )
-            )
+    left_out = [key for key in keys if not covers(hook, key)]
+    if left_out:
+        why = (
+            "is disabled"
+            if not hook.enabled
+            else (f"does not send the issue created and updated events of {', '.join(left_out)}")
+        )
+        items.append(Item(Status.MANUAL, "webhook", f"{hook.name!r} {why}", HOOK_FIX, JIRA_ADMIN))
     problem = delivery_problem(hook, settings)
     if problem is not None:
         said, fix = problem

@@ -275,6 +275,7 @@ def test_a_write_jira_refuses_stops_the_run_naming_the_permission(fresh):
     assert result.exit_code == 1
     assert "Stopped: Jira refused" in result.stderr
     assert "Administer Jira" in result.stderr
+    assert lines(result)[-1] == "Applied: 0 changes before it stopped."
     assert not fresh.state.custom_fields
 
 
@@ -350,3 +351,17 @@ def test_config_init_names_a_field_jira_lacks(fresh, tmp_path):
     assert result.exit_code == 1
     assert "Jira has no field named 'Nope'" in result.stderr
     assert not target.exists()
+
+
+def test_a_webhook_token_goes_into_the_url_and_is_never_printed(fresh):
+    del fresh.env["JIRA_WEBHOOK_SECRET"]
+    fresh.env["JIRA_WEBHOOK_TOKEN"] = "e2e-url-token-4242"
+
+    planned = fresh.setup("--url", RECEIVER, "--json")
+    applied = fresh.setup("--url", RECEIVER, "--apply")
+
+    assert planned.exit_code == applied.exit_code == 0, applied.output
+    assert "e2e-url-token-4242" not in planned.output + applied.output
+    (hook,) = fresh.state.webhooks.values()
+    assert hook.url == RECEIVER + "?token=e2e-url-token-4242"
+    assert f"{RECEIVER}?token=***" in applied.stdout

@@ -257,8 +257,12 @@ def test_a_webhook_to_the_url_is_kept_and_one_that_misses_a_project_is_left_to_a
     assert narrow.changes == ()
     (manual,) = narrow.of(Status.MANUAL)
     assert manual.message == (
-        "'jira-customer-impact' does not send SHOP's issue created and updated events"
+        "'jira-customer-impact' does not send the issue created and updated events of SHOP"
     )
+    assert manual.fix is not None and "JQL filter" in manual.fix
+    off = replace(SET_UP, webhooks=(replace(HOOK, enabled=False),))
+    disabled = plan_setup(off, impact_config, settings)
+    assert disabled.of(Status.MANUAL)[0].message == "'jira-customer-impact' is disabled"
 
 
 def test_a_url_with_a_token_is_never_shown(impact_config, settings):
