@@ -7,11 +7,9 @@ as for the web and worker processes. Exit codes: 0 all well, 1 a problem found o
 
 from __future__ import annotations
 
-import os
 import sys
 from contextlib import ExitStack
-from typing import Any, NoReturn
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from typing import Any
 
 import click
 
@@ -28,6 +26,7 @@ from commands.backfill import (
     format_table,
     summarise,
 )
+from commands.common import fail, plural, settings_from_env
 from commands.output import echo
 from connector.admin import AdminWebhook, JiraAdmin
 from connector.client import JiraConnector
@@ -35,36 +34,25 @@ from connector.errors import JiraError
 from impact.config import ConfigError, load_config
 from impact.model import ImpactConfig
 from jira_setup.check import Finding, is_receiver_url, redact_url, run_checks
-from service.settings import Settings, SettingsError
-
-DEFAULT_WEBHOOK_NAME = "jira-customer-impact"
-
-
-def _fail(message: str) -> NoReturn:
-    echo(message, err=True)
-    sys.exit(1)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env(os.environ)
-    except SettingsError as exc:
-        _fail(str(exc))
+from jira_setup.webhook import (
+    DEFAULT_WEBHOOK_NAME,
+    delivery_url,
+    projects_jql,
+    same_target,
+    url_problem,
+)
+from service.settings import Settings
 
 
 def _config(settings: Settings) -> ImpactConfig:
     try:
         return load_config(settings.impact_config)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _connector(settings: Settings, config: ImpactConfig) -> JiraConnector:
     return JiraConnector.from_settings(settings, field=config.field)
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,18 +69,18 @@ def check_command() -> None:
     issue events here. One line per finding, failed ones with how to fix them. Exit 1 when
     anything is wrong.
     """
-    settings = _settings()
+    settings = settings_from_env()
     try:
         config = load_config(settings.impact_config)
     except ConfigError as exc:
         for path, message in exc.errors:
             where = f"{exc.source}: {path}" if path else exc.source
             echo(str(Finding(False, "config", f"{where}: {message}", "edit the file")))
-        _fail(f"{_plural(len(exc.errors), 'config error')}: Jira was not checked")
+        fail(f"{plural(len(exc.errors), 'config error')}: Jira was not checked")
     keys = ", ".join(p.key for p in config.projects) or "none"
     summary = (
-        f"{config.source}: {_plural(len(config.levels), 'level')}, "
-        f"{_plural(len(config.rules), 'rule')}, projects {keys}"
+        f"{config.source}: {plural(len(config.levels), 'level')}, "
+        f"{plural(len(config.rules), 'rule')}, projects {keys}"
     )
     findings = [
         Finding(True, "config", summary),
@@ -102,7 +90,7 @@ def check_command() -> None:
         echo(str(finding))
     problems = sum(1 for f in findings if not f.ok)
     if problems:
-        _fail(f"{_plural(problems, 'problem')} found")
+        fail(f"{plural(problems, 'problem')} found")
     echo(f"All {len(findings)} checks passed.")
 
 
@@ -149,7 +137,7 @@ def backfill_command(
     progress: the same command again continues where it stopped. Exit 1 when the run stopped
     early or an issue failed.
     """
-    settings = _settings()
+    settings = settings_from_env()
     config = _config(settings)
     jira = _connector(settings, config)
     progress = Progress.for_jql(state_dir, jql=jql, jira_url=settings.jira_url)
@@ -194,7 +182,7 @@ def _print_report(report: Report, config: ImpactConfig, *, details: bool) -> Non
     earlier = (
         f"; {report.done_before} done by an earlier run, skipped" if report.done_before else ""
     )
-    echo(f"{report.jql}: {_plural(report.listed, 'issue')}{earlier}")
+    echo(f"{report.jql}: {plural(report.listed, 'issue')}{earlier}")
     if details:
         for result in report.results:
             if result.status == CHANGED and result.plan is not None:
@@ -207,7 +195,7 @@ def _print_report(report: Report, config: ImpactConfig, *, details: bool) -> Non
     ):
         picked = [r for r in report.results if r.status == status]
         if picked:
-            echo(f"{_plural(len(picked), 'issue')} {what}: {', '.join(r.key for r in picked[:20])}")
+            echo(f"{plural(len(picked), 'issue')} {what}: {', '.join(r.key for r in picked[:20])}")
         if status == FAILED:
             for result in picked:
                 echo(f"  {result.key}: {result.error}", err=True)
@@ -218,12 +206,12 @@ def _print_report(report: Report, config: ImpactConfig, *, details: bool) -> Non
     if report.stopped:
         echo(f"Stopped: {report.stopped}", err=True)
     if report.left:
-        echo(f"{_plural(report.left, 'issue')} left for another run.")
+        echo(f"{plural(report.left, 'issue')} left for another run.")
     if not report.applied:
         then = " Run again with --apply to carry it out." if changed else ""
-        echo(f"Dry run: nothing was changed; {_plural(changed, 'issue')} would change.{then}")
+        echo(f"Dry run: nothing was changed; {plural(changed, 'issue')} would change.{then}")
     else:
-        echo(f"Applied: {_plural(changed, 'issue')} changed.")
+        echo(f"Applied: {plural(changed, 'issue')} changed.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,35 +240,28 @@ def webhook_register(url: str, jql: str | None, name: str) -> None:
     JIRA_WEBHOOK_SECRET (or, with only JIRA_WEBHOOK_TOKEN set, the token added to the URL).
     Exit 1 when a webhook to that URL exists already or Jira refuses.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise click.BadParameter(f"{url!r} is not an http(s) URL", param_hint="--url")
-    if not is_receiver_url(url):
-        raise click.BadParameter(
-            "give the receiver's address, ending in /webhooks/jira "
-            "(e.g. https://impact.example.com/webhooks/jira)",
-            param_hint="--url",
-        )
-    settings = _settings()
+    problem = url_problem(url)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--url")
+    settings = settings_from_env()
     config = _config(settings)
     if jql is None:
         if not config.projects:
             raise click.UsageError(f"{config.source} configures no project: give --jql")
-        jql = f"project in ({', '.join(p.key for p in config.projects)})"
+        jql = projects_jql([p.key for p in config.projects])
     secret = settings.webhook_secret
-    if not secret and settings.webhook_token:
-        url = _with_token(url, settings.webhook_token)
+    url = delivery_url(url, settings)
     admin = JiraAdmin(_connector(settings, config))
     try:
-        same = [h for h in admin.webhooks() if _without_query(h.url) == _without_query(url)]
+        same = [h for h in admin.webhooks() if same_target(h.url, url)]
         if same:
-            _fail(
+            fail(
                 f"a webhook to {redact_url(same[0].url)} is registered already: "
                 f"{_describe(same[0])}; delete it in Jira first to register it again"
             )
         made = admin.register_webhook(name=name, url=url, jql=jql, secret=secret)
     except JiraError as exc:
-        _fail(f"Jira refused: {exc}")
+        fail(f"Jira refused: {exc}")
     if not secret and not settings.webhook_token:
         echo("warning: registered unsigned (neither JIRA_WEBHOOK_SECRET nor a token set)")
     echo(f"Registered {_describe(made)}")
@@ -294,13 +275,13 @@ def webhook_list() -> None:
 
     Marked (*) are those whose URL ends in /webhooks/jira. Exit 1 when Jira refuses.
     """
-    settings = _settings()
+    settings = settings_from_env()
     config = _config(settings)
     admin = JiraAdmin(_connector(settings, config))
     try:
         hooks = admin.webhooks()
     except JiraError as exc:
-        _fail(f"Jira refused: {exc}")
+        fail(f"Jira refused: {exc}")
     if not hooks:
         echo("No admin webhooks. Create one with: jira-impact webhook register --url …")
         return
@@ -316,15 +297,3 @@ def _describe(hook: AdminWebhook) -> str:
     signed = {True: "signed", False: "not signed", None: "signing not shown"}[hook.signed]
     state = "enabled" if hook.enabled else "DISABLED"
     return f"{hook.name!r} -> {redact_url(hook.url)} ({signed}, {state})"
-
-
-def _with_token(url: str, token: str) -> str:
-    parts = urlsplit(url)
-    if "token=" in parts.query:
-        return url
-    query = "&".join(q for q in (parts.query, urlencode({"token": token})) if q)
-    return urlunsplit(parts._replace(query=query))
-
-
-def _without_query(url: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(query="", fragment="")).rstrip("/")

@@ -13,6 +13,7 @@ import click
 from commands.admin import backfill_command, check_command, webhook_group
 from commands.output import echo
 from commands.rerank import rerank_command
+from commands.setup import config_init_command, setup_command
 from impact.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, pattern_warnings
 from pipeline.delivery_log import (
     STATUSES,
@@ -174,5 +175,6 @@ def _when(epoch: float) -> str:
 
 
 # The admin's commands that live in their own modules.
-for _command in (check_command, backfill_command, webhook_group, rerank_command):
+for _command in (check_command, setup_command, backfill_command, webhook_group, rerank_command):
     main.add_command(_command)
+config.add_command(config_init_command)

@@ -150,27 +150,44 @@ class JiraAdmin:
         return tuple(found)
 
     def _createmeta_options(self, field_id: str, project_key: str) -> tuple[str, ...]:
-        base = f"{API}/issue/createmeta/{_project_path(project_key)}/issuetypes"
         found: dict[str, None] = {}
+        for field in self.createmeta_entries(field_id, project_key).values():
+            allowed = field.get("allowedValues") if field else None
+            for value in enabled_options(allowed if isinstance(allowed, list) else []):
+                found.setdefault(value)
+        return tuple(found)
+
+    def createmeta_entries(
+        self, field_id: str, project_key: str
+    ) -> dict[str, Mapping[str, Any] | None]:
+        """The field as the create metadata of each issue type of the project shows it, by issue
+        type id; None for the issue types whose create screen does not show it."""
+        base = f"{API}/issue/createmeta/{_project_path(project_key)}/issuetypes"
+        found: dict[str, Mapping[str, Any] | None] = {}
         for issuetype in list(self._pages(base, "issueTypes", "values", size=50)):
             type_id = str(issuetype.get("id") or "")
             if not type_id.isdigit():
                 continue
+            found[type_id] = None
             for field in self._pages(f"{base}/{type_id}", "fields", "values", "results", size=50):
-                if field.get("fieldId", field.get("key")) != field_id:
-                    continue
-                allowed = field.get("allowedValues")
-                for value in enabled_options(allowed if isinstance(allowed, list) else []):
-                    found.setdefault(value)
-        return tuple(found)
+                if field.get("fieldId", field.get("key")) == field_id:
+                    found[type_id] = field
+        return found
 
-    def _pages(self, path: str, *list_keys: str, size: int) -> Iterator[Mapping[str, Any]]:
+    def _pages(
+        self,
+        path: str,
+        *list_keys: str,
+        size: int,
+        params: Mapping[str, str | Sequence[str]] | None = None,
+    ) -> Iterator[Mapping[str, Any]]:
         """Every item of a ``startAt``/``maxResults`` paged list, whichever of ``list_keys``
-        holds it; stops on ``isLast``, at ``total`` or on an empty page."""
+        holds it; stops on ``isLast``, at ``total`` or on an empty page. ``params``: the
+        query's other parameters."""
         start = 0
         for _ in range(MAX_PAGES):
-            params = {"startAt": str(start), "maxResults": str(size)}
-            page = self.jira.request("GET", path, params=params)
+            query = {**(params or {}), "startAt": str(start), "maxResults": str(size)}
+            page = self.jira.request("GET", path, params=query)
             items: list[Any] = []
             if isinstance(page, Mapping):
                 items = next((page[k] for k in list_keys if isinstance(page.get(k), list)), [])

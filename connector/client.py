@@ -8,6 +8,10 @@ seconds in all (every thread would wait as long anyway), then raised for the que
 
 Every HTTP request is recorded as a ``Call`` (a response hook on the library's session, plus the
 requests that got no answer) so the delivery log can say what was sent for each issue.
+
+The field list (``GET /field``) is kept for ``FIELDS_TTL_SECONDS``, and read again after
+``MISSING_FIELD_RETRY_SECONDS`` while the impact field is not in it: a field that an admin (or
+``jira-impact setup``) creates is seen by running processes within a minute, with no restart.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ from impact.model import FieldRef, Person, Plan
 log = logging.getLogger(__name__)
 
 API = "/rest/api/2"
+FIELDS_TTL_SECONDS = 60.0
+MISSING_FIELD_RETRY_SECONDS = 10.0
 _TEXT_KEPT = 200  # characters of a non-JSON error body kept as Jira's message
 RATE_LIMIT_TRIES = 5  # sends of one call that Jira answers 429 before the error is raised
 RATE_LIMIT_WAIT = 60.0  # the longest a call waits in all for Jira's rate limits
@@ -216,6 +222,7 @@ class JiraConnector(BoardsMixin):
         timeout: float = 10.0,
         pace: Pace | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -242,7 +249,9 @@ class JiraConnector(BoardsMixin):
         self._context_path = parts.path.rstrip("/")  # Data Center often lives under /jira
         self._client: JIRA | None = None
         self._cloud = False
+        self._clock = clock
         self._fields: list[dict[str, Any]] | None = None
+        self._fields_read_at = 0.0
         self._myself: Person | None = None
 
     @classmethod
@@ -389,21 +398,39 @@ class JiraConnector(BoardsMixin):
         self._client = client
         return client
 
-    def _impact_field(self) -> ImpactField | None:
-        if self._fields is None:
+    def fields(self) -> list[dict[str, Any]]:
+        """Every Jira field (``GET /field``), kept for ``FIELDS_TTL_SECONDS``."""
+        kept = self._fields
+        if kept is None or self._age_of_fields() >= FIELDS_TTL_SECONDS:
             client = self._jira()
-            self._fields = self._call("GET", f"{API}/field", client.fields)
-        return find_field(self._fields, self.field)
+            kept = list(self._call("GET", f"{API}/field", client.fields))
+            self._fields, self._fields_read_at = kept, self._clock()
+        return kept
+
+    def forget_fields(self) -> None:
+        """Read the field list again on next use (after creating a field, say)."""
+        self._fields = None
+
+    def _age_of_fields(self) -> float:
+        return self._clock() - self._fields_read_at
+
+    def _impact_field(self) -> ImpactField | None:
+        found = find_field(self.fields(), self.field)
+        if found is None and self._age_of_fields() >= MISSING_FIELD_RETRY_SECONDS:
+            self.forget_fields()
+            found = find_field(self.fields(), self.field)
+        return found
 
     def request(
         self,
         method: str,
         path: str,
         *,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str | Sequence[str]] | None = None,
         body: Mapping[str, Any] | None = None,
     ) -> Any:
-        """Send what the library has no fitting method for; the parsed answer, None when empty."""
+        """Send what the library has no fitting method for; the parsed answer, None when empty.
+        A parameter given a list is repeated (``id=1&id=2``)."""
         session = self._jira()._session
 
         def send() -> Any:

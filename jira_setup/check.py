@@ -93,7 +93,7 @@ def option_findings(
             Finding(
                 False,
                 "field options",
-                f"{_quoted(unmapped)} map{'s' if len(unmapped) == 1 else ''} to no level: issues "
+                f"{quoted(unmapped)} map{'s' if len(unmapped) == 1 else ''} to no level: issues "
                 "with it count as missing",
                 f"add {'it' if len(unmapped) == 1 else 'each'} to the values of a level in "
                 f"{source}, or disable the option in Jira",
@@ -101,7 +101,7 @@ def option_findings(
         )
     unreached = unreached_levels(options, levels)
     if unreached:
-        listed = ", ".join(f"{level.name} ({_quoted(level.values)})" for level in unreached)
+        listed = ", ".join(f"{level.name} ({quoted(level.values)})" for level in unreached)
         found.append(
             Finding(
                 False,
@@ -274,7 +274,7 @@ def redact_url(url: str) -> str:
     return re.sub(r"([?&]token=)[^&#]*", r"\1***", url)
 
 
-def _quoted(values: Iterable[str]) -> str:
+def quoted(values: Iterable[str]) -> str:
     return ", ".join(repr(v) for v in values)
 
 
@@ -290,15 +290,15 @@ def run_checks(settings: Settings, config: ImpactConfig, jira: JiraConnector) ->
         me = jira.service_account()
         kind = "Jira Cloud" if admin.is_cloud() else "Jira Data Center"
     except JiraError as exc:
-        return [_connection_finding(settings, exc)]
-    found = [Finding(True, "jira", f"{kind} at {settings.jira_url}, as {_who(me)}")]
+        return [connection_finding(settings, exc)]
+    found = [Finding(True, "jira", f"{kind} at {settings.jira_url}, as {display_name(me)}")]
     keys = [p.key for p in config.projects]
 
     found += _field_findings(jira, admin, config, keys)
     for project in config.projects:
-        found.append(_project_finding(admin, project, config))
+        found.append(check_project(admin, project, config))
         if project.board is not None:
-            found.append(_board_finding(jira, project))
+            found.append(check_board(jira, project))
 
     hooks = _checked(found, "webhook", admin.webhooks)
     if hooks is not None:
@@ -335,7 +335,8 @@ def _field_findings(
     return found
 
 
-def _project_finding(admin: JiraAdmin, project: ProjectSettings, config: ImpactConfig) -> Finding:
+def check_project(admin: JiraAdmin, project: ProjectSettings, config: ImpactConfig) -> Finding:
+    """The project exists and the account holds the permissions it needs there."""
     subject = f"project {project.key}"
     try:
         if admin.project(project.key) is None:
@@ -351,7 +352,8 @@ def _project_finding(admin: JiraAdmin, project: ProjectSettings, config: ImpactC
     return permission_finding(project.key, held, required_permissions(project, config))
 
 
-def _board_finding(jira: JiraConnector, project: ProjectSettings) -> Finding:
+def check_board(jira: JiraConnector, project: ProjectSettings) -> Finding:
+    """The project's board exists and its filter is ordered by Rank."""
     assert project.board is not None
     subject = f"board {project.board}"
     try:
@@ -390,7 +392,8 @@ def _error_finding(subject: str, exc: JiraError) -> Finding:
     return Finding(False, subject, f"could not check: {exc}", "run the check again")
 
 
-def _connection_finding(settings: Settings, exc: JiraError) -> Finding:
+def connection_finding(settings: Settings, exc: JiraError) -> Finding:
+    """Why Jira could not be reached, or refused the credentials, and what to check."""
     if isinstance(exc, JiraAuthError):
         fix = (
             "check JIRA_PAT (a personal access token of the service account)"
@@ -405,5 +408,5 @@ def _connection_finding(settings: Settings, exc: JiraError) -> Finding:
     return Finding(False, "jira", f"{settings.jira_url}: {exc}", "check JIRA_URL")
 
 
-def _who(person: Person) -> str:
+def display_name(person: Person) -> str:
     return person.display_name or person.name or person.account_id or "the service account"

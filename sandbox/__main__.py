@@ -1,4 +1,5 @@
-"""``python -m sandbox --host 127.0.0.1 --port 0 --flavour cloud|dc --seed demo|empty``.
+"""``python -m sandbox --host 127.0.0.1 --port 0 --flavour cloud|dc --seed demo|empty``, and
+``--no-field`` to start without the impact field.
 
 Prints ``SANDBOX_URL=http://127.0.0.1:PORT`` once listening, then serves until interrupted.
 """
@@ -20,6 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--flavour", choices=[f.value for f in Flavour], default="cloud")
     parser.add_argument("--seed", choices=SEEDS, default="demo")
+    parser.add_argument(
+        "--no-field",
+        action="store_true",
+        help="start without the impact field, as a Jira that jira-impact setup has not set up",
+    )
     parser.add_argument("--retries", type=int, default=5, help="webhook delivery retries")
     parser.add_argument(
         "--backoff", type=float, default=0.2, help="seconds x attempt between retries"
@@ -27,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not is_loopback_host(args.host):
         parser.error(f"--host must be a loopback address, not {args.host!r}")
-    state = SandboxState(flavour=args.flavour, seed=args.seed)
+    state = SandboxState(flavour=args.flavour, seed=args.seed, with_field=not args.no_field)
     dispatcher = HookDispatcher(max_retries=args.retries, backoff=args.backoff)
     server = make_server(state, host=args.host, port=args.port, dispatcher=dispatcher)
     print(f"SANDBOX_URL={state.base_url}", flush=True)

@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer
 from werkzeug.serving import make_server as werkzeug_server
 
-from sandbox import agile, control, meta, platform, search, web, webhook_admin
+from sandbox import agile, control, field_admin, meta, platform, search, web, webhook_admin
 from sandbox.hooks import HookDispatcher
 from sandbox.limits import Refusal
 from sandbox.seed import SandboxState
@@ -35,8 +35,9 @@ def create_app(state: JiraState, dispatcher: HookDispatcher | None = None) -> Fl
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["sandbox"] = state
     app.extensions["sandbox.hooks"] = dispatcher
-    for blueprint in (platform.bp, meta.bp, search.bp, agile.bp, webhook_admin.bp, control.bp):
-        app.register_blueprint(blueprint)
+    blueprints = (platform, meta, field_admin, search, agile, webhook_admin, control)
+    for module in blueprints:
+        app.register_blueprint(module.bp)
     app.before_request(_before)
     app.after_request(_after)
     app.register_error_handler(JiraApiError, _jira_error)
@@ -200,12 +201,14 @@ def start_in_thread(
     *,
     flavour: Flavour | str = Flavour.CLOUD,
     seed: str = "demo",
+    with_field: bool = True,
     host: str = "127.0.0.1",
     port: int = 0,
     dispatcher: HookDispatcher | None = None,
 ) -> RunningSandbox:
-    """A sandbox serving from a daemon thread; ``close()`` it when done."""
-    state = SandboxState(flavour=flavour, seed=seed)
+    """A sandbox serving from a daemon thread; ``close()`` it when done. ``with_field=False``
+    starts it without the impact field, as a Jira the product has not been set up on."""
+    state = SandboxState(flavour=flavour, seed=seed, with_field=with_field)
     dispatcher = dispatcher or HookDispatcher()
     server = make_server(state, host=host, port=port, dispatcher=dispatcher)
     serve = functools.partial(server.serve_forever, poll_interval=0.05)  # quick shutdown

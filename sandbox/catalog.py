@@ -1,4 +1,5 @@
-"""Jira's fixed metadata in the sandbox: fields, priorities, issue types, statuses, permissions."""
+"""Jira's fixed metadata in the sandbox: system fields, priorities, issue types, statuses,
+permissions; and what the seeds give the impact field (custom fields live in the state)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,17 @@ IMPACT_OPTIONS = (
 RANK_FIELD = "customfield_10019"
 RANK_FIELD_NUMBER = 10019
 RANK_TYPE = "com.pyxis.greenhopper.jira:gh-lexo-rank"
-SELECT_TYPE = "com.atlassian.jira.plugin.system.customfieldtypes:select"
+CUSTOM = "com.atlassian.jira.plugin.system.customfieldtypes:"
+SELECT_TYPE = CUSTOM + "select"
+# The custom field types the sandbox creates: type -> (its searcher, its schema).
+FIELD_TYPES: dict[str, tuple[str, dict[str, Any]]] = {
+    SELECT_TYPE: (CUSTOM + "multiselectsearcher", {"type": "option"}),
+    CUSTOM + "radiobuttons": (CUSTOM + "multiselectsearcher", {"type": "option"}),
+    CUSTOM + "multiselect": (CUSTOM + "multiselectsearcher", {"type": "array", "items": "option"}),
+    CUSTOM + "textfield": (CUSTOM + "textsearcher", {"type": "string"}),
+}
+OPTION_TYPES = frozenset({SELECT_TYPE, CUSTOM + "radiobuttons"})  # one option per issue
+WITH_OPTIONS = OPTION_TYPES | {CUSTOM + "multiselect"}
 
 PRIORITIES = (  # id, name, colour
     ("1", "Highest", "#d04437"),
@@ -50,14 +61,14 @@ PERMISSIONS = {
 }
 PERSON_PERMISSIONS = frozenset(PERMISSIONS) - {"ADMINISTER"}
 
-# Fields a person may set on the create and edit screens, and the operations each allows.
+# System fields a person may set on the create and edit screens, and the operations each allows
+# (a custom field allows "set"). The seeds put all of them on every screen.
 SCREEN_OPERATIONS = {
     "summary": ("set",),
     "description": ("set",),
     "labels": ("add", "set", "remove"),
     "components": ("add", "set", "remove"),
     "priority": ("set",),
-    IMPACT_FIELD: ("set",),
     "issuelinks": ("add",),
 }
 LINK_TYPES = (  # id, name, inward, outward
@@ -82,7 +93,8 @@ def _system(
     }
 
 
-def _custom(number: int, name: str, schema: dict[str, Any]) -> dict[str, Any]:
+def custom_field_json(number: int, name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A custom field as ``GET /field`` lists it."""
     field_id = f"customfield_{number}"
     return {
         "id": field_id,
@@ -115,16 +127,13 @@ FIELDS: tuple[dict[str, Any], ...] = (
     _system("created", "Created", {"type": "datetime"}, clauses=("created", "createdDate")),
     _system("updated", "Updated", {"type": "datetime"}, clauses=("updated", "updatedDate")),
     _system("issuelinks", "Linked Issues", {"type": "array", "items": "issuelinks"}),
-    _custom(10042, IMPACT_NAME, {"type": "option", "custom": SELECT_TYPE}),
-    _custom(10019, "Rank", {"type": "any", "custom": RANK_TYPE}),
+    custom_field_json(10019, "Rank", {"type": "any", "custom": RANK_TYPE}),
 )
-FIELD_NAMES = {f["id"]: f["name"] for f in FIELDS}
-NAVIGABLE = tuple(f["id"] for f in FIELDS if f["id"] != "issuekey")
 
 
 def jql_field_names() -> dict[str, str]:
-    """Custom fields' JQL names (display name, ``cf[N]``) -> field id; ``sandbox.jql`` knows
-    the system fields itself."""
+    """The fixed custom fields' JQL names (display name, ``cf[N]``) -> field id; ``sandbox.jql``
+    knows the system fields itself, the state adds the custom fields made since."""
     names: dict[str, str] = {}
     for field in FIELDS:
         if field["custom"]:

@@ -1,6 +1,6 @@
 """The control API (``/_sandbox``, no auth) that tests and the demo use to drive and inspect
 the sandbox: act as a person, switch faults and limits on, read the request log and webhook
-deliveries."""
+deliveries, and do what an admin does by hand in Jira's UI (screens, options, permissions)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from sandbox import catalog, issues
+from sandbox import catalog, fieldconfig, issues
 from sandbox.hooks import HookDispatcher
 from sandbox.limits import parse_limits
 from sandbox.state import JiraApiError
@@ -33,6 +33,14 @@ def _body() -> Mapping[str, Any]:
     return body
 
 
+def _impact_id() -> str:
+    """The id of the field named as the seeds name the impact field; 400 while there is none."""
+    found = fieldconfig.named(state(), catalog.IMPACT_NAME)
+    if found is None:
+        raise JiraApiError(400, f"Jira has no field named {catalog.IMPACT_NAME!r} (yet).")
+    return found.id
+
+
 def _fields_from(body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``fields`` and ``update`` from a body using the short keys (impact, links, …) or not."""
     fields = dict(body.get("fields") or {})
@@ -41,7 +49,7 @@ def _fields_from(body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any
         if key in body:
             fields[key] = body[key]
     if "impact" in body:
-        fields[catalog.IMPACT_FIELD] = None if body["impact"] is None else {"value": body["impact"]}
+        fields[_impact_id()] = None if body["impact"] is None else {"value": body["impact"]}
     if "priority" in body:
         fields["priority"] = {"name": body["priority"]}
     if "components" in body:
@@ -57,7 +65,13 @@ def _fields_from(body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any
 @bp.get("/health")
 def health() -> Any:
     s = state()
-    return {"status": "ok", "flavour": s.flavour.value, "seed": s.seed_name, "baseUrl": s.base_url}
+    return {
+        "status": "ok",
+        "flavour": s.flavour.value,
+        "seed": s.seed_name,
+        "field": s.with_field,
+        "baseUrl": s.base_url,
+    }
 
 
 @bp.post("/issues")
@@ -170,6 +184,7 @@ def board(board_id: str) -> Any:
     s = state()
     with s.lock:
         found = s.board(board_id)
+        impact = fieldconfig.named(s, catalog.IMPACT_NAME)
         query = s.parse_jql(s.board_filter(found).jql)
         ordered = query.sort([i for i in s.issues.values() if query.matches(i)])
         rows = [
@@ -177,7 +192,7 @@ def board(board_id: str) -> Any:
                 "key": i["key"],
                 "summary": i["fields"]["summary"],
                 "labels": list(i["fields"]["labels"]),
-                "impact": (i["fields"][catalog.IMPACT_FIELD] or {}).get("value"),
+                "impact": (i["fields"].get(impact.id) or {}).get("value") if impact else None,
                 "priority": i["fields"]["priority"]["name"],
                 "status": i["fields"]["status"]["name"],
                 "rank": i["fields"][catalog.RANK_FIELD],
@@ -190,15 +205,18 @@ def board(board_id: str) -> Any:
 @bp.post("/reset")
 def reset() -> Any:
     s = state()
-    seed = _body().get("seed")
+    body = _body()
+    with_field = body.get("field")
+    if with_field is not None and not isinstance(with_field, bool):
+        raise JiraApiError(400, "field must be true or false")
     try:
-        s.reset(seed)
+        s.reset(body.get("seed"), with_field=with_field)
     except ValueError as exc:
         raise JiraApiError(400, str(exc)) from None
     dispatcher = _dispatcher()
     if dispatcher is not None:
         dispatcher.clear()
-    return {"seed": s.seed_name, "flavour": s.flavour.value}
+    return {"seed": s.seed_name, "flavour": s.flavour.value, "field": s.with_field}
 
 
 @bp.post("/permissions")
@@ -218,11 +236,42 @@ def permissions() -> Any:
 
 @bp.post("/projects/<key>/screen")
 def screen(key: str) -> Any:
-    """Take fields off (or put them back on) a project's edit screen."""
+    """Take fields off (or put them on) every create and edit screen of a project."""
     s = state()
     body = _body()
     with s.lock:
         project = s.project(key)
-        project.screen |= set(body.get("add", [])) & set(catalog.SCREEN_OPERATIONS)
-        project.screen -= set(body.get("remove", []))
-        return {"project": project.key, "screen": sorted(project.screen)}
+        known = set(catalog.SCREEN_OPERATIONS) | set(s.custom_fields)
+        screens = fieldconfig.project_screens(s, project)
+        for screen in screens:
+            on_screen = {f for tab in screen.tabs for f in tab.fields}
+            screen.tabs[0].fields += [
+                f for f in body.get("add", []) if f in known and f not in on_screen
+            ]
+            for tab in screen.tabs:
+                tab.fields = [f for f in tab.fields if f not in body.get("remove", [])]
+        return {
+            "project": project.key,
+            "screens": {s.name: [f for t in s.tabs for f in t.fields] for s in screens},
+        }
+
+
+@bp.post("/fields/<field_id>/options")
+def options(field_id: str) -> Any:
+    """Add options to (``add``) or disable options of (``disable``) the field's global context,
+    or of the context ``context`` names."""
+    s = state()
+    body = _body()
+    with s.lock:
+        found = fieldconfig.custom_field(s, field_id)
+        wanted = str(body.get("context", ""))
+        context = next(
+            (c for c in found.contexts if c.id == wanted or (not wanted and c.is_global)), None
+        )
+        if context is None:
+            raise JiraApiError(404, "The context was not found.")
+        taken = {o.value for o in context.options}
+        fieldconfig.add_options(s, context, [v for v in body.get("add", []) if v not in taken])
+        for option in context.options:
+            option.disabled = option.disabled or option.value in body.get("disable", [])
+        return {"context": context.id, "options": [vars(o) for o in context.options]}

@@ -1,10 +1,12 @@
 """``make demo``: the product's main job, end to end, against the bundled Jira sandbox.
 
-Starts the sandbox (a project SHOP with a dozen realistic issues of mixed impact on board 1),
-the Procfile's web and worker processes, registers the admin webhook, triages the existing issues
-(``jira-impact backfill``), orders the board (``jira-impact rerank``), then files a few new issues
-as people do and lets the webhooks do the rest. Prints the board before and after, with each
-issue's impact, labels and why it sits where it does, and the Jira calls made per issue.
+Starts the sandbox (a project SHOP with a dozen realistic issues on board 1, and no impact field
+yet) and the Procfile's web and worker processes. ``jira-impact setup --apply`` sets Jira up
+(the field, its options, the screens); the people who filed issues state their impact; a second
+``setup`` registers the admin webhook and finds the rest in place. Then it triages the existing
+issues (``jira-impact backfill``), orders the board (``jira-impact rerank``), files a few new
+issues as people do and lets the webhooks do the rest. Prints the board before and after, with
+each issue's impact, labels and why it sits where it does, and the Jira calls made per issue.
 Leaves nothing running.
 """
 
@@ -25,9 +27,11 @@ from impact.decide import decide, explain
 from impact.model import ProjectConfig
 from impact.snapshot import issue_from_json
 from sandbox.catalog import IMPACT_FIELD
+from sandbox.seed import stated_impacts
 from sandbox.stack import ROOT, Stack
 
 BOARD = 1
+CONFIG = ROOT / "config" / "impact.toml"
 NEW_ISSUES = [
     {
         "as": "ana",
@@ -54,19 +58,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.demo", description=__doc__)
     parser.add_argument("--flavour", choices=["cloud", "dc"], default="cloud")
     args = parser.parse_args(argv)
-    project = load_config(ROOT / "config" / "impact.toml").for_project("SHOP")
+    project = load_config(CONFIG).for_project("SHOP")
     assert project is not None, "config/impact.toml configures project SHOP"
     started = time.monotonic()
 
     with tempfile.TemporaryDirectory(prefix="impact-demo-") as tmp:
-        say(f"Starting the Jira sandbox ({args.flavour}), the web process and the worker…")
-        with Stack(Path(tmp), flavour=args.flavour, seed="demo") as stack:
+        say(f"Starting the Jira sandbox ({args.flavour}, no impact field yet), the web process")
+        say("and the worker…")
+        stack = Stack(Path(tmp), flavour=args.flavour, seed="demo", sandbox_args=["--no-field"])
+        with stack:
             say(f"  Jira sandbox {stack.sandbox_url}   product {stack.app_url}")
+            set_jira_up(stack)
             show_board(stack, project, "The board before: in the order the team left it")
 
-            say("Registering the admin webhook (issue created / updated, signed with a secret)…")
-            hook = stack.register_webhook()
-            say(f"  {hook['name']} → {hook['url']}")
+            run(
+                stack,
+                "Registering the admin webhook (issue created / updated, signed with a secret)",
+                "setup",
+                "--url",
+                f"{stack.app_url}/webhooks/jira",
+                "--apply",
+            )
 
             mark = stack.last_call()
             run(
@@ -88,22 +100,50 @@ def main(argv: list[str] | None = None) -> int:
             rerank_calls = stack.calls(since=mark)
 
             say("Filing new issues as people do; Jira's webhooks bring them to the product…")
-            per_issue: dict[str, list[dict[str, Any]]] = {}
+            mark = stack.last_call()
+            keys = []
             for fields in NEW_ISSUES:
-                mark = stack.last_call()
-                key = stack.create_issue(**fields)
-                stack.settle(quiet_s=1.0)
-                per_issue[key] = [c for c in stack.calls(since=mark) if c["user"] == "impact-bot"]
-                say(f"  {key} by {fields['as']}: {fields['summary']}")
+                keys.append(stack.create_issue(**fields))
+                say(f"  {keys[-1]} by {fields['as']}: {fields['summary']}")
+            stack.settle(quiet_s=3.0)  # past the placement run (PLACEMENT_DELAY_SECONDS)
+            new_calls = [c for c in stack.calls(since=mark) if c["user"] == "impact-bot"]
 
             show_board(stack, project, "The board after: customer-facing work first")
-            show_calls(backfill_calls, rerank_calls, per_issue)
+            show_calls(backfill_calls, rerank_calls, keys, new_calls)
             show_asks(stack)
     say(f"Done in {time.monotonic() - started:.0f}s; everything it started is stopped.")
     return 0
 
 
-def run(stack: Stack, title: str, *command: str) -> None:
+def set_jira_up(stack: Stack) -> None:
+    """Set Jira up for the config, do what Data Center leaves to an admin, and let the people
+    who filed issues state their impact in the new field. The webhook comes after (the first
+    run leaves it, and exits 1), so that the backfill triages every issue."""
+    run(
+        stack,
+        "Setting Jira up for config/impact.toml (the webhook comes later)",
+        "setup",
+        "--apply",
+        allowed=(0, 1),
+    )
+    if stack.flavour == "dc":
+        say("An admin adds the options and puts the field on the screens by hand, as Data Center's")
+        say("REST API cannot (here through the sandbox's control API)…")
+        config = load_config(CONFIG)
+        fields = stack.jira("GET", "/rest/api/2/field").json()
+        field_id = next(f["id"] for f in fields if f["name"] == config.field.name)
+        values = [value for level in config.levels for value in level.values]
+        stack.control("POST", f"/fields/{field_id}/options", json={"add": values})
+        stack.control("POST", "/projects/SHOP/screen", json={"add": [field_id]})
+    say("People state the impact of the issues they filed, now that the field is on their screens:")
+    for key, person, value in stated_impacts():
+        stack.control("POST", f"/issues/{key}/edit", json={"as": person, "impact": value})
+        say(f"  {key} by {person}: {value}")
+
+
+def run(stack: Stack, title: str, *command: str, allowed: tuple[int, ...] = (0,)) -> int:
+    """Run a ``jira-impact`` command as an admin would, printing its output; its exit code,
+    which must be one of ``allowed``."""
     say(f"{title}: jira-impact {' '.join(_quote(c) for c in command)}")
     done = subprocess.run(
         ["jira-impact", *command],
@@ -115,8 +155,9 @@ def run(stack: Stack, title: str, *command: str) -> None:
     )
     for line in (done.stdout + done.stderr).rstrip().splitlines():
         say(f"  │ {line}")
-    if done.returncode != 0:
+    if done.returncode not in allowed:
         raise SystemExit(f"jira-impact {command[0]} failed with exit code {done.returncode}")
+    return done.returncode
 
 
 def show_board(stack: Stack, project: ProjectConfig, title: str) -> None:
@@ -148,8 +189,11 @@ def reason(raw: dict[str, Any], project: ProjectConfig) -> tuple[str, str]:
 def show_calls(
     backfill: list[dict[str, Any]],
     rerank: list[dict[str, Any]],
-    per_issue: dict[str, list[dict[str, Any]]],
+    keys: list[str],
+    new: list[dict[str, Any]],
 ) -> None:
+    """The calls of each step; for the new issues, each one's own, then the placement run's
+    (the issues wait for it together) and the lookups each worker thread makes once."""
     say("Jira calls the product made")
     for title, calls in (
         ("triaging the existing issues", backfill),
@@ -157,13 +201,15 @@ def show_calls(
     ):
         mine = [c for c in calls if c["user"] == "impact-bot"]
         say(f"  {title}: {len(mine)} calls — {_tally(mine)}")
-    for key, calls in per_issue.items():
-        work = [c for c in calls if not _is_lookup(c["path"])]
-        lookups = [c for c in calls if _is_lookup(c["path"])]
-        line = f"  {key}: {len(work)} calls — {_tally(work)}"
-        if lookups:
-            line += f"  (plus {len(lookups)} one-time lookups a worker thread then caches)"
-        say(line)
+    for key in keys:
+        own = [c for c in new if f"/issue/{key}" in c["path"]]
+        say(f"  {key}: {len(own)} calls — {_tally(own)}")
+    placing = [c for c in new if c["path"].startswith("/rest/agile/") and not _is_lookup(c["path"])]
+    say(f"  placing the {len(keys)} new issues on the board together: {len(placing)} calls — "
+        f"{_tally(placing)}")  # fmt: skip
+    lookups = [c for c in new if _is_lookup(c["path"])]
+    if lookups:
+        say(f"  and {len(lookups)} one-time lookups a worker thread then caches")
     say("")
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 STATUSES = {
+    403: "You do not have the permission to do this.",  # e.g. revoked between check and write
     408: "Request timed out.",
     409: "A conflicting update is in progress on this issue; try again.",
     425: "Too early.",

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sandbox import catalog, lexorank, links, shapes
-from sandbox.state import Account, JiraApiError, JiraState, Project
+from sandbox import catalog, fieldconfig, lexorank, links, shapes
+from sandbox.state import Account, FieldOption, JiraApiError, JiraState, Project
 
 NOT_ON_SCREEN = "Field '{0}' cannot be set. It is not on the appropriate screen, or unknown."
 EDIT_BODY_KEYS = {"fields", "update", "properties", "historyMetadata", "transition"}
@@ -69,11 +69,12 @@ def create_issue(
             "created": now,
             "updated": now,
             "issuelinks": [],
-            catalog.IMPACT_FIELD: None,
+            **dict.fromkeys(state.custom_fields),
             catalog.RANK_FIELD: lexorank.between(last, None),
         },
     }
-    changes = _collect(state, project, issue, fields, body.get("update") or {}, version)
+    screen = fieldconfig.screen_operations(state, project, type_id, fieldconfig.CREATE)
+    changes = _collect(state, project, screen, issue, fields, body.get("update") or {}, version)
     project.next_number += 1
     state.issues[key] = issue
     state.comments[key] = []
@@ -151,7 +152,9 @@ def edit_issue(
     if not isinstance(fields, Mapping) or not isinstance(update, Mapping):
         raise JiraApiError(400, "'fields' and 'update' must be JSON objects.")
     project = state.project(issue["fields"]["project"]["key"])
-    changes = _collect(state, project, issue, fields, update, version)
+    type_id = issue["fields"]["issuetype"]["id"]
+    screen = fieldconfig.screen_operations(state, project, type_id, fieldconfig.EDIT)
+    changes = _collect(state, project, screen, issue, fields, update, version)
     if status is not None:
         status_id = next((s[0] for s in catalog.STATUSES if s[1].lower() == status.lower()), None)
         if status_id is None:
@@ -186,12 +189,14 @@ def emit_update(
 def _collect(
     state: JiraState,
     project: Project,
+    screen: Mapping[str, tuple[str, ...]],
     issue: Mapping[str, Any],
     fields: Mapping[str, Any],
     update: Mapping[str, Any],
     version: str,
 ) -> dict[str, Any]:
-    """The new value of every field the body sets, or a 400 naming every bad field."""
+    """The new value of every field the body sets, or a 400 naming every bad field; ``screen``:
+    the fields the operation's screen lets a person set, with their operations."""
     errors: dict[str, str] = {}
     changes: dict[str, Any] = {}
     operations: list[tuple[str, list[Any]]] = [
@@ -207,7 +212,7 @@ def _collect(
     for name, ops in operations:
         if name in errors:
             continue
-        allowed = catalog.SCREEN_OPERATIONS.get(name, ()) if name in project.screen else ()
+        allowed = screen.get(name, ())
         if not allowed:
             errors[name] = NOT_ON_SCREEN.format(name)
             continue
@@ -260,8 +265,12 @@ def _operate(
         return _components(base, project, verb, value, list(current or []))
     if name == "priority":
         return shapes.priority_json(base, _priority_id(value))
-    if name == catalog.IMPACT_FIELD:
-        return None if value is None else shapes.option_json(base, _option_id(value))
+    custom = state.custom_fields.get(name)
+    if custom is not None and custom.type in catalog.OPTION_TYPES:
+        if value is None:
+            return None
+        option = _option(fieldconfig.options_in(custom, project), value)
+        return shapes.option_json(base, option.id, option.value)
     if name == "issuelinks":
         try:
             return [*(current or []), links.pending_link(state, value)]
@@ -319,12 +328,12 @@ def _priority_id(value: Any) -> str:
     raise FieldError(f"Priority name '{value['name']}' is not valid")
 
 
-def _option_id(value: Any) -> str:
+def _option(options: list[FieldOption], value: Any) -> FieldOption:
     if not isinstance(value, Mapping) or not ({"id", "value"} & set(value)):
         raise FieldError("Could not find valid 'id' or 'value' in the Parent Option object.")
-    for option_id, text in catalog.IMPACT_OPTIONS:
-        if str(value.get("id")) == option_id or value.get("value") == text:
-            return option_id
+    for option in options:
+        if str(value.get("id")) == option.id or value.get("value") == option.value:
+            return option
     if "id" in value:
         raise FieldError(f"Option id '{value['id']}' is not valid")
     raise FieldError(f"Option value '{value['value']}' is not valid")
@@ -343,14 +352,14 @@ def _apply(
             added = [links.link_changes(ln) for ln in new if ln not in (old or [])]
             items += [change_item("Link", name, None, None, key, text) for key, text in added]
         elif new != old:
-            items += _items(name, old, new)
+            items += _items(state, name, old, new)
         fields[name] = new
     if items:
         fields["updated"] = state.now()
     return items
 
 
-def _items(name: str, old: Any, new: Any) -> list[dict[str, Any]]:
+def _items(state: JiraState, name: str, old: Any, new: Any) -> list[dict[str, Any]]:
     if name in ("summary", "description"):
         return [change_item(name, name, None, old, None, new)]
     if name == "labels":
@@ -373,9 +382,9 @@ def _items(name: str, old: Any, new: Any) -> list[dict[str, Any]]:
         return [
             change_item(name, name, old and old["id"], old and old["name"], new["id"], new["name"])
         ]
-    if name == catalog.IMPACT_FIELD:
+    if name in state.custom_fields:
         custom = change_item(
-            catalog.IMPACT_NAME,
+            state.custom_fields[name].name,
             name,
             old and old["id"],
             old and old["value"],

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from sandbox import catalog, issues, shapes
+from sandbox import catalog, fieldconfig, issues, shapes
 from sandbox.state import Filter, Flavour, JiraApiError, Project
 from sandbox.web import actor, int_arg, json_body, state
 
@@ -80,7 +80,9 @@ def user_groups(v: str) -> Any:
 
 @bp.get("/field")
 def fields(v: str) -> Any:
-    return jsonify(list(catalog.FIELDS))
+    s = state()
+    with s.lock:
+        return jsonify(fieldconfig.fields_json(s))
 
 
 @bp.get("/priority")
@@ -147,21 +149,26 @@ def edit_meta(v: str, key: str) -> Any:
     with s.lock:
         issue = s.issue(key, actor())
         project = s.project(issue["fields"]["project"]["key"])
-        return {"fields": _screen_fields(project)}
+        type_id = issue["fields"]["issuetype"]["id"]
+        return {"fields": screen_fields(project, type_id, fieldconfig.EDIT)}
 
 
-def _screen_fields(project: Project) -> dict[str, Any]:
-    base = state().base_url
+def screen_fields(project: Project, type_id: str, operation: str) -> dict[str, Any]:
+    """The fields of the screen ``operation`` shows, as create and edit metadata list them."""
+    s = state()
+    base = s.base_url
     allowed: dict[str, list[Any]] = {
         "priority": [shapes.priority_json(base, p[0]) for p in catalog.PRIORITIES],
         "components": [shapes.component_json(base, c, n) for c, n in project.components],
-        catalog.IMPACT_FIELD: [shapes.option_json(base, o) for o, _ in catalog.IMPACT_OPTIONS],
     }
-    by_id = {f["id"]: f for f in catalog.FIELDS}
+    for custom in s.custom_fields.values():
+        if custom.type in catalog.WITH_OPTIONS:
+            options = fieldconfig.options_in(custom, project)
+            allowed[custom.id] = [shapes.option_json(base, o.id, o.value) for o in options]
+    by_id = {f["id"]: f for f in fieldconfig.fields_json(s)}
     meta = {}
-    for field_id, operations in catalog.SCREEN_OPERATIONS.items():
-        if field_id not in project.screen:
-            continue
+    on_screen = fieldconfig.screen_operations(s, project, type_id, operation)
+    for field_id, operations in on_screen.items():
         field = by_id[field_id]
         entry: dict[str, Any] = {
             "required": field_id == "summary",

@@ -1,16 +1,32 @@
-"""Starting data: ``empty`` (accounts, projects, boards) and ``demo`` (the same plus issues).
+"""Starting data: ``empty`` (accounts, projects, boards, screens) and ``demo`` (the same plus
+issues), each with the impact field set up or, for ``jira-impact setup`` to do it, without.
 
 Accounts: the service account ``impact-bot`` (e-mail impact-bot@example.com, API token
 ``sandbox-token``, PAT ``sandbox-pat``, every permission) and the people ana (support), ben and
 carla (token ``<name>-token``, PAT ``<name>-pat``, every permission but Administer).
+
+Screens, as a classic project gets them: SHOP's issue types use its default screen for creating
+and editing, but a Bug is created on a screen of its own; SUP has one screen for everything. With
+the field, the impact field (customfield_10042: a global context, one option per default level)
+is on all of them; without it, Jira has no such field.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sandbox import catalog, issues, lexorank, shapes
-from sandbox.state import Account, Board, Filter, JiraState, Project
+from sandbox import catalog, fieldconfig, issues, lexorank, shapes
+from sandbox.state import (
+    Account,
+    Board,
+    Filter,
+    IssueTypeScreenScheme,
+    JiraState,
+    Project,
+    Screen,
+    ScreenScheme,
+    ScreenTab,
+)
 
 SEEDS = ("empty", "demo")
 SERVICE_ACCOUNT = "impact-bot"
@@ -61,6 +77,15 @@ _SHOP_ISSUES: tuple[_Row, ...] = (
 # The SHOP board's starting order, by issue number: deliberately not by impact.
 _SHOP_ORDER = (6, 2, 1, 8, 10, 4, 12, 3, 5, 9, 7, 11)
 _SHOP_STATUS = {8: "3", 10: "10001"}  # In Progress, Done
+BUG = "10004"
+
+
+def stated_impacts() -> list[tuple[str, str, str]]:
+    """(issue key, reporter, option value) of the demo's SHOP issues whose reporter stated the
+    impact: a seed without the field holds these back, for people to state once it exists."""
+    return [
+        (f"SHOP-{n}", row[2], row[3]) for n, row in enumerate(_SHOP_ISSUES, 1) if row[3] is not None
+    ]
 
 
 class SandboxState(JiraState):
@@ -117,6 +142,46 @@ def _base(state: JiraState) -> None:
             SERVICE_ACCOUNT,
         )
         state.boards[board_id] = Board(board_id, f"{key} board", "kanban", key, filter_id)
+    _screens(state)
+    if state.with_field:
+        impact = fieldconfig.create_field(
+            state, name=catalog.IMPACT_NAME, type_key=catalog.SELECT_TYPE
+        )
+        fieldconfig.add_options(state, impact.contexts[0], [v for _, v in catalog.IMPACT_OPTIONS])
+        for screen in state.screens.values():
+            screen.tabs[0].fields.append(impact.id)
+
+
+def _screens(state: JiraState) -> None:
+    def screen(screen_id: int, name: str) -> int:
+        tab = ScreenTab(screen_id, "Field Tab", list(catalog.SCREEN_OPERATIONS))
+        state.screens[screen_id] = Screen(screen_id, name, [tab])
+        return screen_id
+
+    def scheme(scheme_id: int, name: str, default: int, create: int | None = None) -> int:
+        state.screen_schemes[scheme_id] = ScreenScheme(scheme_id, name, default, create=create)
+        return scheme_id
+
+    shop_default = screen(10000, "SHOP: Scrum Default Issue Screen")
+    shop_bug = screen(10001, "SHOP: Scrum Bug Create Screen")
+    shop_items = {
+        "default": scheme(10000, "SHOP: Scrum Default Screen Scheme", shop_default),
+        BUG: scheme(10001, "SHOP: Scrum Bug Screen Scheme", shop_default, create=shop_bug),
+    }
+    sup_items = {
+        "default": scheme(
+            10002,
+            "SUP: Kanban Default Screen Scheme",
+            screen(10002, "SUP: Kanban Default Issue Screen"),
+        )
+    }
+    for scheme_id, key, items in ((10000, "SHOP", shop_items), (10001, "SUP", sup_items)):
+        state.type_screen_schemes[scheme_id] = IssueTypeScreenScheme(
+            scheme_id,
+            f"{key}: Issue Type Screen Scheme",
+            items,
+            [state.projects[key].id],
+        )
 
 
 def _demo(state: JiraState) -> None:
@@ -153,7 +218,7 @@ def _create(
         "labels": labels,
         "components": [{"name": c} for c in components],
     }
-    if impact:
+    if impact and state.with_field:
         fields[catalog.IMPACT_FIELD] = {"value": impact}
     update = {}
     if link:

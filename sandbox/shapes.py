@@ -76,8 +76,7 @@ def status_json(base: str, status_id: str) -> dict[str, Any]:
     }
 
 
-def option_json(base: str, option_id: str) -> dict[str, Any]:
-    value = dict(catalog.IMPACT_OPTIONS)[option_id]
+def option_json(base: str, option_id: str, value: str) -> dict[str, Any]:
     return {
         "self": f"{base}/rest/api/2/customFieldOption/{option_id}",
         "value": value,

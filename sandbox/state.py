@@ -1,4 +1,5 @@
-"""The sandbox's state: accounts, projects, issues, boards, webhooks, and the request log.
+"""The sandbox's state: accounts, projects, issues, boards, webhooks, custom fields and screens,
+and the request log.
 
 One re-entrant lock guards everything; views take it for the whole of an operation, so each
 request sees and leaves a consistent state. Issues are stored in the JSON shape
@@ -76,8 +77,75 @@ class Project:
     key: str
     name: str
     components: list[tuple[str, str]]  # (id, name)
-    screen: set[str] = field(default_factory=lambda: set(catalog.SCREEN_OPERATIONS))
     next_number: int = 1
+
+
+@dataclass
+class FieldOption:
+    id: str
+    value: str
+    disabled: bool = False
+
+
+@dataclass
+class FieldContext:
+    """Which projects see a custom field, and the options it offers there."""
+
+    id: str
+    name: str
+    project_ids: list[str]  # empty: a global context, for every project
+    options: list[FieldOption] = field(default_factory=list)
+    description: str = ""
+
+    @property
+    def is_global(self) -> bool:
+        return not self.project_ids
+
+
+@dataclass
+class CustomField:
+    id: str  # customfield_N
+    name: str
+    type: str  # its type key, e.g. catalog.SELECT_TYPE
+    searcher: str | None
+    description: str = ""
+    contexts: list[FieldContext] = field(default_factory=list)
+
+
+@dataclass
+class ScreenTab:
+    id: int
+    name: str
+    fields: list[str]  # field ids, in screen order
+
+
+@dataclass
+class Screen:
+    id: int
+    name: str
+    tabs: list[ScreenTab]
+    description: str = ""
+
+
+@dataclass
+class ScreenScheme:
+    """The screens of the create, edit and view operations; ``default`` for those not set."""
+
+    id: int
+    name: str
+    default: int
+    create: int | None = None
+    edit: int | None = None
+
+
+@dataclass
+class IssueTypeScreenScheme:
+    """Which screen scheme each issue type of its projects uses."""
+
+    id: int
+    name: str
+    items: dict[str, int]  # issue type id, or "default" for the others -> screen scheme id
+    project_ids: list[str]
 
 
 @dataclass
@@ -122,10 +190,12 @@ class JiraState:
         seed: str = "demo",
         base_url: str = "http://127.0.0.1",
         emit: Callable[[JiraState, dict[str, Any]], None] | None = None,
+        with_field: bool = True,
     ) -> None:
         self.lock = threading.RLock()
         self.flavour = Flavour(flavour)
         self.seed_name = seed
+        self.with_field = with_field  # whether the seed has the impact field
         self.base_url = base_url.rstrip("/")
         self.faults = Faults()
         self.limits = Limits()
@@ -136,11 +206,14 @@ class JiraState:
 
     # ---------------------------------------------------------------- lifecycle
 
-    def reset(self, seed: str | None = None) -> None:
-        """Forget everything, then start again from ``seed`` (by default the same one)."""
+    def reset(self, seed: str | None = None, *, with_field: bool | None = None) -> None:
+        """Forget everything, then start again from ``seed`` (by default the same one), with or
+        without the impact field (by default as before)."""
         with self.lock:
             self.seed_name = seed or self.seed_name
+            self.with_field = self.with_field if with_field is None else with_field
             self._next_id = 10200
+            self._next_admin_id = {"field": 10042, "context": 10142, "option": 10100}
             self.accounts: dict[str, Account] = {}
             self.projects: dict[str, Project] = {}
             self.issues: dict[str, dict[str, Any]] = {}  # key -> issue JSON
@@ -149,6 +222,10 @@ class JiraState:
             self.filters: dict[int, Filter] = {}
             self.boards: dict[int, Board] = {}
             self.webhooks: dict[int, Webhook] = {}
+            self.custom_fields: dict[str, CustomField] = {}
+            self.screens: dict[int, Screen] = {}
+            self.screen_schemes: dict[int, ScreenScheme] = {}
+            self.type_screen_schemes: dict[int, IssueTypeScreenScheme] = {}
             self._calls.clear()
             self.faults.clear()
             self.limits.clear()
@@ -170,6 +247,14 @@ class JiraState:
         with self.lock:
             self._next_id += 1
             return self._next_id
+
+    def next_admin_id(self, kind: str) -> int:
+        """The next id of a custom field ("field"), a context or an option: numbered apart from
+        issues, so that a site set up at run time gets the ids a seeded one has."""
+        with self.lock:
+            found = self._next_admin_id[kind]
+            self._next_admin_id[kind] = found + 1
+            return found
 
     @staticmethod
     def now() -> str:
@@ -268,8 +353,12 @@ class JiraState:
     # ---------------------------------------------------------------- JQL
 
     def parse_jql(self, text: str) -> jql.Query:
+        names = catalog.jql_field_names()
+        for custom in self.custom_fields.values():
+            number = custom.id.removeprefix("customfield_")
+            names |= {custom.name: custom.id, f"cf[{number}]": custom.id}
         try:
-            return jql.parse(text, fields=catalog.jql_field_names())
+            return jql.parse(text, fields=names)
         except jql.JqlError as exc:
             raise JiraApiError(400, str(exc)) from exc
 

@@ -46,3 +46,15 @@ def int_arg(name: str, default: int, *, low: int = 0, high: int = 10_000) -> int
 
 def page(items: list[Any], start: int, size: int) -> list[Any]:
     return items[start : start + size]
+
+
+def paged(items: list[Any], key: str = "values", *, is_last: bool = False) -> dict[str, Any]:
+    """One page of ``items`` as ``startAt``/``maxResults`` ask, under ``key``; ``is_last`` adds
+    the flag Cloud's newer page beans carry."""
+    start = int_arg("startAt", 0)
+    size = int_arg("maxResults", 50, low=1, high=200)
+    found = {"maxResults": size, "startAt": start, "total": len(items)}
+    found[key] = page(items, start, size)
+    if is_last:
+        found["isLast"] = start + size >= len(items)
+    return found

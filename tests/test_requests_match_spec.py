@@ -6,6 +6,13 @@ from dataclasses import replace
 import pytest
 
 from connector.edits import edit_body
+from connector.field_admin import (
+    context_body,
+    field_body,
+    options_body,
+    projects_body,
+    tab_field_body,
+)
 from impact.decide import decide
 from impact.model import Issue, Person
 from impact.ranking import BoardIssue, plan_rerank
@@ -47,3 +54,15 @@ def test_rank_bodies_match_spec_and_a_wrong_one_does_not():
         validate_request("rankIssues", call.payload() | {"rankCustomFieldId": 10019})
     with pytest.raises(AssertionError, match="rankIssues"):
         validate_request("rankIssues", plan.calls[0].payload() | {"rankField": 10019})
+
+
+def test_setup_bodies_match_spec():
+    validate_request("createCustomField", field_body("External customer impact", "why"))
+    validate_request(
+        "createCustomFieldContext", context_body("Impact: SHOP", "made by setup", ["10000"])
+    )
+    validate_request("assignProjectsToCustomFieldContext", projects_body(["10000", "10001"]))
+    validate_request("createCustomFieldOption", options_body(["Blocks paying customers", "None"]))
+    validate_request("addScreenTabField", tab_field_body("customfield_10042"))
+    with pytest.raises(AssertionError, match="createCustomFieldOption"):
+        validate_request("createCustomFieldOption", {"options": ["Blocks paying customers"]})

@@ -22,6 +22,15 @@ from tests.spec_check import find_operation, validate_request, validate_response
 
 IMPACT = "customfield_10042"
 HOOK = "http://127.0.0.1:9/hook"  # never delivered to: no event is raised while registered
+SELECT = "com.atlassian.jira.plugin.system.customfieldtypes:select"
+NEW_FIELD = {
+    "name": "Spec check field",
+    "description": "made by the spec check",
+    "type": SELECT,
+    "searcherKey": "com.atlassian.jira.plugin.system.customfieldtypes:multiselectsearcher",
+}
+NEW = "customfield_10043"  # the field NEW_FIELD makes (the seed's impact field is 10042)
+NEW_CONTEXT = "10144"  # the context made for SUP below (10143 is the global one Jira gave it)
 
 # Project and create metadata: the same calls on both flavours (Data Center lists ``values``).
 META_CALLS: list[tuple[str, str, Any, str, int]] = [
@@ -211,6 +220,84 @@ CLOUD_CALLS: list[tuple[str, str, Any, str, int]] = [
         200,
     ),
     ("GET", f"/rest/api/2/field/{IMPACT}/context/1/option", None, "getOptionsForContext", 404),
+    # setting a field up, as jira-impact setup does
+    ("POST", "/rest/api/2/field", NEW_FIELD, "createCustomField", 201),
+    ("POST", "/rest/api/2/field", {"name": "x", "type": "nope"}, "createCustomField", 400),
+    (
+        "GET",
+        f"/rest/api/2/field/{IMPACT}/context/projectmapping?startAt=0&maxResults=50",
+        None,
+        "getProjectContextMapping",
+        200,
+    ),
+    (
+        "POST",
+        f"/rest/api/2/field/{NEW}/context",
+        {"name": "SUP only", "description": "spec check", "projectIds": ["10001"]},
+        "createCustomFieldContext",
+        201,
+    ),
+    (
+        "PUT",
+        f"/rest/api/2/field/{NEW}/context/{NEW_CONTEXT}/project",
+        {"projectIds": ["10000"]},
+        "assignProjectsToCustomFieldContext",
+        204,
+    ),
+    (
+        "PUT",
+        f"/rest/api/2/field/{IMPACT}/context/10142/project",
+        {"projectIds": ["10000"]},
+        "assignProjectsToCustomFieldContext",
+        400,
+    ),
+    (
+        "POST",
+        f"/rest/api/2/field/{NEW}/context/{NEW_CONTEXT}/option",
+        {"options": [{"value": "Spec check option", "disabled": False}]},
+        "createCustomFieldOption",
+        200,
+    ),
+    (
+        "POST",
+        f"/rest/api/2/field/{NEW}/context/{NEW_CONTEXT}/option",
+        {"options": [{"value": "Spec check option"}]},
+        "createCustomFieldOption",
+        400,
+    ),
+    (
+        "GET",
+        "/rest/api/2/issuetypescreenscheme/project?projectId=10000&startAt=0&maxResults=50",
+        None,
+        "getIssueTypeScreenSchemeProjectAssociations",
+        200,
+    ),
+    (
+        "GET",
+        "/rest/api/2/issuetypescreenscheme/mapping?issueTypeScreenSchemeId=10000",
+        None,
+        "getIssueTypeScreenSchemeMappings",
+        200,
+    ),
+    ("GET", "/rest/api/2/screenscheme?id=10000&id=10001", None, "getScreenSchemes", 200),
+    ("GET", "/rest/api/3/screens?id=10000&id=10001", None, "getScreens", 200),
+    ("GET", "/rest/api/2/screens/10000/tabs", None, "getAllScreenTabs", 200),
+    ("GET", "/rest/api/2/screens/999/tabs", None, "getAllScreenTabs", 404),
+    ("GET", "/rest/api/2/screens/10000/tabs/10000/fields", None, "getAllScreenTabFields", 200),
+    (
+        "POST",
+        "/rest/api/2/screens/10002/tabs/10002/fields",
+        {"fieldId": NEW},
+        "addScreenTabField",
+        200,
+    ),
+    (
+        "POST",
+        "/rest/api/2/screens/10002/tabs/10002/fields",
+        {"fieldId": NEW},
+        "addScreenTabField",
+        400,
+    ),
 ]
 
 DC_CALLS: list[tuple[str, str, Any, str, int]] = [
@@ -233,6 +320,18 @@ DC_CALLS: list[tuple[str, str, Any, str, int]] = [
     ),
     ("GET", "/rest/agile/1.0/board/1/issue", None, "getIssuesForBoard", 200),
     *META_CALLS,
+    # Data Center creates fields and edits screens through REST, but has no REST for a field's
+    # contexts and options or for screen schemes (see test_sandbox.py)
+    ("POST", "/rest/api/2/field", NEW_FIELD, "createCustomField", 201),
+    ("GET", "/rest/api/2/screens/10000/tabs", None, "getAllScreenTabs", 200),
+    ("GET", "/rest/api/2/screens/10000/tabs/10000/fields", None, "getAllScreenTabFields", 200),
+    (
+        "POST",
+        "/rest/api/2/screens/10000/tabs/10000/fields",
+        {"fieldId": NEW},
+        "addScreenTabField",
+        200,
+    ),
 ]
 
 
