@@ -68,12 +68,12 @@ def run(
         "bound": bound,
         "ratio": seconds / bound,
         "figures": found,
-        "in_flight": most_in_flight(calls, latency_ms),
+        "in_flight": most_in_flight(calls),
         "twice_asked": sorted(k for k, n in found.asks.items() if n > 1),
     }
 
 
-def most_in_flight(calls: list[dict[str, Any]], latency_ms: int) -> int:
+def most_in_flight(calls: list[dict[str, Any]]) -> int:
     """The most calls whose time at the sandbox overlapped (answered at ``at``, ``ms`` long)."""
     edges = []
     for call in calls:

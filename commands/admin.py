@@ -41,6 +41,8 @@ from jira_setup.webhook import (
     same_target,
     url_problem,
 )
+from pipeline.placements import PlacementQueue
+from pipeline.queue import make_huey
 from service.settings import Settings
 
 
@@ -151,6 +153,11 @@ def backfill_command(
         comments=not no_comments,
         rank=not no_rank,
         progress=progress,
+        placements=PlacementQueue(
+            make_huey(settings),
+            delay=settings.placement_delay_seconds,
+            lease=settings.lease_seconds,
+        ),
     )
     with ExitStack() as stack:
         bars: list[Any] = []  # the bar, once the issues are listed and counted

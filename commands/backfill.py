@@ -3,9 +3,9 @@
 The JQL's issue keys are listed first (a snapshot: issues the run relabels may drop out of the
 search, and must not shift the pages under it), then read in batches of 50 and each is decided
 as the worker decides (``impact.decide``). A dry run only counts what would change. With
-``apply`` each plan is carried out through the connector, and after each batch the issues that
-entered a band are placed on their boards together (``pipeline.ranking.place_waiting``), as the
-worker's placement runs do.
+``apply`` each plan is carried out through the connector, and an issue that enters a band is
+recorded as waiting on its board first, exactly as triage does (``pipeline.placements``): the
+worker's placement run for the board puts it there, under the board's lock.
 
 Resuming: an ``apply`` run records each finished issue in a small file under ``var/backfill/``
 named after the JQL (and the Jira site); a run with the same JQL skips them, and the file is
@@ -31,7 +31,7 @@ from connector.protocol import Jira
 from impact.model import ImpactConfig, Plan
 from impact.snapshot import SnapshotError, issue_from_json
 from pipeline.judge import fields_to_read
-from pipeline.placements import LocalPlacements
+from pipeline.placements import LocalPlacements, Placements
 from pipeline.triage import carry_out, plan_for
 from pipeline.worker import RetryPolicy, retry_verdict
 
@@ -149,7 +149,7 @@ class Backfill:
     sleep: Callable[[float], None] = time.sleep
     jitter: Callable[[], float] = random.random
     policy: RetryPolicy = RETRIES
-    placements: LocalPlacements = field(default_factory=LocalPlacements)
+    placements: Placements = field(default_factory=LocalPlacements)  # the worker's, to apply
 
     def run(
         self,
@@ -185,13 +185,10 @@ class Backfill:
                     if self.apply and self.progress and result.status in FINISHED:
                         self.progress.mark(key)
                     on_result(result)
-                self._place()
         except (BackfillStoppedError, JiraError) as exc:
             report.stopped = str(exc)
         except KeyboardInterrupt:  # Ctrl-C: what finished is recorded; say so and stop
             report.stopped = "interrupted"
-        finally:
-            self._place()  # what a stop left waiting (a failure is logged: rerank mends it)
         report.left += len(chosen) - len(report.results)
         if self.apply and self.progress and not report.left and not report.count(FAILED):
             self.progress.clear()
@@ -230,11 +227,6 @@ class Backfill:
                 lambda: carry_out(plan, project, jira=self.jira, placements=self.placements)
             )
         return IssueResult(key, CHANGED, plan)
-
-    def _place(self) -> None:
-        """Place the issues of the batch that entered a band, a board at a time."""
-        if self.placements.boards:
-            self.placements.place_all(self.config, self.jira)
 
     def _retried(self, ask: Callable[[], T]) -> T:
         """``ask()``, waiting out rate limits and brief failures. Raises the ``JiraError`` of a

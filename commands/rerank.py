@@ -1,21 +1,27 @@
 """``jira-impact rerank --board N [--apply]``: show, then on request carry out, a board's rerank.
 
-Registered in ``commands.cli`` with ``main.add_command(rerank_command)``.
+With ``--apply`` the board's lock is held from the plan to the last rank call (in the queue's
+store, the one the worker's placement runs and scheduled reranks take), so the board does not
+change under the plan. Registered in ``commands.cli`` with ``main.add_command(rerank_command)``.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from typing import NoReturn
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
 import click
+from huey.exceptions import TaskLockedException
 
+from commands.common import fail, plural, settings_from_env
 from commands.output import echo
 from connector.errors import JiraError, RankPartialError
 from impact.config import ConfigError, load_config
+from pipeline.placements import board_lock
+from pipeline.queue import make_huey
 from pipeline.ranking import RankRefusedError, apply_rerank, plan_board
-from service.settings import Settings, SettingsError
+from service.settings import Settings
 
 AGAIN = "Running the command again plans from the board as it is now."
 
@@ -32,38 +38,50 @@ def rerank_command(board_id: int, apply: bool) -> None:
     """
     from connector.client import JiraConnector  # the command's only Jira client
 
+    settings = settings_from_env()
     try:
-        settings = Settings.from_env(os.environ)
         config = load_config(settings.impact_config)
-    except (SettingsError, ConfigError) as exc:
-        _fail(str(exc))
+    except ConfigError as exc:
+        fail(str(exc))
     jira = JiraConnector.from_settings(settings, field=config.field)
-    try:
-        review = plan_board(board_id, config, jira)
-    except RankRefusedError as exc:
-        _fail(str(exc))
-    except JiraError as exc:
-        _fail(f"board {board_id}: {exc}")
-    plan = review.plan
-    echo(review.describe())
-    if not apply:
-        if plan.calls:
-            echo("Dry run: nothing was changed. Run again with --apply to carry it out.")
-        return
-    if not plan.calls:
-        return
-    try:
-        apply_rerank(board_id, plan, jira)
-    except RankPartialError as exc:
-        _fail(f"Applied, but {exc}. {AGAIN}")
-    except JiraError as exc:
-        _fail(f"Stopped: {exc}. {AGAIN}")
-    echo(
-        f"Applied: {plan.moved} issue{'' if plan.moved == 1 else 's'} moved in "
-        f"{len(plan.calls)} rank call{'' if len(plan.calls) == 1 else 's'}."
+    with holding_board(settings, board_id) if apply else nullcontext():
+        try:
+            review = plan_board(board_id, config, jira)
+        except RankRefusedError as exc:
+            fail(str(exc))
+        except JiraError as exc:
+            fail(f"board {board_id}: {exc}")
+        plan = review.plan
+        echo(review.describe())
+        if not apply:
+            if plan.calls:
+                echo("Dry run: nothing was changed. Run again with --apply to carry it out.")
+            return
+        if not plan.calls:
+            return
+        try:
+            apply_rerank(board_id, plan, jira)
+        except RankPartialError as exc:
+            fail(f"Applied, but {exc}. {AGAIN}")
+        except JiraError as exc:
+            fail(f"Stopped: {exc}. {AGAIN}")
+    echo(f"Applied: {plural(plan.moved, 'issue')} moved in {plural(len(plan.calls), 'rank call')}.")
+
+
+@contextmanager
+def holding_board(settings: Settings, board_id: int) -> Iterator[None]:
+    """The board's lock, or exit 1 when the worker is placing issues on it or reranking it."""
+    lock = make_huey(settings).lock_task(
+        board_lock(board_id), ttl=math.ceil(settings.lease_seconds)
     )
-
-
-def _fail(message: str) -> NoReturn:
-    echo(message, err=True)
-    sys.exit(1)
+    try:
+        lock.acquire()
+    except TaskLockedException:
+        fail(
+            f"board {board_id} is being placed or reranked by the worker right now: "
+            "run the command again in a moment"
+        )
+    try:
+        yield
+    finally:
+        lock.release()

@@ -4,8 +4,9 @@
 One ``Pace`` is shared by every Jira client of a process (one client per worker thread), so the
 threads together keep to it. The rate adapts between a floor and the cap:
 
-- a 429 for the burst (or any other) budget pauses every call of the process for Jira's
-  ``Retry-After`` and cuts the rate (``CUT``); a 429 for one issue's writes
+- a 429 for the burst budget, or for any reason but one issue's writes, pauses every call of
+  the process for Jira's ``Retry-After`` and cuts the rate (``CUT``, once per pause: calls in
+  flight together are refused together); a 429 for one issue's writes
   (``RateLimit-Reason: jira-per-issue-on-write``) concerns that issue only: the caller waits;
 - ``X-RateLimit-NearLimit: true`` on an answer holds the rate where it is;
 - any other answer lets it grow again, by ``GROWTH`` of the cap over a second of answers.
@@ -42,7 +43,6 @@ class Pace:
         self.rate = rate
         self.clock = clock
         self.in_flight = 0
-        self.most_in_flight = 0  # the highest ``in_flight`` reached, for the figures
         self._cond = threading.Condition(threading.RLock())
         self._next_start = 0.0
         self._paused_until = 0.0
@@ -68,7 +68,6 @@ class Pace:
             if self.in_flight >= self.max_in_flight:
                 return float("inf")
             self.in_flight += 1
-            self.most_in_flight = max(self.most_in_flight, self.in_flight)
             self._next_start = max(now, self._next_start) + 1.0 / self.rate
             return 0.0
 
@@ -94,7 +93,9 @@ class Pace:
         if reason == PER_ISSUE_REASON:
             return wait
         with self._cond:
-            self._paused_until = max(self._paused_until, self.clock() + wait)
-            self.rate = max(FLOOR * self.cap, self.rate * CUT)
+            now = self.clock()
+            if now >= self._paused_until:
+                self.rate = max(FLOOR * self.cap, self.rate * CUT)
+            self._paused_until = max(self._paused_until, now + wait)
             self._cond.notify_all()
         return wait

@@ -1,7 +1,9 @@
 """The decision: what one issue's impact is, and what to write back to make it show.
 
 ``decide`` is pure: an ``Issue`` and a ``ProjectConfig`` in, a ``Plan`` out. No I/O, no clock,
-no environment; the same input always gives an equal plan.
+no environment; the same input always gives an equal plan, with one bound: a rule's pattern that
+runs past ``impact.patterns.TIMEOUT_SECONDS`` (only on hostile text) counts as not matching, and
+the plan says so in a note.
 """
 
 from __future__ import annotations

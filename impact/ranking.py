@@ -3,7 +3,6 @@
 Bands are ordered by impact score, highest first; the score decides, the band name is for people.
 Pinned issues (label ``rank-pinned``) are never moved. Done issues are the caller's to leave out.
 
-- ``plan_placement``: one issue that was created or re-classified goes to the bottom of its band.
 - ``plan_batch_placement``: the issues waiting on one board to go to the bottom of their bands,
   placed together next to the *settled* issues (those not waiting), in the fewest calls.
 - ``plan_rerank``: the whole board. The longest run of unpinned issues already in band order stays
@@ -162,37 +161,6 @@ def plan_rerank(board: Sequence[BoardIssue], *, max_batch: int = MAX_RANK_BATCH)
     return RerankPlan(tuple(calls), moves, kept=len(kept), total=len(board))
 
 
-def plan_placement(board: Sequence[BoardIssue], key: str) -> RankCall | None:
-    """The one call that puts ``key`` at the bottom of its band, or None when none is needed.
-
-    ``board`` holds the issue at its current position with its new score. Pinned issues are
-    neither moved nor used to find a band. No call when the issue already sits in its band: the
-    nearest unpinned issue above scores no lower and the nearest one below no higher.
-    """
-    index = next((i for i, issue in enumerate(board) if issue.key == key), None)
-    if index is None:
-        raise KeyError(key)
-    me = board[index]
-    if me.pinned:
-        return None
-    above = [issue for issue in board[:index] if not issue.pinned]
-    below = [issue for issue in board[index + 1 :] if not issue.pinned]
-    if (not above or above[-1].score >= me.score) and (not below or below[0].score <= me.score):
-        return None
-    others = above + below
-    same = [issue for issue in others if issue.score == me.score]
-    if same:
-        return RankCall((key,), after=same[-1].key)
-    lower = [issue.score for issue in others if issue.score < me.score]
-    if lower:
-        next_band = max(lower)
-        first = next(issue for issue in others if issue.score == next_band)
-        return RankCall((key,), before=first.key)
-    higher_band = min(issue.score for issue in others)  # others is not empty: the check above
-    last = [issue for issue in others if issue.score == higher_band][-1]
-    return RankCall((key,), after=last.key)
-
-
 @dataclass(frozen=True)
 class Pending:
     """An issue triage put in a band, waiting on the board to go to the bottom of that band."""
@@ -244,22 +212,50 @@ def plan_batch_placement(
     return tuple(calls)
 
 
+@dataclass(frozen=True)
+class Settled:
+    """A settled issue found next to a gap: its key, its band's score, its rank (Jira's Rank
+    value, which sorts as the board does)."""
+
+    key: str
+    score: int
+    rank: str
+
+
+def gap_between(score: int, after: Settled | None, before: Settled | None) -> Gap | None:
+    """The gap of ``score`` from the last settled issue scoring as much or more (``after``) and
+    the first scoring less (``before``). On a board in band order ``after`` ranks above
+    ``before``, and the gap lies between them. Otherwise a person dragged one of them out of its
+    band: the one in ``score``'s own band is trusted, else the lower band's first issue (an issue
+    dragged down from a higher band would take every new issue down with it)."""
+    if after is not None and before is not None and before.rank < after.rank:
+        return Gap(after=after.key) if after.score == score else Gap(before=before.key)
+    if after is not None:
+        return Gap(after=after.key)
+    if before is not None:
+        return Gap(before=before.key)
+    return None
+
+
 def gaps_on(
     board: Sequence[BoardIssue], waiting: Iterable[str], scores: Iterable[int]
 ) -> dict[int, Gap]:
-    """The gap of each of ``scores`` on ``board`` (in band order but for the waiting issues),
-    its settled issues being those neither waiting nor pinned: what ``pipeline.ranking`` finds
-    with a few bounded queries, computed here over a whole board (for tests and the figures)."""
+    """The gap of each of ``scores`` on ``board``, its settled issues being those neither
+    waiting nor pinned: what ``pipeline.ranking.find_gaps`` finds with a few bounded reads,
+    computed here over a whole board (the tests' reference)."""
     skip = set(waiting)
-    settled = [issue for issue in board if not issue.pinned and issue.key not in skip]
+    settled = [
+        Settled(issue.key, issue.score, f"{n:09d}")
+        for n, issue in enumerate(board)
+        if not issue.pinned and issue.key not in skip
+    ]
     gaps = {}
     for score in set(scores):
-        at_or_above = [issue.key for issue in settled if issue.score >= score]
-        below = [issue.key for issue in settled if issue.score < score]
-        if at_or_above:
-            gaps[score] = Gap(after=at_or_above[-1])
-        elif below:
-            gaps[score] = Gap(before=below[0])
+        after = next((s for s in reversed(settled) if s.score >= score), None)
+        before = next((s for s in settled if s.score < score), None)
+        gap = gap_between(score, after, before)
+        if gap is not None:
+            gaps[score] = gap
     return gaps
 
 

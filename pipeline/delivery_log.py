@@ -91,10 +91,17 @@ class DeliveryRow(Base):
 
 @dataclass(frozen=True)
 class Claim:
-    """A delivery a worker now runs, as the log holds it; ``attempts`` counts this run, from 1."""
+    """A delivery a worker now runs, as the log holds it; ``attempts`` counts this run, from 1
+    (a replay starts again from 1). ``ran_before``: an earlier run of it made calls to Jira (it
+    was retried, or replayed), so it may have written something already."""
 
     attempts: int
     delivery: Delivery
+    ran_before: bool = False
+
+    @property
+    def first(self) -> bool:
+        return self.attempts == 1 and not self.ran_before
 
 
 @dataclass(frozen=True)
@@ -139,7 +146,7 @@ class DeliveryLog:
                 attempts=DeliveryRow.attempts + 1,
                 lease_until=bindparam("b_lease_until"),
             )
-            .returning(DeliveryRow.attempts, *_DELIVERY_COLUMNS)
+            .returning(DeliveryRow.attempts, DeliveryRow.calls.is_not(None), *_DELIVERY_COLUMNS)
         )
         appended = DeliveryRow.calls + "\n" + bindparam("b_attempt_log", type_=Text)
         self._end_attempt = (
@@ -203,7 +210,9 @@ class DeliveryLog:
         params = {"b_identifier": identifier, "b_due_by": now + 1.0, "b_lease_until": now + lease}
         with self.engine.begin() as conn:
             row = conn.execute(self._claim, params).first()
-        return None if row is None else Claim(attempts=row[0], delivery=_delivery(row[1:]))
+        if row is None:
+            return None
+        return Claim(attempts=row[0], delivery=_delivery(row[2:]), ran_before=bool(row[1]))
 
     def finish(
         self,

@@ -33,9 +33,14 @@ def stale_reason(
         return None
     if latest_ms is not None and event_ms < latest_ms:
         return "a newer delivery for the issue came in"
-    if now * 1000 - event_ms > max_age * 1000:
+    if too_old(event_ms, now=now, max_age=max_age):
         return f"its event is older than {max_age:g} s"
     return None
+
+
+def too_old(event_ms: int, *, now: float, max_age: float) -> bool:
+    """Whether an event of ``event_ms`` (epoch ms) is more than ``max_age`` seconds old."""
+    return now * 1000 - event_ms > max_age * 1000
 
 
 def process(
@@ -46,7 +51,7 @@ def process(
     placements: Placements,
     latest_ms: int | None = None,
     max_age: float = float("inf"),
-    attempt: int = 1,
+    first_attempt: bool = True,
     now: float | None = None,
 ) -> Outcome:
     """Parse a stored delivery again and triage it. Raises ``JiraError`` when Jira fails."""
@@ -65,7 +70,7 @@ def process(
         config=config,
         placements=placements,
         refresh=stale is not None,
-        first_attempt=attempt == 1,
+        first_attempt=first_attempt,
     )
 
 

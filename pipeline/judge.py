@@ -3,7 +3,8 @@ rules, else missing (``impact.decide.decide``), from the issue as Jira holds it.
 
 Triage, placement, the rerank and the pages that show a board all judge issues this one way, so
 an issue ranks and shows as triage labels it, whatever labels it carries yet. A rule on the
-reporter's groups costs a Jira call per reporter; ``Groups`` asks once per person.
+reporter's groups costs a Jira call per reporter: ``Groups`` asks once per person for as long as
+it lives (one triage, one reading of a board).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from connector.protocol import Jira
 from impact.decide import DEFAULT_FIELD_LABEL, MISSING_BAND, decide, explain
-from impact.model import ImpactConfig, Issue, Person, Plan, ProjectConfig
+from impact.model import ImpactConfig, Issue, Plan, ProjectConfig
 from impact.ranking import PINNED_LABEL, BoardIssue
 from impact.snapshot import issue_from_json
 
@@ -77,10 +78,6 @@ class Judged:
 
     def board_issue(self) -> BoardIssue:
         return BoardIssue(self.issue.key, self.plan.score, self.band, pinned=self.pinned)
-
-    @property
-    def reporter(self) -> Person | None:
-        return self.issue.reporter
 
 
 def judge(

@@ -31,7 +31,13 @@ from impact.model import ImpactConfig
 from impact.ranking import Pending
 from pipeline.calls import account_calls
 from pipeline.queue import InboxStorage
-from pipeline.ranking import BoardJudge, Placed, place_waiting, project_for_board
+from pipeline.ranking import (
+    BoardBusyError,
+    BoardJudge,
+    Placed,
+    place_waiting,
+    project_for_board,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +45,8 @@ PLACE_TASK = "place_board"
 # Places a board's waiting issues; the callable reads which issues wait at this moment.
 Place = Callable[[int, Sequence[Pending], Callable[[], Iterable[str]]], Placed]
 BUSY_WAIT_SECONDS = 1.0  # a run finding its board locked tries again this soon
+RETRY_FIRST_SECONDS = 5.0  # a run Jira failed tries again this soon, doubling each time after
+RETRY_MAX_SECONDS = 300.0
 
 
 class Placements(Protocol):
@@ -129,20 +137,31 @@ class PlacementQueue:
 
 
 def placer(config: ImpactConfig, jira: Callable[[], Jira]) -> Place:
-    """The worker's placement run for one board: Jira's failures are raised, so the job is tried
-    again later with the issues still waiting."""
+    """The worker's placement run for one board. A failure that may pass (Jira busy, no answer)
+    is raised as ``RetryTask``, backing off (at least Jira's ``Retry-After``), the issues still
+    waiting; one that will not (a 403, the board gone or no longer in the config) skips them."""
+    failures: dict[int, int] = {}  # runs of each board failed in a row, in this process
 
     def place(board_id: int, issues: Sequence[Pending], now: Callable[[], Iterable[str]]) -> Placed:
         client = jira()
         try:
             judged = BoardJudge(client, config, project_for_board(config, board_id))
             placed = place_waiting(board_id, issues, judged, waiting_now=now)
+        except BoardBusyError as exc:
+            log.info("%s", exc)
+            raise RetryTask(delay=BUSY_WAIT_SECONDS) from exc
         except JiraError as exc:
-            log.warning("board %d: placement of %d issue(s) failed: %s; trying again later",
-                        board_id, len(issues), exc)  # fmt: skip
-            raise RetryTask(delay=BUSY_WAIT_SECONDS * 5) from exc
+            if not exc.retryable:
+                return Placed(skipped=f"{exc}; `jira-impact rerank --board {board_id}` says more")
+            failures[board_id] = failures.get(board_id, 0) + 1
+            wait = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** (failures[board_id] - 1))
+            wait = max(wait, getattr(exc, "retry_after", None) or 0.0)
+            log.warning("board %d: placement of %d issue(s) failed: %s; again in %.0f s",
+                        board_id, len(issues), exc, wait)  # fmt: skip
+            raise RetryTask(delay=wait) from exc
         finally:
             account_calls(client)
+        failures.pop(board_id, None)
         log.info(
             "board %d: placed %d issue(s) in %d rank call(s)%s",
             board_id,

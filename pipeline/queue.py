@@ -248,7 +248,8 @@ class SqliteLeaseStorage(SqliteStorage):
         event_ms: int | None,
     ) -> bool:
         with self.db(commit=True) as curs:  # one exclusive transaction
-            # a new identifier (or body), or one whose memory ran out: (re)marked; else nothing
+            # a new identifier and body, or ones whose memory ran out: (re)marked, and taken;
+            # else nothing more (the identifier stays marked, as Redis's script leaves it)
             fresh = True
             for seen in dict.fromkeys((identifier, digest)):
                 curs.execute(
@@ -398,6 +399,8 @@ if ARGV[6] ~= '' then
   local known = tonumber(redis.call('get', KEYS[6]) or '-1')
   if tonumber(ARGV[6]) > known then
     redis.call('set', KEYS[6], ARGV[6], 'EX', ARGV[1])
+  else
+    redis.call('expire', KEYS[6], ARGV[1])
   end
 end
 return 1
@@ -630,7 +633,7 @@ class Inbox:
             _encode(delivery),
             message,
             due=delivery.received_at,
-            digest="sha256:" + hashlib.sha256(delivery.body.encode()).hexdigest(),
+            digest=_replay_key(delivery),
             issue=delivery.issue_key,
             event_ms=delivery.event_ms,
         )
@@ -686,6 +689,15 @@ class Inbox:
 
     def checkpoint(self) -> None:
         self.storage.checkpoint()
+
+
+def _replay_key(delivery: Delivery) -> str:
+    """What makes a replay of ``delivery``'s body a duplicate: its digest when the body carries
+    a timestamp (two events are never signed with the same body then); without one, two
+    different events may send equal bodies, and only the identifier counts."""
+    if delivery.event_ms is None:
+        return delivery.id
+    return "sha256:" + hashlib.sha256(delivery.body.encode()).hexdigest()
 
 
 def _lock_key(huey: Huey, name: str) -> str:

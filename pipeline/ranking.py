@@ -29,6 +29,8 @@ from impact.ranking import (
     Gap,
     Pending,
     RerankPlan,
+    Settled,
+    gap_between,
     plan_batch_placement,
     plan_rerank,
 )
@@ -67,8 +69,14 @@ class BoardJudge:
         self.groups = Groups(jira, config)
 
     def issues(self, board_id: int, jql: str, limit: int | None = None) -> list[Judged]:
-        entries = self.jira.board_issues(board_id, jql=jql, limit=limit, fields=self.fields)
-        return [self.judge(entry) for entry in entries]
+        return [self.judge(entry) for entry in self.entries(board_id, jql, limit)]
+
+    def entries(
+        self, board_id: int, jql: str, limit: int | None = None, extra: Sequence[str] = ()
+    ) -> tuple[BoardEntry, ...]:
+        """The board's issues as read, to judge one by one (``judge``), with ``extra`` fields."""
+        fields = (*self.fields, *extra)
+        return self.jira.board_issues(board_id, jql=jql, limit=limit, fields=fields)
 
     def judge(self, entry: BoardEntry) -> Judged:
         raw = {"key": entry.key, "fields": {**(entry.fields or {}), "labels": list(entry.labels)}}
@@ -111,44 +119,108 @@ class Placed:
     skipped: str | None = None  # why nothing was placed (a board that cannot be ranked)
 
 
+class BoardBusyError(RuntimeError):
+    """Issues kept starting to wait while a placement run read the board: it runs again later."""
+
+
+@dataclass(frozen=True)
+class _Side:
+    """The settled-looking issues one read found on one side of a gap, in rank order from the
+    gap; ``complete`` when the read saw every issue it could (fewer came back than it asked)."""
+
+    found: tuple[Settled, ...]
+    complete: bool
+
+    def first(self, late: set[str]) -> Settled | None:
+        return next((issue for issue in self.found if issue.key not in late), None)
+
+    def exhausted(self, late: set[str]) -> bool:
+        """Whether every issue found started waiting meanwhile, and more may lie beyond."""
+        return bool(self.found) and self.first(late) is None and not self.complete
+
+
 def find_gaps(
-    board_id: int, scores: Iterable[int], waiting: Sequence[str], judged: BoardJudge
+    board_id: int,
+    scores: Iterable[int],
+    waiting: Sequence[str],
+    judged: BoardJudge,
+    *,
+    rank_field: str | None = None,
+    waiting_now: Callable[[], Iterable[str]] | None = None,
 ) -> dict[int, Gap]:
-    """Each score's gap among the board's settled issues (``impact.ranking.Gap``): the last
-    settled issue scoring as much or more, else the first scoring less. One read per score
-    mostly, two when its own band has no settled issue, each of at most ``CANDIDATES`` issues
-    beyond the waiting ones (which it skips)."""
+    """Each score's gap among the board's settled issues (``impact.ranking.gap_between``): from
+    the last settled issue scoring as much or more and the first scoring less, two reads per
+    score, each of at most ``CANDIDATES`` issues beyond the waiting ones (skipped unjudged).
+    ``rank_field`` (``customfield_N``, the board's Rank) tells whether those two are in order.
+
+    ``waiting_now`` reads which issues wait once the reads are done: one that started waiting
+    (and was labelled) meanwhile is no anchor either. Triage records an issue as waiting before
+    it labels it, so every issue the reads saw labelled so is in that list. Raises
+    ``BoardBusyError`` when such issues hid every anchor, read after read."""
     skip = set(waiting)
-    gaps = {}
-    for score in sorted(set(scores), reverse=True):
-        after = _settled_end(board_id, lambda s, at=score: s >= at, "DESC", skip, judged)
-        if after is not None:
-            gaps[score] = Gap(after=after)
+    wanted = sorted(set(scores), reverse=True)
+    for _ in range(GAP_ROUNDS):
+        sides = {score: _sides(board_id, score, skip, judged, rank_field) for score in wanted}
+        late = (set(waiting_now()) - skip) if waiting_now is not None else set()
+        if any(side.exhausted(late) for pair in sides.values() for side in pair):
+            skip |= late
             continue
-        before = _settled_end(board_id, lambda s, at=score: s < at, "ASC", skip, judged)
-        if before is not None:
-            gaps[score] = Gap(before=before)
-    return gaps
+        gaps = {}
+        for score, (above, below) in sides.items():
+            after, before = above.first(late), below.first(late)
+            gap = gap_between(score, after, before)
+            if gap is not None:
+                gaps[score] = gap
+            if after is not None and before is not None and before.rank < after.rank:
+                log.warning(
+                    "board %d is out of band order: %s ranks above %s (a person dragged one?); "
+                    "`jira-impact rerank --board %d --apply` puts it right",
+                    board_id,
+                    before.key,
+                    after.key,
+                    board_id,
+                )
+        return gaps
+    raise BoardBusyError(f"board {board_id}: issues kept starting to wait; placing them later")
 
 
-def _settled_end(
-    board_id: int, keep: Callable[[int], bool], order: str, skip: set[str], judged: BoardJudge
-) -> str | None:
-    """The first settled issue, in ``order`` of rank, among those whose band passes ``keep``."""
+def _sides(
+    board_id: int, score: int, skip: set[str], judged: BoardJudge, rank_field: str | None
+) -> tuple[_Side, _Side]:
+    """What lies on each side of ``score``'s gap: scoring as much or more, scoring less."""
+    above = _settled_side(board_id, lambda s: s >= score, "DESC", skip, judged, rank_field)
+    below = _settled_side(board_id, lambda s: s < score, "ASC", skip, judged, rank_field)
+    return above, below
+
+
+def _settled_side(
+    board_id: int,
+    keep: Callable[[int], bool],
+    order: str,
+    skip: set[str],
+    judged: BoardJudge,
+    rank_field: str | None,
+) -> _Side:
+    """The first settled-looking issues, in ``order`` of rank, among those whose band passes
+    ``keep`` (labelled for the level they have, not pinned, not in ``skip``)."""
     clause = settled_clause(judged.project, keep)
     if clause is None:
-        return None
+        return _Side((), complete=True)
     jql = f"{OPEN} AND ({clause}) ORDER BY Rank {order}"
-    tried = 0
-    for issue in judged.issues(board_id, jql, limit=min(MAX_READ, CANDIDATES + len(skip))):
-        if issue.issue.key in skip:
+    limit = min(MAX_READ, CANDIDATES + len(skip))
+    entries = judged.entries(board_id, jql, limit, extra=(rank_field,) if rank_field else ())
+    found: list[Settled] = []
+    for entry in entries:
+        if entry.key in skip:
             continue
+        issue = judged.judge(entry)
         if issue.labels_agree and keep(issue.plan.score) and not issue.pinned:
-            return issue.issue.key
-        tried += 1  # labelled for a level it no longer has: its own delivery will place it
-        if tried >= CANDIDATES:
-            break
-    return None
+            rank = (entry.fields or {}).get(rank_field or "") or ""
+            found.append(Settled(entry.key, issue.plan.score, str(rank)))
+            if len(found) >= CANDIDATES:
+                break
+        # else: labelled for a level it no longer has: its own delivery will place it
+    return _Side(tuple(found), complete=len(entries) < limit)
 
 
 def place_waiting(
@@ -159,12 +231,9 @@ def place_waiting(
     waiting_now: Callable[[], Iterable[str]] | None = None,
 ) -> Placed:
     """Put the waiting issues at the bottom of their bands on the board (see the module's
-    docstring). A call Jira refuses for some issues (207 after the retry) is reported and the
-    others go on; any other Jira failure is raised, the issues still waiting.
-
-    ``waiting_now`` reads which issues wait at this moment: an issue that started waiting (and
-    was labelled) while the gaps were read must not anchor them. Triage records an issue as
-    waiting before it labels it, so every such issue is in a list read after the reads."""
+    docstring; ``waiting_now`` as for ``find_gaps``). A call Jira refuses for some issues (207
+    after the retry) is reported and the others go on; any other Jira failure is raised, and
+    ``BoardBusyError``, the issues still waiting."""
     jira = judged.jira
     setup = jira.board_setup(board_id)
     if not setup.ordered_by_rank:
@@ -173,16 +242,9 @@ def place_waiting(
             f"({setup.filter_jql!r}); `jira-impact rerank --board {board_id}` says what to fix"
         )
     keys = [issue.key for issue in waiting]
-    skip = set(keys)
-    for _ in range(GAP_ROUNDS):
-        gaps = find_gaps(board_id, (issue.score for issue in waiting), sorted(skip), judged)
-        anchors = {key for gap in gaps.values() for key in (gap.after, gap.before) if key}
-        late = (set(waiting_now()) - skip) if waiting_now is not None else set()
-        if not anchors & late:
-            break
-        skip |= late
-    else:
-        raise JiraError(f"board {board_id}: issues kept starting to wait; placing them later")
+    rank_field = f"customfield_{setup.rank_field_id}" if setup.rank_field_id else None
+    scores = [issue.score for issue in waiting]
+    gaps = find_gaps(board_id, scores, keys, judged, rank_field=rank_field, waiting_now=waiting_now)
     made: list[Call] = []
     refused: set[str] = set()
     for call in plan_batch_placement(waiting, gaps):

@@ -225,7 +225,7 @@ class DeliveryWorker:
                 placements=self.placements,
                 latest_ms=latest_ms,
                 max_age=self.max_age,
-                attempt=claim.attempts,
+                first_attempt=claim.first,
                 now=started,
             )
         except Exception as exc:  # every failure is recorded, then judged

@@ -146,8 +146,9 @@ class Limits:
             return self.settings.describe()
 
     def _capacity(self) -> float:
+        """The bucket's size: ``burst``, else a second's worth of calls, and one call at least."""
         s = self.settings
-        return s.burst if s.burst is not None else (s.rate or 0.0)
+        return max(1.0, s.burst if s.burst is not None else (s.rate or 0.0))
 
     def _refill(self, now: float) -> None:
         rate = self.settings.rate or 0.0

@@ -66,7 +66,8 @@ class Settings:
     jira_max_calls_per_second: float = 10.0  # per worker process; less after a 429
     placement_delay_seconds: float = 2.0  # issues put in a band wait this long to be placed
     # A delivery whose signed timestamp is older than this is refused (422); one that waited
-    # this long in the queue re-reads its issue. Jira retries for 30 minutes.
+    # this long in the queue re-reads its issue. Jira retries for 30 minutes, with the same
+    # timestamp: an hour at least, so that no retry of Jira's is refused.
     webhook_max_age_seconds: float = 2 * HOUR
     jira_email: str | None = None
     # Secrets: never shown by repr.
@@ -211,7 +212,7 @@ class Settings:
             retry_base_seconds=retry_base,
             retry_max_seconds=retry_max,
             webhook_max_age_seconds=number(
-                "WEBHOOK_MAX_AGE_SECONDS", float, cls.webhook_max_age_seconds, 60.0, 48 * HOUR
+                "WEBHOOK_MAX_AGE_SECONDS", float, cls.webhook_max_age_seconds, HOUR, 48 * HOUR
             ),
             lease_seconds=number(
                 "DELIVERY_LEASE_SECONDS", float, cls.lease_seconds, 1.0, 24 * HOUR

@@ -32,6 +32,8 @@ from connector.errors import (
     JiraServerError,
 )
 from connector.protocol import BoardEntry
+from impact.ranking import Pending
+from pipeline.placements import PlacementQueue
 from tests.conftest import IMPACT_FIELD, issue_payload
 
 JQL = "project = SHOP"
@@ -147,21 +149,24 @@ def test_no_comments_leaves_the_ask_out(jira, search, impact_config, tmp_path, s
     assert "needs-customer-impact" in jira.applied[1].add_labels
 
 
-def test_a_new_or_reclassified_issue_is_placed_in_its_band_like_the_worker_does(
-    jira, impact_config, tmp_path, sleeps
+def test_a_new_or_reclassified_issue_waits_on_its_board_as_triage_makes_it_wait(
+    jira, impact_config, tmp_path, sleeps, huey
 ):
-    jira.boards[1] = [
-        BoardEntry("SHOP-8", ("customer-impact-blocking",), {IMPACT_FIELD: {"value": BLOCKING}}),
-        BoardEntry("SHOP-9"),
-        BoardEntry("SHOP-1"),
-    ]
+    """It waits in the queue's store before it is labelled, for the worker's placement run
+    (which holds the board's lock): backfill never places issues beside the worker."""
+    placements = PlacementQueue(huey, delay=2.0, lease=60.0)
     search = FakeSearch([issue("SHOP-1", impact=BLOCKING)])
-    run = make(jira, search, impact_config, tmp_path=tmp_path, sleeps=sleeps, apply=True)
+    run = make(
+        jira, search, impact_config, tmp_path=tmp_path, sleeps=sleeps, apply=True,
+        placements=placements,
+    )  # fmt: skip
 
     run.run(JQL)
 
-    assert "PUT rank 1 after SHOP-8: SHOP-1" in jira.board_requests
-    assert jira.board_keys(1) == ["SHOP-8", "SHOP-1", "SHOP-9"]
+    _records, waiting = placements.waiting(1)
+    assert waiting == [Pending("SHOP-1", 100, "blocking")]
+    assert huey.pending_count() == 1  # the board's placement run, for the worker
+    assert jira.board_requests == []
 
 
 def test_no_rank_labels_without_moving_the_issue(jira, impact_config, tmp_path, sleeps):

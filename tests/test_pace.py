@@ -46,7 +46,7 @@ def test_no_more_calls_in_flight_than_the_cap() -> None:
     assert pace.turn(clock.now) == float("inf")  # until one of the two ends
     pace.done()
     assert pace.turn(clock.now) == 0.0
-    assert pace.most_in_flight == 2
+    assert pace.in_flight == 2
 
 
 def test_a_burst_429_pauses_every_call_for_retry_after_and_slows_down() -> None:
@@ -57,6 +57,18 @@ def test_a_burst_429_pauses_every_call_for_retry_after_and_slows_down() -> None:
     assert pace.rate == pytest.approx(20.0 * CUT)
     clock.now += 3.0
     assert starts(pace, clock, 2) == [3.0, 3.0 + 1 / (20.0 * CUT)]
+
+
+def test_calls_refused_together_slow_the_pace_once() -> None:
+    clock = Clock()
+    pace = Pace(max_in_flight=4, rate=20.0, clock=clock)
+    for _ in range(4):  # four calls in flight, all answered 429 within the pause
+        pace.refused(1.0, "jira-burst-based")
+        clock.now += 0.1
+    assert pace.rate == pytest.approx(20.0 * CUT)
+    clock.now += 1.0
+    pace.refused(1.0, "jira-burst-based")  # a new pause: a new cut
+    assert pace.rate == pytest.approx(20.0 * CUT * CUT)
 
 
 def test_a_429_for_one_issues_writes_holds_back_that_call_only() -> None:
@@ -71,7 +83,7 @@ def test_the_rate_grows_back_while_calls_succeed_and_holds_near_the_limit() -> N
     clock = Clock()
     pace = Pace(max_in_flight=4, rate=20.0, clock=clock)
     for _ in range(20):
-        pace.refused(None, None)  # a 429 that says nothing: one second, and slower
+        clock.now += pace.refused(None, None)  # a 429 that says nothing: one second, slower
     assert pace.rate == pytest.approx(20.0 * FLOOR)
     near = pace.rate
     for _ in range(50):

@@ -11,11 +11,15 @@ from hypothesis import strategies as st
 
 from impact.ranking import (
     BoardIssue,
+    Gap,
+    Pending,
     RankCall,
     RerankPlan,
+    Settled,
     apply_calls,
+    gap_between,
     lower_bound_calls,
-    plan_placement,
+    plan_batch_placement,
     plan_rerank,
 )
 
@@ -277,55 +281,80 @@ def test_lower_bound_counts_each_landing_place() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Placement of one issue
+# Placement of the issues waiting on a board
 
-PLACEMENT = [
-    # (case, scores with the issue "X" marked by its index, index, expected call)
-    ("bottom of its band", [100, 100, 70, 40, 10, 100], 5, RankCall(("X",), after="P-1")),
-    (
-        "band empty: before the next lower band",
-        [100, 70, 10, 10, 20],
-        4,
-        RankCall(("X",), before="P-2"),
-    ),
-    ("band empty, skips an empty lower band", [70, 100, 20, 10], 0, RankCall(("X",), before="P-2")),
-    (
-        "band and lower empty: after higher band",
-        [20, 100, 100, 70],
-        0,
-        RankCall(("X",), after="P-3"),
-    ),
-    ("top of board but lower band", [40, 100, 70, 40, 10], 0, RankCall(("X",), after="P-3")),
-    ("already in its band", [100, 70, 70, 70, 10], 2, None),
-    ("at the top of the board, in its band", [100, 100, 70], 0, None),
-    ("at the bottom of the board, in its band", [100, 70, 10], 2, None),
-    ("alone on the board", [40], 0, None),
+
+def settled(key: str, score: int, rank: int) -> Settled:
+    return Settled(key, score, f"{rank:03d}")
+
+
+GAPS = [
+    ("in order: after the last of the band", settled("A", 70, 1), settled("B", 10, 2), "A", None),
+    ("in order: after a higher band's last", settled("A", 100, 1), settled("B", 10, 2), "A", None),
+    ("nothing scores as much: before the first lower", None, settled("B", 10, 2), None, "B"),
+    ("nothing scores less: after the last", settled("A", 70, 1), None, "A", None),
+    ("a higher issue dragged to the bottom", settled("C", 100, 9), settled("B", 10, 2), None, "B"),
+    ("a lower issue dragged to the top", settled("A", 70, 5), settled("Z", 10, 1), "A", None),
 ]
 
 
 @pytest.mark.parametrize(
-    ("scores", "index", "expected"),
-    [case[1:] for case in PLACEMENT],
-    ids=[case[0] for case in PLACEMENT],
+    ("after", "before", "expect_after", "expect_before"),
+    [case[1:] for case in GAPS],
+    ids=[case[0] for case in GAPS],
 )
-def test_placement(scores: list[int], index: int, expected: RankCall | None) -> None:
-    board = make_board(scores)
-    board[index] = issue("X", scores[index])
-    assert plan_placement(board, "X") == expected
+def test_the_gap_of_a_band_between_its_settled_neighbours(
+    after: Settled | None, before: Settled | None, expect_after: str, expect_before: str
+) -> None:
+    assert gap_between(70, after, before) == Gap(after=expect_after, before=expect_before)
 
 
-def test_placement_neither_moves_nor_anchors_on_pinned_issues() -> None:
-    board = [issue("P-1", 100), issue("P-2", 10), issue("PIN", 100, pinned=True), issue("X", 100)]
-    assert plan_placement(board, "X") == RankCall(("X",), after="P-1")
-    board = [issue("P-1", 10), issue("X", 100, pinned=True)]
-    assert plan_placement(board, "X") is None
-    board = [issue("PIN", 10, pinned=True), issue("X", 100)]
-    assert plan_placement(board, "X") is None
+def test_no_settled_issue_no_gap() -> None:
+    assert gap_between(70, None, None) is None
 
 
-def test_placement_of_an_issue_not_on_the_board_raises() -> None:
-    with pytest.raises(KeyError):
-        plan_placement(make_board([100]), "X")
+def waiting(*bands: tuple[str, int]) -> list[Pending]:
+    return [Pending(key, score, str(score)) for key, score in bands]
+
+
+def test_a_burst_goes_band_by_band_next_to_the_settled_issues() -> None:
+    board = ["S-1", "S-2", "S-3", "N-1", "N-2", "N-3", "N-4"]
+    pending = waiting(("N-1", 10), ("N-2", 100), ("N-3", 10), ("N-4", 70))
+    gaps = {100: Gap(after="S-1"), 70: Gap(after="S-2"), 10: Gap(after="S-3")}
+    calls = plan_batch_placement(pending, gaps)
+    assert [c.describe() for c in calls] == [
+        "1 after S-1: N-2",
+        "1 after S-2: N-4",
+        "2 after S-3: N-1, N-3",
+    ]
+    assert apply_calls(board, calls) == ["S-1", "N-2", "S-2", "N-4", "S-3", "N-1", "N-3"]
+
+
+def test_bands_sharing_a_gap_follow_each_other_highest_first() -> None:
+    pending = waiting(("N-1", 10), ("N-2", 100), ("N-3", 70))
+    gap = Gap(before="S-9")  # nothing settled scores as much as any of them
+    calls = plan_batch_placement(pending, {100: gap, 70: gap, 10: gap})
+    order = apply_calls(["S-9", "N-1", "N-2", "N-3"], calls)
+    assert order == ["N-2", "N-3", "N-1", "S-9"]
+    gap = Gap(after="S-1")  # all after the last of a higher band
+    calls = plan_batch_placement(pending, {70: gap, 10: gap, 100: gap})
+    assert apply_calls(["S-1", "N-1", "N-2", "N-3"], calls) == ["S-1", "N-2", "N-3", "N-1"]
+
+
+def test_with_no_settled_issue_the_highest_bands_first_issue_leads() -> None:
+    pending = waiting(("N-1", 10), ("N-2", 100), ("N-3", 100), ("N-4", 10))
+    calls = plan_batch_placement(pending, {})
+    order = apply_calls(["N-1", "N-2", "N-3", "N-4"], calls)
+    assert order == ["N-2", "N-3", "N-1", "N-4"]
+    assert all(call.anchor != "N-1" or call.after for call in calls)
+
+
+def test_a_large_band_goes_in_calls_of_at_most_the_batch() -> None:
+    keys = [f"N-{n}" for n in range(120)]
+    pending = [Pending(key, 40, "indirect") for key in keys]
+    calls = plan_batch_placement(pending, {40: Gap(after="S-1")})
+    assert [len(call.issues) for call in calls] == [20, 50, 50]  # bottom chunk first
+    assert apply_calls(["S-1", "S-2", *keys], calls) == ["S-1", *keys, "S-2"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from impact.model import ImpactConfig, ProjectConfig, RankMode
 from impact.ranking import PINNED_LABEL, Pending, gaps_on
 from pipeline.placements import LocalPlacements
 from pipeline.ranking import (
+    BoardBusyError,
     BoardJudge,
     RankRefusedError,
     find_gaps,
@@ -227,8 +228,8 @@ def label(jira: FakeJira, bands: dict[str, str]) -> None:
 
 @st.composite
 def board_and_waiting(draw: st.DrawFn) -> tuple[list[BoardEntry], set[str], list[str]]:
-    """A board in band order but for waiting issues anywhere (labelled or not), with pinned
-    issues anywhere and settled-looking issues whose field changed since."""
+    """A board in band order but for waiting issues anywhere (labelled or not), pinned issues
+    anywhere, and settled issues a person dragged anywhere."""
     bands = sorted(draw(st.lists(st.sampled_from(BANDS), max_size=12)), key=lambda b: -SCORE[b])
     board = [entry(f"S-{n}", band) for n, band in enumerate(bands)]
     waiting = []
@@ -243,6 +244,10 @@ def board_and_waiting(draw: st.DrawFn) -> tuple[list[BoardEntry], set[str], list
         board.insert(
             draw(st.integers(0, len(board))),
             entry(f"P-{n}", draw(st.sampled_from(BANDS)), pinned=True),
+        )
+    for n in range(draw(st.integers(0, 2))):  # settled, and dragged out of its band by a person
+        board.insert(
+            draw(st.integers(0, len(board))), entry(f"X-{n}", draw(st.sampled_from(BANDS)))
         )
     return board, set(), waiting
 
@@ -260,7 +265,7 @@ def test_the_gaps_read_from_jira_are_those_of_the_whole_board(
     whole = [judged.judge(e).board_issue() for e in board]
     unsettled = [e.key for e in board if not judged.judge(e).labels_agree]
     scores = list(SCORE.values())
-    found = find_gaps(BOARD, scores, waiting, judged)
+    found = find_gaps(BOARD, scores, waiting, judged, rank_field="customfield_10019")
     assert found == gaps_on(whole, [*waiting, *unsettled], scores)
     reads = [r for r in jira.board_requests if r.startswith("GET board")]
     assert len(reads) <= 2 * len(scores)
@@ -288,7 +293,8 @@ def test_a_burst_is_placed_in_a_call_per_band(impact_config: ImpactConfig) -> No
         "PUT rank 3 after S-3: N-0, N-3, N-6",
     ]
     assert len(placed.calls) == 3 and len(placed.placed) == 9
-    assert len([r for r in jira.board_requests if r.startswith("GET board/1/issue")]) == 3
+    # two reads a band (its last settled issue, the first of a lower band), none below "none"
+    assert len([r for r in jira.board_requests if r.startswith("GET board/1/issue")]) == 5
 
 
 def test_an_issue_labelled_but_still_waiting_is_never_an_anchor(
@@ -558,3 +564,38 @@ def test_an_issue_that_starts_waiting_during_the_run_is_not_an_anchor(
         waiting_now=lambda: next(waiting_now),
     )
     assert [r for r in jira.board_requests if r.startswith("PUT")] == ["PUT rank 1 after S-1: N-1"]
+
+
+def test_an_issue_dragged_down_out_of_its_band_does_not_take_new_issues_with_it(
+    impact_config: ImpactConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A person dragged a blocking issue to the bottom: the last issue scoring at least
+    "degraded" is now below every "none" one. A new degraded issue still goes above them."""
+    jira = FakeJira()
+    jira.boards[BOARD] = [
+        entry("S-1", "blocking"),
+        entry("S-2", "none"),
+        entry("S-3", "blocking"),  # dragged to the bottom
+        entry("N-1", "degraded"),
+    ]
+    with caplog.at_level(logging.WARNING):
+        place_waiting(BOARD, [Pending("N-1", 70, "degraded")], judge_of(jira, impact_config))
+    assert jira.board_keys(BOARD) == ["S-1", "N-1", "S-2", "S-3"]
+    assert "board 1 is out of band order: S-2 ranks above S-3" in caplog.text
+
+
+def test_a_run_whose_anchors_keep_starting_to_wait_gives_way(impact_config: ImpactConfig) -> None:
+    """Every read finds only issues that started waiting meanwhile, more each time (a burst at
+    full speed): the run places nothing and gives way, the issues still waiting."""
+    jira = FakeJira()
+    jira.boards[BOARD] = [entry(f"L-{n}", "none") for n in range(200)]
+    jira.boards[BOARD].append(entry("N-1", "none", labelled=False))
+    reads = iter(range(1, 10))
+
+    def waiting_now() -> set[str]:  # the bottom of the board, a few more each time
+        return {f"L-{n}" for n in range(200 - 10 * next(reads), 200)}
+
+    with pytest.raises(BoardBusyError):
+        judged = judge_of(jira, impact_config)
+        place_waiting(BOARD, [Pending("N-1", 10, "none")], judged, waiting_now=waiting_now)
+    assert not [r for r in jira.board_requests if r.startswith("PUT")]

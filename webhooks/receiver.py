@@ -25,6 +25,7 @@ from impact.events import (
 )
 from impact.model import ImpactConfig
 from pipeline.delivery import Delivery, Dispatcher
+from pipeline.dispatch import too_old
 from service import metrics
 from service.errors import (
     BadBodyError,
@@ -144,7 +145,7 @@ class Receiver:
     def refuse_if_stale(self, event: WebhookEvent, now: float) -> None:
         """Refuse a body whose signed timestamp is older than ``WEBHOOK_MAX_AGE_SECONDS``."""
         limit = self.settings.webhook_max_age_seconds
-        if event.timestamp_ms is None or now * 1000 - event.timestamp_ms <= limit * 1000:
+        if event.timestamp_ms is None or not too_old(event.timestamp_ms, now=now, max_age=limit):
             return
         age = now - event.timestamp_ms / 1000
         raise StaleDeliveryError(
