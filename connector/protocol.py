@@ -6,6 +6,7 @@ is also a ``Boards``."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -88,6 +89,15 @@ class Jira(Boards, Protocol):
 
     def user_groups(self, person: Person) -> tuple[str, ...]:
         """Group names of a user (for ``reporter_groups`` rules)."""
+
+    def search_issues(
+        self, jql: str, *, fields: Sequence[str], limit: int
+    ) -> tuple[Mapping[str, Any], ...]:
+        """The issues ``jql`` matches, in Jira's order, each with ``fields``; at most ``limit``."""
+
+    def time_limit(self, seconds: float) -> AbstractContextManager[None]:
+        """Within it, calls wait for Jira ``seconds`` in all, then raise
+        ``JiraUnavailableError``."""
 
     def apply_plan(self, plan: Plan, *, may_have_asked: bool = True) -> tuple[Call, ...]:
         """Carry a plan out: at most one edit and at most one comment. An empty plan makes no call.

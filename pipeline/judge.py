@@ -9,7 +9,7 @@ reporter's groups costs a Jira call per reporter; ``Groups`` asks once per perso
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from connector.protocol import Jira
@@ -53,10 +53,12 @@ class Groups:
 
 @dataclass(frozen=True)
 class Judged:
-    """An issue and what triage decides of it now."""
+    """An issue and what triage decides of it now; ``extra``: the fields read for a page beyond
+    those deciding takes (``created``, say), as Jira gave them."""
 
     issue: Issue
     plan: Plan
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def band(self) -> str:
