@@ -13,8 +13,8 @@ text occurs as a word (a trailing ``*`` matches a prefix).
 Dates (``created``, ``updated``, ``resolutiondate`` alias ``resolved``) compare with ``=``,
 ``!=``, ``<``, ``<=``, ``>``, ``>=`` and ``IS [NOT] EMPTY``, against ``"yyyy-MM-dd"`` or
 ``"yyyy/MM/dd"`` (optionally `` HH:mm``) or a time relative to now (``-12w``, ``-4w 2d``,
-``1h``; units w, d, h, m; a leading sign counts for the parts without their own). Jira reads a date in the searching user's time zone; the sandbox
-reads it in UTC.
+``1h``; units w, d, h, m; a leading sign counts for the parts without their own). Jira reads a
+date in the searching user's time zone; the sandbox reads it in UTC.
 """
 
 from __future__ import annotations
