@@ -536,9 +536,10 @@ class JiraConnector(BoardsMixin, SearchMixin):
             raise JiraError(f"TLS with Jira failed: {exc}", method=method, path=path) from exc
         except (requests.ConnectionError, requests.Timeout) as exc:
             self._no_answer(method, path, started)
-            raise JiraUnavailableError(
-                f"no answer from Jira ({type(exc).__name__}: {exc})", method=method, path=path
-            ) from exc
+            said = f"no answer from Jira ({type(exc).__name__}: {exc})"
+            if self._deadline is not None and isinstance(exc, requests.Timeout):
+                said = f"Jira did not answer within the time limit ({type(exc).__name__})"
+            raise JiraUnavailableError(said, method=method, path=path) from exc
         except requests.JSONDecodeError as exc:
             raise JiraError(
                 "Jira's answer was not JSON: is the URL a Jira site?", method=method, path=path
