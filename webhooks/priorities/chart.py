@@ -110,7 +110,6 @@ def _config() -> pygal.Config:
     config.width = 760
     config.legend_at_bottom = True
     config.legend_at_bottom_columns = 3
-    config.show_minor_y_labels = False
     config.truncate_label = -1
     config.margin = 12
     return config
