@@ -92,11 +92,13 @@ def judge(
     field_id: str | None,
     groups: Groups,
     config: ImpactConfig,
+    extra: Mapping[str, Any] | None = None,
 ) -> Judged:
-    """Decide ``raw`` (an issue's JSON, with at least ``DECIDE_FIELDS``) as triage would."""
+    """Decide ``raw`` (an issue's JSON, with at least ``DECIDE_FIELDS``) as triage would;
+    ``extra`` is kept in the ``Judged``."""
     issue = groups.fill(issue_from_json(raw, impact_field_id=field_id))
     field_label = config.field.name or DEFAULT_FIELD_LABEL
-    return Judged(issue, decide(issue, project, field_label=field_label))
+    return Judged(issue, decide(issue, project, field_label=field_label), extra or {})
 
 
 def fields_to_read(field_id: str | None) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from connector.errors import JiraError, RankPartialError
 from connector.protocol import BoardEntry, Boards, Call, Jira
@@ -81,13 +81,15 @@ class BoardJudge:
 
     def judge(self, entry: BoardEntry) -> Judged:
         raw = {"key": entry.key, "fields": {**(entry.fields or {}), "labels": list(entry.labels)}}
-        judged = judge(
-            raw, self.project, field_id=self.field_id, groups=self.groups, config=self.config
-        )
-        if not self.extra_fields:
-            return judged
         given = entry.fields or {}
-        return replace(judged, extra={name: given.get(name) for name in self.extra_fields})
+        return judge(
+            raw,
+            self.project,
+            field_id=self.field_id,
+            groups=self.groups,
+            config=self.config,
+            extra={name: given.get(name) for name in self.extra_fields},
+        )
 
 
 def settled_clause(project: ProjectConfig, keep: Callable[[int], bool]) -> str | None:

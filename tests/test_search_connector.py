@@ -11,7 +11,7 @@ import responses
 from responses import matchers
 
 from connector.client import JiraConnector
-from connector.errors import JiraUnavailableError
+from connector.errors import JiraError, JiraUnavailableError
 from impact.model import FieldRef
 
 CLOUD = "https://acme.atlassian.test"
@@ -103,3 +103,10 @@ def test_a_time_limit_shortens_each_requests_timeout_and_stops_calls_once_spent(
     jira.search_issues(JQL, fields=("labels",), limit=10)  # the limit is over
     assert sent == [2.0, 0.5, 10.0]
     assert [c.path for c in jira.calls].count(f"{API}/search/jql") == 3  # the third never left
+
+
+def test_an_answer_that_is_not_json_says_so(mocked):
+    jira = connect(mocked)
+    mocked.get(f"{CLOUD}{API}/search/jql", body="<html>a login page</html>", status=200)
+    with pytest.raises(JiraError, match="not JSON"):
+        jira.search_issues(JQL, fields=("labels",), limit=10)
