@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from impact.model import Person, Plan
 from impact.ranking import RankCall
@@ -47,6 +47,23 @@ class BoardEntry:
     key: str
     labels: tuple[str, ...] = ()
     fields: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+
+
+class Requesting:
+    """The base of the connector's mixins (boards, search): they send every call through
+    ``JiraConnector.request``, which records it and turns failures into ``connector.errors``."""
+
+    if TYPE_CHECKING:
+        calls: list[Call]
+
+        def request(
+            self,
+            method: str,
+            path: str,
+            *,
+            params: Mapping[str, str] | None = None,
+            body: Mapping[str, Any] | None = None,
+        ) -> Any: ...
 
 
 class Boards(Protocol):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from connector.errors import JiraError
+from connector.protocol import Requesting
 
 API = "/rest/api/2"
 MAX_PAGES = 1_000  # bounds every paged read
@@ -26,21 +27,12 @@ class SearchPage:
     cursor: str | None  # what asks for the next page; None on the last
 
 
-class SearchMixin:
+class SearchMixin(Requesting):
     """The search methods of ``JiraConnector``."""
 
     if TYPE_CHECKING:
 
         def is_cloud(self) -> bool: ...
-
-        def request(
-            self,
-            method: str,
-            path: str,
-            *,
-            params: Mapping[str, str] | None = None,
-            body: Mapping[str, Any] | None = None,
-        ) -> Any: ...
 
     def search_page(
         self, jql: str, *, fields: Sequence[str], cursor: str | None = None, size: int = 50

@@ -212,6 +212,16 @@ def login_target() -> str:
     return request.form.get("next") or ""
 
 
+def content_policy(style_nonce: str | None = None) -> str:
+    """The pages' Content Security Policy: no script at all, styles from this site (and the
+    one element carrying ``style_nonce``, an inline chart's)."""
+    styles = "'self'" + (f" 'nonce-{style_nonce}'" if style_nonce else "")
+    return (
+        f"default-src 'none'; style-src {styles}; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
 def harden(response: Response, *, csp: str, realm: str) -> Response:
     """The headers every page gets, and the last guard: no secret leaves in a page."""
     response.headers["Cache-Control"] = "no-store"

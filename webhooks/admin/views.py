@@ -57,10 +57,6 @@ GIVEN_UP = (DEAD, FAILED)
 IN_PROGRESS = ("queued", "running")
 _OPEN_ENDPOINTS = {"admin.login", "admin.static"}
 REALM = "jira-customer-impact admin"
-CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
 _NOTICES = {
     "replayed": "Queued again, with a fresh count of attempts.",
     "not-replayed": "Not replayed: it is unknown, or still queued or running.",
@@ -105,7 +101,7 @@ def guard() -> ResponseReturnValue | None:
 
 @bp.after_request
 def harden(response: Response) -> Response:
-    return pages.harden(response, csp=CSP, realm=REALM)
+    return pages.harden(response, csp=pages.content_policy(), realm=REALM)
 
 
 @bp.context_processor

@@ -107,10 +107,7 @@ def guard() -> ResponseReturnValue | None:
 
 @bp.after_request
 def harden(response: Response) -> Response:
-    csp = (
-        f"default-src 'none'; style-src 'self' 'nonce-{g.get('nonce', '')}'; img-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    )
+    csp = pages.content_policy(style_nonce=g.get("nonce"))
     return pages.harden(response, csp=csp, realm=REALM)
 
 
@@ -121,7 +118,6 @@ def page_context() -> dict[str, Any]:
         "viewer": viewer,
         "csrf_field": CSRF_FIELD,
         "csrf_token": viewer.csrf if viewer else None,
-        "public": _door() is None,
     }
 
 
