@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import html
 import io
+import itertools
 import re
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -377,20 +379,71 @@ def test_without_a_cache_every_page_reads_again(page_settings, impact_config, dl
 
 
 class FailingBoard(FakeJira):
+    """Its board reads fail; each waits for ``go`` first (set already unless a test clears it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.boards[1] = []
+        self.go = threading.Event()
+        self.go.set()
+
     def board_issues(self, board_id, **kw):
+        self.board_requests.append(f"GET board/{board_id}/issue")
+        assert self.go.wait(30), "the second view never asked"
         raise JiraUnavailableError("Jira did not answer within the time limit")
 
 
 @pytest.mark.parametrize("path", PAGES)
 def test_jira_down_or_slow_is_a_502_that_says_so(page_settings, impact_config, dlog, huey, path):
     failing = FailingBoard()
-    failing.boards[1] = []
     client = build(page_settings, impact_config, dlog, huey, failing).test_client()
     response = client.get(path, headers=bearer(VIEWER_TOKEN))
     assert response.status_code == 502
     assert "within the time limit" in response.get_data(as_text=True)
-    # and the failure is not kept: the next view reads again
+    # nothing is kept of a failure: the next view reads again
     assert client.get(path, headers=bearer(VIEWER_TOKEN)).status_code == 502
+    assert len(failing.board_requests) == 2
+
+
+def test_a_view_that_waited_for_a_failing_read_fails_at_once(
+    page_settings, impact_config, dlog, huey
+):
+    failing = FailingBoard()
+    failing.go.clear()
+    app = build(page_settings, impact_config, dlog, huey, failing)
+    ticks = itertools.count()
+
+    def clock() -> float:  # the first view asks at 0, the second at 1: then the read fails
+        tick = next(ticks)
+        if tick == 1:
+            failing.go.set()
+        return float(tick)
+
+    app.extensions["impact.priorities.clock"] = clock
+    answers: list[int] = []
+
+    def view() -> None:
+        answers.append(
+            app.test_client().get("/priorities/1", headers=bearer(VIEWER_TOKEN)).status_code
+        )
+
+    first = threading.Thread(target=view)
+    first.start()
+    assert wait_for(lambda: failing.board_requests), "the first view never read"
+    second = threading.Thread(target=view)
+    second.start()
+    for thread in (first, second):
+        thread.join(30)
+    assert answers == [502, 502]
+    assert failing.board_requests == ["GET board/1/issue"]  # the second did not read
+
+
+def wait_for(check, tries: int = 300):
+    for _ in range(tries):
+        if check():
+            return True
+        threading.Event().wait(0.05)
+    return False
 
 
 def test_a_failing_search_fails_the_board_page_not_the_csv(client, jira):

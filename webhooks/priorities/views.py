@@ -22,6 +22,7 @@ import logging
 import secrets
 from collections.abc import Callable, Hashable, Mapping
 from datetime import UTC, datetime
+from time import monotonic
 from typing import Any
 
 from flask import (
@@ -175,11 +176,24 @@ def _cache() -> TimedCache:
     return cache
 
 
+def _failures() -> dict[Hashable, tuple[float, JiraError]]:
+    """The last failed read of each key, with when it failed (one per key read: the boards of
+    the config, each for its issues and its weeks)."""
+    failures: dict[Hashable, tuple[float, JiraError]] = current_app.extensions.setdefault(
+        "impact.priorities.failures", {}
+    )
+    return failures
+
+
 def _read(wanted: Mapping[Hashable, Callable[[Any], Any]]) -> dict[Hashable, Any]:
     """Each key's value, from the cache or read (``reader(jira)``) within the page's time limit:
     one process reads one page at a time (``page_jira``), so a page asked for by many at once
-    is read once, and the others find it in the cache. Raises ``JiraError``."""
-    cache = _cache()
+    is read once, and the others find it in the cache. A view that waited while that read
+    failed fails with it at once, rather than wait out the limit again; a view asked for after
+    the failure reads again. Raises ``JiraError``."""
+    clock: Callable[[], float] = current_app.extensions.get("impact.priorities.clock", monotonic)
+    asked_at = clock()
+    cache, failures = _cache(), _failures()
     found = {key: cache.get(key) for key in wanted}
     if all(value is not None for value in found.values()):
         return found
@@ -187,7 +201,14 @@ def _read(wanted: Mapping[Hashable, Callable[[Any], Any]]) -> dict[Hashable, Any
         for key, reader in wanted.items():
             value = found[key] if found[key] is not None else cache.get(key)
             if value is None:
-                value = reader(jira)
+                failed_at, failure = failures.get(key, (float("-inf"), None))
+                if failure is not None and failed_at >= asked_at:
+                    raise failure
+                try:
+                    value = reader(jira)
+                except JiraError as exc:
+                    failures[key] = (clock(), exc)
+                    raise
                 cache.put(key, value)
             found[key] = value
     return found
