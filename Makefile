@@ -51,12 +51,14 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m sandbox.demo
 
-# Figures, not pass/fail: the receiver under load, board ranking, a burst. Not part of `make test`.
+# Figures, not pass/fail: the receiver under load, board ranking, a burst, the priorities page.
+# Not part of `make test`.
 bench: $(STAMP)
 	$(BIN)/python bench/receiver.py
 	$(BIN)/python bench/rank_plan.py
 	$(BIN)/python bench/rank_sandbox.py
 	$(BIN)/python bench/burst.py
+	$(BIN)/python bench/priorities.py
 
 clean:
 	rm -rf $(VENV) $(LOCK_VENV) .coverage .mypy_cache .pytest_cache .ruff_cache

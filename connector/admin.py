@@ -10,8 +10,7 @@ call is recorded and every failure is a ``connector.errors`` type. Endpoints:
 - a project: ``GET /rest/api/2/project/{key}``
 - permissions: ``GET /rest/api/2/mypermissions?projectKey=…&permissions=…``
 - admin webhooks: ``GET`` and ``POST /rest/webhooks/1.0/webhook``
-- search: Cloud ``GET /rest/api/2/search/jql`` (``nextPageToken``), Data Center
-  ``GET /rest/api/2/search`` (``startAt``/``total``)
+- search: the connector's (``connector.search``)
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from connector.errors import (
     JiraForbiddenError,
     JiraNotFoundError,
 )
+from connector.search import SearchPage
 from impact.keys import is_issue_key, is_project_key
 
 WEBHOOKS = "/rest/webhooks/1.0/webhook"
@@ -65,12 +65,6 @@ class AdminWebhook:
             signed=signed if isinstance(signed, bool) else None,
             self_url=str(raw["self"]) if raw.get("self") else None,
         )
-
-
-@dataclass(frozen=True)
-class SearchPage:
-    issues: tuple[Mapping[str, Any], ...]
-    cursor: str | None  # what asks for the next page; None on the last
 
 
 def webhook_body(*, name: str, url: str, jql: str, secret: str | None) -> dict[str, Any]:
@@ -242,25 +236,8 @@ class JiraAdmin:
     def search_page(
         self, jql: str, *, fields: Sequence[str], cursor: str | None = None, size: int = 50
     ) -> SearchPage:
-        """One page of a search. ``cursor`` is the one the previous page gave (Cloud's
-        ``nextPageToken``; on Data Center the next ``startAt``)."""
-        params = {"jql": jql, "fields": ",".join(fields), "maxResults": str(size)}
-        if self.is_cloud():
-            if cursor:
-                params["nextPageToken"] = cursor
-            page = self.jira.request("GET", f"{API}/search/jql", params=params)
-            issues = _issues(page)
-            token = page.get("nextPageToken") if isinstance(page, Mapping) else None
-            last = not isinstance(token, str) or not token or page.get("isLast") is True
-            return SearchPage(issues, None if last or not issues else token)
-        start = int(cursor) if cursor and cursor.isdigit() else 0
-        params["startAt"] = str(start)
-        page = self.jira.request("GET", f"{API}/search", params=params)
-        issues = _issues(page)
-        total = page.get("total") if isinstance(page, Mapping) else None
-        following = start + len(issues)
-        more = bool(issues) and (not isinstance(total, int) or following < total)
-        return SearchPage(issues, str(following) if more else None)
+        """One page of a search (``connector.search``)."""
+        return self.jira.search_page(jql, fields=fields, cursor=cursor, size=size)
 
     def issue_keys(self, jql: str) -> list[str]:
         """The keys of every issue ``jql`` matches, in Jira's order."""
@@ -297,11 +274,6 @@ class JiraAdmin:
         except JiraNotFoundError:
             return None
         return found if isinstance(found, Mapping) else None
-
-
-def _issues(page: Any) -> tuple[Mapping[str, Any], ...]:
-    raw = page.get("issues") if isinstance(page, Mapping) else None
-    return tuple(i for i in raw if isinstance(i, Mapping)) if isinstance(raw, list) else ()
 
 
 def _project_path(key: str) -> str:

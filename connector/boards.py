@@ -21,10 +21,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from connector.errors import JiraError, JiraForbiddenError, RankPartialError
-from connector.protocol import BoardEntry, BoardSetup, Call
+from connector.protocol import BoardEntry, BoardSetup, Call, Requesting
 from impact.ranking import RankCall
 
 AGILE = "/rest/agile/1.0"
@@ -159,20 +159,8 @@ def _entry(raw: Any) -> BoardEntry | None:
 # The connector's board methods
 
 
-class BoardsMixin:
+class BoardsMixin(Requesting):
     """The ``connector.protocol.Boards`` methods of ``JiraConnector``."""
-
-    if TYPE_CHECKING:
-        calls: list[Call]
-
-        def request(
-            self,
-            method: str,
-            path: str,
-            *,
-            params: Mapping[str, str] | None = None,
-            body: Mapping[str, Any] | None = None,
-        ) -> Any: ...
 
     def board_setup(self, board_id: int) -> BoardSetup:
         cache: dict[int, tuple[float, BoardSetup]] = self.__dict__.setdefault("_board_setups", {})

@@ -6,8 +6,9 @@ is also a ``Boards``."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from impact.model import Person, Plan
 from impact.ranking import RankCall
@@ -46,6 +47,23 @@ class BoardEntry:
     key: str
     labels: tuple[str, ...] = ()
     fields: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+
+
+class Requesting:
+    """The base of the connector's mixins (boards, search): they send every call through
+    ``JiraConnector.request``, which records it and turns failures into ``connector.errors``."""
+
+    if TYPE_CHECKING:
+        calls: list[Call]
+
+        def request(
+            self,
+            method: str,
+            path: str,
+            *,
+            params: Mapping[str, str] | None = None,
+            body: Mapping[str, Any] | None = None,
+        ) -> Any: ...
 
 
 class Boards(Protocol):
@@ -88,6 +106,15 @@ class Jira(Boards, Protocol):
 
     def user_groups(self, person: Person) -> tuple[str, ...]:
         """Group names of a user (for ``reporter_groups`` rules)."""
+
+    def search_issues(
+        self, jql: str, *, fields: Sequence[str], limit: int
+    ) -> tuple[Mapping[str, Any], ...]:
+        """The issues ``jql`` matches, in Jira's order, each with ``fields``; at most ``limit``."""
+
+    def time_limit(self, seconds: float) -> AbstractContextManager[None]:
+        """Within it, calls wait for Jira ``seconds`` in all, then raise
+        ``JiraUnavailableError``."""
 
     def apply_plan(self, plan: Plan, *, may_have_asked: bool = True) -> tuple[Call, ...]:
         """Carry a plan out: at most one edit and at most one comment. An empty plan makes no call.

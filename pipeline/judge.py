@@ -10,7 +10,7 @@ it lives (one triage, one reading of a board).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from connector.protocol import Jira
@@ -54,10 +54,12 @@ class Groups:
 
 @dataclass(frozen=True)
 class Judged:
-    """An issue and what triage decides of it now."""
+    """An issue and what triage decides of it now; ``extra``: the fields read for a page beyond
+    those deciding takes (``created``, say), as Jira gave them."""
 
     issue: Issue
     plan: Plan
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def band(self) -> str:
@@ -87,11 +89,13 @@ def judge(
     field_id: str | None,
     groups: Groups,
     config: ImpactConfig,
+    extra: Mapping[str, Any] | None = None,
 ) -> Judged:
-    """Decide ``raw`` (an issue's JSON, with at least ``DECIDE_FIELDS``) as triage would."""
+    """Decide ``raw`` (an issue's JSON, with at least ``DECIDE_FIELDS``) as triage would;
+    ``extra`` is kept in the ``Judged``."""
     issue = groups.fill(issue_from_json(raw, impact_field_id=field_id))
     field_label = config.field.name or DEFAULT_FIELD_LABEL
-    return Judged(issue, decide(issue, project, field_label=field_label))
+    return Judged(issue, decide(issue, project, field_label=field_label), extra or {})
 
 
 def fields_to_read(field_id: str | None) -> tuple[str, ...]:

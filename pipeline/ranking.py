@@ -58,14 +58,23 @@ class RankRefusedError(JiraError):
 
 
 class BoardJudge:
-    """Reads board issues with what deciding them takes, and judges them, for one project."""
+    """Reads board issues with what deciding them takes, and judges them, for one project;
+    ``extra_fields`` are read too, and kept in each ``Judged.extra``."""
 
-    def __init__(self, jira: Jira, config: ImpactConfig, project: ProjectConfig) -> None:
+    def __init__(
+        self,
+        jira: Jira,
+        config: ImpactConfig,
+        project: ProjectConfig,
+        *,
+        extra_fields: Sequence[str] = (),
+    ) -> None:
         self.jira = jira
         self.config = config
         self.project = project
         self.field_id = jira.field_id()
-        self.fields = fields_to_read(self.field_id)
+        self.extra_fields = tuple(extra_fields)
+        self.fields = tuple(dict.fromkeys(fields_to_read(self.field_id) + self.extra_fields))
         self.groups = Groups(jira, config)
 
     def issues(self, board_id: int, jql: str, limit: int | None = None) -> list[Judged]:
@@ -80,8 +89,14 @@ class BoardJudge:
 
     def judge(self, entry: BoardEntry) -> Judged:
         raw = {"key": entry.key, "fields": {**(entry.fields or {}), "labels": list(entry.labels)}}
+        given = entry.fields or {}
         return judge(
-            raw, self.project, field_id=self.field_id, groups=self.groups, config=self.config
+            raw,
+            self.project,
+            field_id=self.field_id,
+            groups=self.groups,
+            config=self.config,
+            extra={name: given.get(name) for name in self.extra_fields},
         )
 
 
@@ -94,15 +109,17 @@ def settled_clause(project: ProjectConfig, keep: Callable[[int], bool]) -> str |
         labels.append(project.missing.label)
     if not labels:
         return None
-    return f"labels in {_listed(labels)} AND labels not in {_listed([PINNED_LABEL])}"
+    return f"labels in {jql_list(labels)} AND labels not in {jql_list([PINNED_LABEL])}"
 
 
-def _quoted(value: str) -> str:
+def jql_string(value: str) -> str:
+    """``value`` as a JQL string, quoted and escaped."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _listed(values: Iterable[str]) -> str:
-    return "(" + ", ".join(_quoted(v) for v in values) + ")"
+def jql_list(values: Iterable[str]) -> str:
+    """``values`` as a JQL list: ``("a", "b")``."""
+    return "(" + ", ".join(jql_string(v) for v in values) + ")"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -298,9 +315,13 @@ def project_for_board(config: ImpactConfig, board_id: int) -> ProjectConfig:
     )
 
 
-def read_board(board_id: int, config: ImpactConfig, jira: Jira) -> BoardReview:
-    """The board's open issues in rank order, each judged, and the rerank plan for them."""
-    judged = BoardJudge(jira, config, project_for_board(config, board_id))
+def read_board(
+    board_id: int, config: ImpactConfig, jira: Jira, *, extra_fields: Sequence[str] = ()
+) -> BoardReview:
+    """The board's open issues in rank order, each judged (with ``extra_fields`` kept: see
+    ``BoardJudge``), and the rerank plan for them: one paginated read of the board."""
+    project = project_for_board(config, board_id)
+    judged = BoardJudge(jira, config, project, extra_fields=extra_fields)
     issues = tuple(judged.issues(board_id, f"{OPEN} ORDER BY Rank ASC"))
     return BoardReview(issues, plan_rerank([issue.board_issue() for issue in issues]))
 

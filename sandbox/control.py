@@ -5,6 +5,7 @@ deliveries, and do what an admin does by hand in Jira's UI (screens, options, pe
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -12,12 +13,13 @@ from flask import Blueprint, Response, current_app, request
 from sandbox import catalog, fieldconfig, issues
 from sandbox.hooks import HookDispatcher
 from sandbox.limits import parse_limits
-from sandbox.state import JiraApiError
+from sandbox.state import JiraApiError, JiraState, jira_time
 from sandbox.web import int_arg, json_body, state
 
 bp = Blueprint("control", __name__, url_prefix="/_sandbox")
 
 MAX_WAIT_S = 30.0
+MAX_BULK = 1000  # issues one bulk creation makes
 SHORTHANDS = ("summary", "description", "labels", "impact", "priority", "components", "links")
 
 
@@ -76,16 +78,52 @@ def health() -> Any:
 
 @bp.post("/issues")
 def create_issue() -> Any:
+    """An issue, as a person creates it (``as``, default ana), with the short keys; ``created``
+    and ``resolved`` (ISO 8601 times) date it back and resolve it, as an import would."""
     s = state()
-    body = _body()
+    with s.lock:
+        issue = _create(s, _body())
+        return {"id": issue["id"], "key": issue["key"], "self": issue["self"]}, 201
+
+
+@bp.post("/issues/bulk")
+def create_issues() -> Any:
+    """``{"issues": [body, …]}``: up to ``MAX_BULK`` issues as ``POST /issues`` makes them."""
+    s = state()
+    bodies = _body().get("issues")
+    if not isinstance(bodies, list) or not 1 <= len(bodies) <= MAX_BULK:
+        raise JiraApiError(400, f"issues must be a list of 1 to {MAX_BULK} issue bodies")
+    if not all(isinstance(body, Mapping) for body in bodies):
+        raise JiraApiError(400, "each issue body must be a JSON object")
+    with s.lock:
+        return {"keys": [_create(s, body)["key"] for body in bodies]}, 201
+
+
+def _create(s: JiraState, body: Mapping[str, Any]) -> dict[str, Any]:
     fields, update = _fields_from(body)
     fields.setdefault("project", {"key": body.get("project", "SHOP")})
     fields.setdefault("issuetype", {"name": body.get("issuetype", "Task")})
-    with s.lock:
-        issue = issues.create_issue(
-            s, s.account(str(body.get("as", "ana"))), {"fields": fields, "update": update}
-        )
-        return {"id": issue["id"], "key": issue["key"], "self": issue["self"]}, 201
+    created, resolved = _time(body, "created"), _time(body, "resolved")
+    issue = issues.create_issue(
+        s, s.account(str(body.get("as", "ana"))), {"fields": fields, "update": update}
+    )
+    if created is not None:
+        issue["fields"]["created"] = issue["fields"]["updated"] = created
+    if resolved is not None:
+        issues.resolve(s, issue, resolved)
+    return issue
+
+
+def _time(body: Mapping[str, Any], key: str) -> str | None:
+    """``body[key]``, an ISO 8601 time (UTC when it names no offset), in Jira's form."""
+    raw = body.get(key)
+    if raw is None:
+        return None
+    try:
+        stamp = datetime.fromisoformat(str(raw))
+    except ValueError:
+        raise JiraApiError(400, f"{key} must be an ISO 8601 time, not {raw!r}") from None
+    return jira_time(stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC))
 
 
 @bp.get("/issues/<key>")

@@ -9,6 +9,12 @@ Unresolved`` means no resolution; ``NOT`` binds tighter than ``AND``, ``AND`` ti
 Simplified: ``NOT clause`` is the plain complement of the clause, ``ORDER BY`` directions default
 to ASC, issues with no value for a sort field come last, and ``~`` asks that every word of the
 text occurs as a word (a trailing ``*`` matches a prefix).
+
+Dates (``created``, ``updated``, ``resolutiondate`` alias ``resolved``) compare with ``=``,
+``!=``, ``<``, ``<=``, ``>``, ``>=`` and ``IS [NOT] EMPTY``, against ``"yyyy-MM-dd"`` or
+``"yyyy/MM/dd"`` (optionally `` HH:mm``) or a time relative to now (``-12w``, ``-4w 2d``,
+``1h``; units w, d, h, m; a leading sign counts for the parts without their own). Jira reads a
+date in the searching user's time zone; the sandbox reads it in UTC.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import cmp_to_key
 from typing import Any
 
@@ -136,19 +142,32 @@ _CATEGORY_KEYS = {
 # Jira fields a real instance knows but this subset does not evaluate.
 _UNSUPPORTED_SYSTEM_FIELDS = {
     "assignee", "reporter", "creator", "priority", "component", "components", "fixversion",
-    "affectedversion", "sprint", "epic link", "parent", "created", "createddate", "updated",
-    "updateddate", "resolved", "resolutiondate", "due", "duedate", "watcher", "watchers",
+    "affectedversion", "sprint", "epic link", "parent", "due", "duedate", "watcher", "watchers",
     "comment", "environment", "filter", "request", "issue.property", "attachments", "votes",
     "worklogauthor", "worklogdate", "timespent", "originalestimate", "remainingestimate",
     "level", "category", "subtasks", "issuelink", "issuelinktype", "lastviewed", "voter",
 }  # fmt: skip
 
+# The date fields: JQL name -> the issue field holding the timestamp.
+_DATE_FIELDS = {
+    "created": "created",
+    "createddate": "created",
+    "updated": "updated",
+    "updateddate": "updated",
+    "resolutiondate": "resolutiondate",
+    "resolved": "resolutiondate",
+}
+_ORDERING = frozenset({"<", "<=", ">", ">="})
+_DATE_OPERATORS = frozenset({"=", "!="}) | _ORDERING | _EMPTINESS
+_RELATIVE = re.compile(r"[+-]?\d+[wdhm](?:\s+[+-]?\d+[wdhm])*")
+_RELATIVE_PART = re.compile(r"([+-]?)(\d+)([wdhm])")
+_UNIT = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1),
+         "m": timedelta(minutes=1)}  # fmt: skip
 _SORTABLE = {
     "rank": "rank",
     "key": "key",
     "issuekey": "key",
-    "created": "created",
-    "updated": "updated",
+    **_DATE_FIELDS,
 }
 
 
@@ -238,6 +257,37 @@ def _resolution_literal(value: str) -> str | None:
     return None if value.casefold() == "unresolved" else value.casefold()
 
 
+def parse_timestamp(value: Any) -> datetime | None:
+    """An issue's timestamp as Jira writes it (``2024-03-01T10:00:00.000+0000``); None if not."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        return None
+
+
+def _date_literal(value: str, now: datetime) -> datetime:
+    """A JQL date: absolute (in UTC here) or relative to ``now``."""
+    text = value.strip()
+    if _RELATIVE.fullmatch(text):
+        shift = timedelta()
+        parts = _RELATIVE_PART.findall(text)
+        first = parts[0][0]  # "-4w 2d" is four weeks and two days ago
+        for sign, amount, unit in parts:
+            shift += (-1 if (sign or first) == "-" else 1) * int(amount) * _UNIT[unit]
+        return now + shift
+    for form in ("%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M", "%Y-%m-%d", "%Y/%m/%d"):
+        try:
+            return datetime.strptime(text, form).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    raise JqlError(
+        f"Date value '{value}' for field is invalid. Valid formats include: 'yyyy/MM/dd HH:mm', "
+        "'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'."
+    )
+
+
 def _resolve_field(jql: str, token: _Token, fields: Mapping[str, str]) -> _Field | tuple[str, str]:
     """A field to compare, or ``("text", name)`` for the fields searched with ``~``."""
     name = token.text
@@ -260,6 +310,8 @@ def _resolve_field(jql: str, token: _Token, fields: Mapping[str, str]) -> _Field
             return _Field(name, _named("issuetype"), _EQUALITY)
         case "text" | "summary" | "description":
             return ("text", folded)
+    if folded in _DATE_FIELDS:
+        return ("date", _DATE_FIELDS[folded])
     if folded in custom:
         return _Field(name, _custom(custom[folded]), _EQUALITY | _EMPTINESS)
     if match := re.fullmatch(r"cf\[(\d+)\]", folded):
@@ -324,6 +376,32 @@ class _Compare(_Node):
         if self.operator in ("=", "in"):
             return found
         return bool(items) and not found  # != and NOT IN never match an empty field
+
+
+@dataclass(frozen=True)
+class _DateCompare(_Node):
+    field: str  # the issue field holding the timestamp
+    operator: str
+    value: datetime | None  # None stands for EMPTY
+
+    def matches(self, issue: Issue) -> bool:
+        stamp = parse_timestamp(_fields_of(issue).get(self.field))
+        if self.operator in _EMPTINESS:
+            return (stamp is None) == (self.operator == "is")
+        if stamp is None or self.value is None:
+            return False
+        match self.operator:
+            case "=":
+                return stamp == self.value
+            case "!=":
+                return stamp != self.value
+            case "<":
+                return stamp < self.value
+            case "<=":
+                return stamp <= self.value
+            case ">":
+                return stamp > self.value
+        return stamp >= self.value
 
 
 @dataclass(frozen=True)
@@ -420,27 +498,31 @@ class Query:
             key = str(issue.get("key") or "")
             project, _, number = key.rpartition("-")
             return (project, int(number)) if number.isdigit() else (key, -1) if key else None
-        stamp = fields.get(field)
-        if not isinstance(stamp, str):
-            return None
-        try:
-            return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z")
-        except ValueError:
-            return None
+        return parse_timestamp(fields.get(field))
 
 
-def parse(jql: str, *, fields: Mapping[str, str], rank_field: str = "customfield_10019") -> Query:
-    """Parse ``jql``; ``fields`` maps custom field names (any case) and ``cf[N]`` to field ids."""
-    parser = _Parser(jql, _tokenize(jql), fields)
+def parse(
+    jql: str,
+    *,
+    fields: Mapping[str, str],
+    rank_field: str = "customfield_10019",
+    now: datetime | None = None,
+) -> Query:
+    """Parse ``jql``; ``fields`` maps custom field names (any case) and ``cf[N]`` to field ids;
+    ``now`` is what relative dates count from (the clock's time by default)."""
+    parser = _Parser(jql, _tokenize(jql), fields, now or datetime.now(UTC))
     where, order_by = parser.query()
     return Query(jql=jql, where=where, order_by=order_by, rank_field_id=rank_field)
 
 
 class _Parser:
-    def __init__(self, jql: str, tokens: list[_Token], fields: Mapping[str, str]) -> None:
+    def __init__(
+        self, jql: str, tokens: list[_Token], fields: Mapping[str, str], now: datetime
+    ) -> None:
         self.jql = jql
         self.tokens = tokens
         self.fields = fields
+        self.now = now
         self.index = 0
 
     # helpers
@@ -520,6 +602,8 @@ class _Parser:
         value_token = self.token
         values = self.operand(operator)
         field = _resolve_field(self.jql, field_token, self.fields)
+        if isinstance(field, tuple) and field[0] == "date":
+            return self.date_compare(field_token, field[1], operator, values, value_token)
         if isinstance(field, tuple):
             return self.text_search(field_token, field[1], operator, values)
         if operator not in field.operators:
@@ -536,6 +620,29 @@ class _Parser:
         if None in checked and not (field.operators & _EMPTINESS):
             raise JqlError(f"The field '{field.name}' does not support searching for EMPTY values.")
         return _Compare(field, operator, checked)
+
+    def date_compare(
+        self,
+        token: _Token,
+        field: str,
+        operator: str,
+        values: tuple[str | None, ...],
+        value_token: _Token,
+    ) -> _Node:
+        if operator not in _DATE_OPERATORS:
+            raise JqlError(
+                f"The operator '{operator.upper()}' is not supported by the '{token.text}' field."
+            )
+        value = values[0]
+        if operator in _EMPTINESS:
+            if value is not None:
+                raise self.error(
+                    f"The operator '{operator.upper()}' only takes EMPTY or NULL.", value_token
+                )
+            return _DateCompare(field, operator, None)
+        if value is None:
+            raise JqlError(f"The field '{token.text}' does not support searching for EMPTY values.")
+        return _DateCompare(field, operator, _date_literal(value, self.now))
 
     def text_search(
         self, token: _Token, field: str, operator: str, values: tuple[str | None, ...]

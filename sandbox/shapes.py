@@ -76,6 +76,16 @@ def status_json(base: str, status_id: str) -> dict[str, Any]:
     }
 
 
+def resolution_json(base: str) -> dict[str, Any]:
+    """The resolution an issue gets when it is done (the sandbox has the one)."""
+    return {
+        "self": f"{base}/rest/api/2/resolution/10000",
+        "id": "10000",
+        "description": "Work has been completed on this issue.",
+        "name": "Done",
+    }
+
+
 def option_json(base: str, option_id: str, value: str) -> dict[str, Any]:
     return {
         "self": f"{base}/rest/api/2/customFieldOption/{option_id}",

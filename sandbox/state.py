@@ -25,6 +25,12 @@ MAX_CALLS = 10_000  # the request log keeps this many, oldest dropped first
 NOT_FOUND = "Issue does not exist or you do not have permission to see it."
 
 
+def jira_time(stamp: datetime) -> str:
+    """A timestamp as Jira writes it in issue JSON: ``2024-03-01T10:00:00.000+0000`` (UTC)."""
+    stamp = stamp.astimezone(UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}+0000"
+
+
 class Flavour(StrEnum):
     CLOUD = "cloud"
     DC = "dc"
@@ -258,8 +264,7 @@ class JiraState:
 
     @staticmethod
     def now() -> str:
-        stamp = datetime.now(UTC)
-        return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}+0000"
+        return jira_time(datetime.now(UTC))
 
     @staticmethod
     def now_ms() -> int:

@@ -69,6 +69,11 @@ class Settings:
     # this long in the queue re-reads its issue. Jira retries for 30 minutes, with the same
     # timestamp: an hour at least, so that no retry of Jira's is refused.
     webhook_max_age_seconds: float = 2 * HOUR
+    # The priorities pages (see webhooks/priorities): open to all on an intranet, or behind
+    # VIEWER_TOKEN (or ADMIN_TOKEN); what they read kept a while, their reads bounded in time.
+    public_priorities: bool = False
+    priorities_cache_seconds: float = 60.0
+    priorities_read_seconds: float = 10.0
     jira_email: str | None = None
     # Secrets: never shown by repr.
     jira_api_token: str | None = field(default=None, repr=False)
@@ -77,6 +82,7 @@ class Settings:
     webhook_token: str | None = field(default=None, repr=False)
     admin_token: str | None = field(default=None, repr=False)
     metrics_token: str | None = field(default=None, repr=False)
+    viewer_token: str | None = field(default=None, repr=False)
 
     @property
     def jira_auth_kind(self) -> str:
@@ -158,17 +164,26 @@ class Settings:
         # be replaced in every log line it happens to spell (see service.logs.Redactor).
         secret, token = get("JIRA_WEBHOOK_SECRET"), get("JIRA_WEBHOOK_TOKEN")
         admin_token, metrics_token = get("ADMIN_TOKEN"), get("METRICS_TOKEN")
+        viewer_token = get("VIEWER_TOKEN")
         for name, given in [
             ("JIRA_WEBHOOK_SECRET", secret),
             ("JIRA_WEBHOOK_TOKEN", token),
             ("ADMIN_TOKEN", admin_token),
             ("METRICS_TOKEN", metrics_token),
+            ("VIEWER_TOKEN", viewer_token),
         ]:
             if given and len(given) < MIN_SECRET_LENGTH:
                 problems.append(
                     f"{name} is {len(given)} characters long; use at least {MIN_SECRET_LENGTH} "
                     "(e.g. the output of `openssl rand -hex 32`)"
                 )
+
+        if viewer_token and viewer_token == admin_token:
+            problems.append(
+                "VIEWER_TOKEN is the same as ADMIN_TOKEN: give viewers a token of their own, or "
+                "they could open the admin pages"
+            )
+        public_priorities = flag("PUBLIC_PRIORITIES", cls.public_priorities)
 
         allow_unsigned = flag("ALLOW_UNSIGNED_WEBHOOKS", cls.allow_unsigned)
         if not secret and not token and not allow_unsigned:
@@ -231,6 +246,13 @@ class Settings:
             placement_delay_seconds=number(
                 "PLACEMENT_DELAY_SECONDS", float, cls.placement_delay_seconds, 0.0, 600.0
             ),
+            public_priorities=public_priorities,
+            priorities_cache_seconds=number(
+                "PRIORITIES_CACHE_SECONDS", float, cls.priorities_cache_seconds, 0.0, HOUR
+            ),
+            priorities_read_seconds=number(
+                "PRIORITIES_READ_SECONDS", float, cls.priorities_read_seconds, 1.0, 60.0
+            ),
             jira_email=email,
             jira_api_token=api_token,
             jira_pat=pat,
@@ -238,6 +260,7 @@ class Settings:
             webhook_token=token,
             admin_token=admin_token,
             metrics_token=metrics_token,
+            viewer_token=viewer_token,
         )
         if problems:
             raise SettingsError(problems)
@@ -251,6 +274,11 @@ class Settings:
                 "ALLOW_UNSIGNED_WEBHOOKS=1: webhooks are accepted without a signature or token; "
                 "anyone who can reach this service can trigger edits in Jira"
             )
+        if public_priorities and viewer_token:
+            log.warning(
+                "VIEWER_TOKEN is ignored while PUBLIC_PRIORITIES=1: the priorities pages are "
+                "open to whoever reaches this service"
+            )
         return settings
 
     def secrets(self) -> tuple[str, ...]:
@@ -262,6 +290,7 @@ class Settings:
             self.webhook_token,
             self.admin_token,
             self.metrics_token,
+            self.viewer_token,
         )
         return tuple(v for v in values if v)
 

@@ -3,6 +3,7 @@ that every test above the connector uses."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import time
@@ -40,7 +41,8 @@ class FakeJira:
     order, each with the fields it has (its labels, else ``fields``); keys in ``done`` are Done;
     the board's filter is ``board_jql``; JQL is evaluated with the sandbox's evaluator, so
     ``ORDER BY Rank`` follows the board's order. Board requests are recorded apart, in
-    ``board_requests``."""
+    ``board_requests``. Searches (``search_issues``) run on ``issues`` with the same evaluator;
+    ``time_limit`` records the seconds it was given in ``time_limits``."""
 
     def __init__(
         self,
@@ -62,6 +64,7 @@ class FakeJira:
         self.board_jql = "project = SHOP ORDER BY Rank ASC"
         self.schedule = True  # the Schedule issues permission
         self.board_requests: list[str] = []  # "GET board/1/issue <jql>", "PUT rank 1 after X: Y"
+        self.time_limits: list[float] = []
 
     def field_id(self) -> str | None:
         return self._field_id
@@ -97,6 +100,25 @@ class FakeJira:
             self.requests.append(f"PUT issue/{plan.issue_key}")
             calls.append(Call("PUT", f"/rest/api/2/issue/{plan.issue_key}", 204))
         return tuple(calls)
+
+    def search_issues(
+        self, jql: str, *, fields: Sequence[str], limit: int
+    ) -> tuple[Mapping[str, Any], ...]:
+        self.requests.append(f"GET search {jql}")
+        if self.fail_with is not None:
+            error, self.fail_with = self.fail_with, None
+            raise error
+        query = sandbox_jql.parse(jql, fields={"External customer impact": IMPACT_FIELD})
+        found = [issue for issue in self.issues.values() if query.matches(issue)]
+        return tuple(
+            {"key": i["key"], "fields": {f: i["fields"].get(f) for f in fields}}
+            for i in query.sort(found)[:limit]
+        )
+
+    @contextlib.contextmanager
+    def time_limit(self, seconds: float) -> Iterator[None]:
+        self.time_limits.append(seconds)
+        yield
 
     # ---- boards
 

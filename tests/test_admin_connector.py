@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 import responses
 from responses import matchers
 
 from connector.admin import AdminWebhook, JiraAdmin, enabled_options, key_list_jql, webhook_body
 from connector.client import JiraConnector
-from connector.errors import JiraForbiddenError
+from connector.errors import JiraError, JiraForbiddenError, JiraUnavailableError
 from impact.model import FieldRef
 
 CLOUD = "https://acme.atlassian.test"
@@ -29,7 +30,8 @@ def mocked() -> Iterator[responses.RequestsMock]:
         yield rsps
 
 
-def connect(mocked: responses.RequestsMock, *, cloud: bool = True) -> JiraAdmin:
+def connect(mocked: responses.RequestsMock, *, cloud: bool = True, **kw: Any) -> JiraAdmin:
+    """The admin calls on a connector to Cloud or Data Center (``kw``: the connector's own)."""
     base = CLOUD if cloud else DC
     mocked.get(
         f"{base}{API}/serverInfo",
@@ -39,9 +41,11 @@ def connect(mocked: responses.RequestsMock, *, cloud: bool = True) -> JiraAdmin:
         },
     )
     if cloud:
-        jira = JiraConnector(CLOUD, field=FieldRef(id=FIELD), email="bot@acme.test", api_token="t")
+        jira = JiraConnector(
+            CLOUD, field=FieldRef(id=FIELD), email="bot@acme.test", api_token="t", **kw
+        )
     else:
-        jira = JiraConnector(DC, field=FieldRef(id=FIELD), pat="dc-pat")
+        jira = JiraConnector(DC, field=FieldRef(id=FIELD), pat="dc-pat", **kw)
     return JiraAdmin(jira)
 
 
@@ -349,3 +353,79 @@ def test_no_more_than_a_batch_at_a_time():
     admin = JiraAdmin(JiraConnector(CLOUD, field=FieldRef(id=FIELD), pat="p"))
     with pytest.raises(ValueError, match="at most 50"):
         admin.issues([f"SHOP-{n}" for n in range(1, 52)], fields=["labels"])
+
+
+# ---- the connector's search, and reads within a time limit (the priorities pages')
+
+RESOLVED_JQL = 'project = SHOP AND resolutiondate >= "2025-01-01"'
+
+
+def issues(*numbers: int) -> list[dict]:
+    return [{"key": f"SHOP-{n}", "fields": {"labels": []}} for n in numbers]
+
+
+def test_cloud_search_reads_pages_of_a_hundred_by_token_up_to_the_limit(mocked):
+    jira = connect(mocked).jira
+    search = f"{CLOUD}{API}/search/jql"
+    asked = {"jql": RESOLVED_JQL, "fields": "labels,resolutiondate"}
+    mocked.get(
+        search,
+        match=[matchers.query_param_matcher({**asked, "maxResults": "100"})],
+        json={"issues": issues(*range(1, 101)), "nextPageToken": "t2", "isLast": False},
+    )
+    mocked.get(
+        search,
+        match=[matchers.query_param_matcher({**asked, "maxResults": "20", "nextPageToken": "t2"})],
+        json={"issues": issues(*range(101, 121)), "nextPageToken": "t3", "isLast": False},
+    )
+    found = jira.search_issues(RESOLVED_JQL, fields=("labels", "resolutiondate"), limit=120)
+    assert [i["key"] for i in found] == [f"SHOP-{n}" for n in range(1, 121)]
+
+
+def test_data_center_search_follows_start_at_to_the_total(mocked):
+    jira = connect(mocked, cloud=False).jira
+    search = f"{DC}{API}/search"
+    asked = {"jql": RESOLVED_JQL, "fields": "labels", "maxResults": "100"}
+    mocked.get(
+        search,
+        match=[matchers.query_param_matcher({**asked, "startAt": "0"})],
+        json={"startAt": 0, "total": 3, "issues": issues(1, 2)},
+    )
+    mocked.get(
+        search,
+        match=[matchers.query_param_matcher({**asked, "startAt": "2"})],
+        json={"startAt": 2, "total": 3, "issues": issues(3)},
+    )
+    assert [i["key"] for i in jira.search_issues(RESOLVED_JQL, fields=("labels",), limit=5000)] == [
+        "SHOP-1",
+        "SHOP-2",
+        "SHOP-3",
+    ]
+
+
+def test_a_time_limit_shortens_each_requests_timeout_and_stops_calls_once_spent(mocked):
+    clock = [100.0]
+    jira = connect(mocked, timeout=10.0, clock=lambda: clock[0]).jira
+    sent: list[float] = []
+
+    def answer(request: requests.PreparedRequest) -> tuple[int, dict, str]:
+        sent.append(request.req_kwargs["timeout"])  # what requests was given
+        clock[0] += 1.5  # each answer takes 1.5 s
+        return 200, {}, '{"issues": [], "isLast": true}'
+
+    mocked.add_callback(responses.GET, f"{CLOUD}{API}/search/jql", callback=answer)
+    with jira.time_limit(2.0):
+        jira.search_issues(RESOLVED_JQL, fields=("labels",), limit=10)
+        jira.search_issues(RESOLVED_JQL, fields=("labels",), limit=10)  # 0.5 s left
+        with pytest.raises(JiraUnavailableError, match="within the time limit"):
+            jira.search_issues(RESOLVED_JQL, fields=("labels",), limit=10)
+    jira.search_issues(RESOLVED_JQL, fields=("labels",), limit=10)  # the limit is over
+    assert sent == [2.0, 0.5, 10.0]
+    assert [c.path for c in jira.calls].count(f"{API}/search/jql") == 3  # the third never left
+
+
+def test_an_answer_that_is_not_json_says_so(mocked):
+    jira = connect(mocked).jira
+    mocked.get(f"{CLOUD}{API}/search/jql", body="<html>a login page</html>", status=200)
+    with pytest.raises(JiraError, match="not JSON"):
+        jira.search_issues(RESOLVED_JQL, fields=("labels",), limit=10)

@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 import pytest
 
 from sandbox.jql import JqlError, SortKey, parse
@@ -356,3 +358,80 @@ def test_a_field_that_holds_a_list_of_options():
     multi["fields"]["customfield_10042"] = [{"value": "Degrades"}, {"value": "Blocks"}]
     assert parse("cf[10042] = blocks", fields=FIELDS).matches(multi)
     assert not parse("cf[10042] not in (Blocks)", fields=FIELDS).matches(multi)
+
+
+# ---- dates: resolved issues by week (the priorities chart asks for these)
+
+NOW = datetime(2025, 3, 20, 12, 0, tzinfo=UTC)
+
+
+def resolved(key, when):
+    done = issue(key, category=DONE, resolution="Done")
+    if when is not None:
+        done["fields"]["resolutiondate"] = when
+    return done
+
+
+DATED = [
+    resolved("SHOP-11", "2025-03-19T09:00:00.000+0000"),  # yesterday
+    resolved("SHOP-12", "2025-03-01T00:00:00.000+0000"),  # 19.5 days ago
+    resolved("SHOP-13", "2024-12-01T08:30:00.000+0100"),  # months ago
+    resolved("SHOP-14", None),  # not resolved
+]
+
+
+@pytest.mark.parametrize(
+    ("jql", "expected"),
+    [
+        ("resolutiondate >= -1w", ["SHOP-11"]),
+        ("resolved >= -3w", ["SHOP-11", "SHOP-12"]),
+        ('resolutiondate >= "-2w 6d"', ["SHOP-11", "SHOP-12"]),
+        ('resolutiondate >= "-2w -5d"', ["SHOP-11"]),
+        ('resolutiondate >= "2025-03-01"', ["SHOP-11", "SHOP-12"]),
+        ('resolutiondate > "2025/03/01"', ["SHOP-11"]),
+        ('resolutiondate < "2025-03-01 00:01"', ["SHOP-12", "SHOP-13"]),
+        ('resolutiondate <= "2024-12-01 07:30"', ["SHOP-13"]),
+        ('resolutiondate = "2025-03-01"', ["SHOP-12"]),
+        ('resolutiondate != "2025-03-01"', ["SHOP-11", "SHOP-13"]),
+        ("resolutiondate is EMPTY", ["SHOP-14"]),
+        ("resolved is not EMPTY AND resolutiondate >= -100w", ["SHOP-11", "SHOP-12", "SHOP-13"]),
+        ("created >= -1w", []),
+    ],
+)
+def test_dates_compare_absolute_and_relative_to_now(jql, expected):
+    query = parse(jql, fields=FIELDS, now=NOW)
+    assert [i["key"] for i in DATED if query.matches(i)] == expected
+
+
+def test_sorts_by_resolution_date():
+    query = parse("resolved is not EMPTY ORDER BY resolutiondate DESC", fields=FIELDS)
+    assert [i["key"] for i in query.sort(DATED[::-1]) if query.matches(i)] == [
+        "SHOP-11",
+        "SHOP-12",
+        "SHOP-13",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("jql", "message"),
+    [
+        ("resolutiondate ~ x", "The operator '~' is not supported by the 'resolutiondate' field."),
+        ("resolved in (-1w)", "The operator 'IN' is not supported by the 'resolved' field."),
+        ("resolved = EMPTY", "The field 'resolved' does not support searching for EMPTY values."),
+        (
+            "resolved is -1w",
+            "Error in the JQL Query: The operator 'IS' only takes EMPTY or NULL. "
+            "(line 1, character 13)",
+        ),
+        (
+            'resolved >= "last week"',
+            "Date value 'last week' for field is invalid. Valid formats include: "
+            "'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a period "
+            "format e.g. '-5d', '4w 2d'.",
+        ),
+    ],
+)
+def test_dates_refuse_what_jira_refuses(jql, message):
+    with pytest.raises(JqlError) as caught:
+        parse(jql, fields=FIELDS, now=NOW)
+    assert caught.value.message == message

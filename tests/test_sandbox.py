@@ -867,3 +867,64 @@ def test_runner_refuses_a_public_host() -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=30)
     assert done.returncode != 0
     assert "loopback" in done.stderr
+
+
+# ---------------------------------------------------------------- issues resolved in the past
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "dc"])
+def test_issues_created_and_resolved_at_given_times_are_found_by_their_resolution_date(flavour):
+    with _start(flavour, seed="empty") as sandbox:
+        made = control(
+            sandbox,
+            "/issues/bulk",
+            {
+                "issues": [
+                    {"summary": "Old outage", "labels": ["customer-impact-blocking"],
+                     "created": "2024-01-02T09:00:00+00:00", "resolved": "2024-01-03T10:30:00Z"},
+                    {"summary": "Pens", "labels": ["internal-preference"],
+                     "resolved": "2999-01-01T00:00:00"},
+                    {"summary": "Still open"},
+                ]
+            },
+        )  # fmt: skip
+        assert made.status_code == 201, made.text
+        old, pens, still_open = made.json()["keys"]
+        session = api(sandbox)
+        path = "/rest/api/2/search/jql" if flavour == "cloud" else "/rest/api/2/search"
+        found = get(
+            session,
+            path,
+            params={
+                "jql": 'project = SHOP AND resolutiondate >= "2024-01-01" ORDER BY resolved ASC',
+                "fields": "labels,resolutiondate,created,status,resolution",
+            },
+        )
+        assert found.status_code == 200, found.text
+        issues = {i["key"]: i["fields"] for i in found.json()["issues"]}
+        assert list(issues) == [old, pens]
+        assert issues[old]["resolutiondate"] == "2024-01-03T10:30:00.000+0000"
+        assert issues[old]["created"] == "2024-01-02T09:00:00.000+0000"
+        assert issues[old]["status"]["statusCategory"]["key"] == "done"
+        assert issues[old]["resolution"]["name"] == "Done"
+        assert issues[pens]["labels"] == ["internal-preference"]
+        recent = get(session, path, params={"jql": "resolved >= -1w AND project = SHOP"})
+        assert [i["id"] for i in recent.json()["issues"]] == [sandbox.state.issues[pens]["id"]]
+        shown = get(session, f"/rest/api/2/issue/{still_open}").json()["fields"]
+        assert shown.get("resolutiondate") is None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"issues": []}, "issues must be a list of 1 to 1000 issue bodies"),
+        ({"issues": ["SHOP-1"]}, "each issue body must be a JSON object"),
+        ({"issues": [{"resolved": "last Tuesday"}]}, "resolved must be an ISO 8601 time"),
+    ],
+)
+def test_bulk_creation_refuses_bad_bodies(body, message):
+    with _start("cloud", seed="empty") as sandbox:
+        answer = control(sandbox, "/issues/bulk", body)
+        assert answer.status_code == 400
+        assert message in answer.json()["errorMessages"][0]
+        assert sandbox.state.issues == {}

@@ -44,11 +44,19 @@ def test_secrets_never_in_repr():
         "ADMIN_TOKEN": "admin-token-value",
         "JIRA_WEBHOOK_TOKEN": "token-value-0123",
         "METRICS_TOKEN": "scrape-token-value",
+        "VIEWER_TOKEN": "colleagues-token",
     }
     settings = Settings.from_env(env)
     text = repr(settings)
-    assert "scrape-token-value" in settings.secrets()
-    for secret in ("api-token-value", "whsec-value", "admin-token-value", "token-value", "scrape"):
+    assert {"scrape-token-value", "colleagues-token"} <= set(settings.secrets())
+    for secret in (
+        "api-token-value",
+        "whsec-value",
+        "admin-token-value",
+        "token-value",
+        "scrape",
+        "colleagues",
+    ):
         assert secret not in text
 
 
@@ -82,6 +90,15 @@ def test_heroku_postgres_url_is_normalised():
         ({"TRUSTED_PROXIES": "9"}, "TRUSTED_PROXIES=9 is out of range (0 to 5)"),
         ({"ADMIN_COOKIE_SECURE": "always"}, "ADMIN_COOKIE_SECURE='always' is not a yes/no"),
         ({"ALLOW_HTTP_JIRA": "sure"}, "ALLOW_HTTP_JIRA='sure' is not a yes/no value"),
+        ({"VIEWER_TOKEN": "viewer"}, "VIEWER_TOKEN is 6 characters long; use at least 12"),
+        (
+            {"VIEWER_TOKEN": "same-token-0123", "ADMIN_TOKEN": "same-token-0123"},
+            "VIEWER_TOKEN is the same as ADMIN_TOKEN: give viewers a token of their own",
+        ),
+        ({"PUBLIC_PRIORITIES": "intranet"}, "PUBLIC_PRIORITIES='intranet' is not a yes/no"),
+        ({"PRIORITIES_CACHE_SECONDS": "-1"}, "PRIORITIES_CACHE_SECONDS=-1 is out of range (0"),
+        ({"PRIORITIES_READ_SECONDS": "0.5"}, "PRIORITIES_READ_SECONDS=0.5 is out of range (1 to"),
+        ({"PRIORITIES_READ_SECONDS": "soon"}, "PRIORITIES_READ_SECONDS='soon' is not a number"),
     ],
 )
 def test_bad_setting_names_the_variable(change, variable):
@@ -136,3 +153,14 @@ def test_an_http_jira_url_is_refused_unless_on_this_machine(url, allowed):
 def test_the_webhook_token_is_ignored_while_a_secret_is_set(caplog):
     Settings.from_env(CLOUD | {"JIRA_WEBHOOK_TOKEN": "url-token-0123"})
     assert "JIRA_WEBHOOK_TOKEN is ignored while JIRA_WEBHOOK_SECRET is set" in caplog.text
+
+
+def test_the_priorities_pages_settings_and_their_defaults(caplog):
+    assert Settings.from_env(CLOUD).priorities_cache_seconds == 60.0
+    assert Settings.from_env(CLOUD).priorities_read_seconds == 10.0
+    assert not Settings.from_env(CLOUD).public_priorities
+    s = Settings.from_env(CLOUD | {"PRIORITIES_CACHE_SECONDS": "0", "PUBLIC_PRIORITIES": "1"})
+    assert (s.priorities_cache_seconds, s.public_priorities) == (0.0, True)
+    assert "VIEWER_TOKEN is ignored" not in caplog.text
+    Settings.from_env(CLOUD | {"PUBLIC_PRIORITIES": "1", "VIEWER_TOKEN": "viewer-token-0123"})
+    assert "VIEWER_TOKEN is ignored while PUBLIC_PRIORITIES=1" in caplog.text

@@ -17,6 +17,7 @@ from webhooks.admin import bp as admin_bp
 from webhooks.errors import register_error_handlers
 from webhooks.health import bp as health_bp
 from webhooks.metrics import bp as metrics_bp
+from webhooks.priorities import bp as priorities_bp
 from webhooks.receiver import Receiver
 from webhooks.receiver import bp as receiver_bp
 
@@ -67,6 +68,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health_bp)
     app.register_blueprint(metrics_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(priorities_bp)
     register_error_handlers(app)
     if not settings.metrics_token:
         log.warning(

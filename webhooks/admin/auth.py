@@ -1,4 +1,5 @@
-"""Who may see the admin pages: whoever holds ``ADMIN_TOKEN``.
+"""Who may see the admin pages: whoever holds ``ADMIN_TOKEN``. (``TokenAuth`` is the same for any
+set of tokens: the priorities pages let in ``VIEWER_TOKEN`` or ``ADMIN_TOKEN`` with it.)
 
 Two ways in: an ``Authorization: Bearer <token>`` header on each request (scripts, curl), or the
 login form, which sets a signed session cookie (browsers). Without either, 401.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -43,27 +45,32 @@ class Admin:
     csrf: str | None = None  # the token its forms carry (sessions only)
 
 
-class AdminAuth:
-    def __init__(self, token: str | None, *, max_age: int = SESSION_SECONDS) -> None:
-        self._token = token or None
+class TokenAuth:
+    """Lets in whoever holds one of ``tokens``; its sessions are signed with a key derived from
+    all of them and ``purpose``, so a session of one set of pages opens no other, and changing
+    a token ends every session."""
+
+    def __init__(
+        self, tokens: Sequence[str | None], *, purpose: bytes, max_age: int = SESSION_SECONDS
+    ) -> None:
+        self._tokens = tuple(t for t in tokens if t)
         self.max_age = max_age
-        self._key = (
-            hmac.new(self._token.encode(), _KEY_PURPOSE, hashlib.sha256).digest()
-            if self._token
-            else b""
-        )
+        self._purpose = purpose
+        material = b"\0".join(t.encode() for t in self._tokens)
+        self._key = hmac.new(material, purpose, hashlib.sha256).digest() if material else b""
 
     @property
     def enabled(self) -> bool:
-        return self._token is not None
+        return bool(self._tokens)
 
     def token_ok(self, given: str | None) -> bool:
-        if not self._token or not given:
+        if not given:
             return False
-        return hmac.compare_digest(given.strip().encode(), self._token.encode())
+        sent = given.strip().encode()
+        return any([hmac.compare_digest(sent, t.encode()) for t in self._tokens])
 
     def bearer_ok(self, header: str | None) -> bool:
-        return bearer_ok(header, token=self._token)
+        return any([bearer_ok(header, token=t) for t in self._tokens])
 
     # ---- sessions
 
@@ -89,12 +96,20 @@ class AdminAuth:
         return bool(given) and hmac.compare_digest(self.csrf_token(sid), str(given))
 
     def _serializer(self) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(self._key, salt="admin-session")
+        salt = "admin-session" if self._purpose == _KEY_PURPOSE else self._purpose.decode()
+        return URLSafeTimedSerializer(self._key, salt=salt)
 
 
-def safe_next(target: str | None, default: str) -> str:
-    """Where to go after logging in: a path inside the admin pages, never another site."""
-    inside = bool(target) and str(target).startswith(COOKIE_PATH + "/")
-    if inside and not any(ch in str(target) for ch in "\\\r\n"):
-        return str(target)
+class AdminAuth(TokenAuth):
+    def __init__(self, token: str | None, *, max_age: int = SESSION_SECONDS) -> None:
+        super().__init__((token,), purpose=_KEY_PURPOSE, max_age=max_age)
+
+
+def safe_next(target: str | None, default: str, inside_of: str = COOKIE_PATH) -> str:
+    """Where to go after logging in: a path inside the pages (``inside_of``), never another
+    site."""
+    text = str(target or "")
+    inside = text == inside_of or text.startswith((inside_of + "/", inside_of + "?"))
+    if inside and not any(ch in text for ch in "\\\r\n"):
+        return text
     return default

@@ -10,10 +10,8 @@ findings``; by default ``jira_setup.check.run_checks``).
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,30 +27,19 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from markupsafe import escape
 
 from connector.errors import JiraError
 from impact.decide import MISSING_BAND
 from impact.model import ImpactConfig, ProjectConfig
 from impact.ranking import PINNED_LABEL, Move, RerankPlan
-from pipeline.calls import account_calls
-from pipeline.counters import Counts, LocalCounts
 from pipeline.delivery_log import DEAD, DONE, FAILED, IGNORED, STATUSES, Entry
 from pipeline.judge import Judged
 from service.errors import short_error
-from service.logs import REDACTED
 from service.settings import Settings
-from webhooks.admin.auth import (
-    COOKIE,
-    COOKIE_PATH,
-    CSRF_FIELD,
-    FAILED_LIMIT,
-    FAILED_WINDOW_SECONDS,
-    Admin,
-    AdminAuth,
-    safe_next,
-)
+from webhooks import pages
+from webhooks.admin.auth import COOKIE, COOKIE_PATH, CSRF_FIELD, Admin, AdminAuth, safe_next
 from webhooks.health import delivery_stores
+from webhooks.pages import Door, let_in, page_jira
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +56,7 @@ REPLAYABLE = (DONE, IGNORED, FAILED, DEAD)
 GIVEN_UP = (DEAD, FAILED)
 IN_PROGRESS = ("queued", "running")
 _OPEN_ENDPOINTS = {"admin.login", "admin.static"}
+REALM = "jira-customer-impact admin"
 _NOTICES = {
     "replayed": "Queued again, with a fresh count of attempts.",
     "not-replayed": "Not replayed: it is unknown, or still queued or running.",
@@ -83,8 +71,7 @@ _NOTICES = {
 
 
 def _settings() -> Settings:
-    settings: Settings = current_app.extensions["impact.settings"]
-    return settings
+    return pages.settings()
 
 
 def _config() -> ImpactConfig:
@@ -99,135 +86,22 @@ def _auth() -> AdminAuth:
     return auth
 
 
-def _counts() -> Counts:
-    """Where logged-out sessions and failed attempts are counted: the queue's store, shared by
-    every web process (``pipeline.counters``); one process's memory only where there is no
-    queue (an app that triages inline: the web layer's tests)."""
-    counts: Counts | None = current_app.extensions.get("impact.counts")
-    if counts is None:
-        _log, queue = delivery_stores(current_app)
-        counts = queue.huey.storage if queue is not None else LocalCounts()
-        current_app.extensions["impact.counts"] = counts
-    return counts
-
-
-def _client() -> str:
-    """The caller's address (the proxies' X-Forwarded-For only with TRUSTED_PROXIES set)."""
-    return request.remote_addr or "unknown"
-
-
-def _failures_key() -> str:
-    return f"admin.failed.{_client()}"
-
-
-def _throttled() -> ResponseReturnValue | None:
-    """A 429 page while this client address has used up its failed attempts, else None."""
-    try:
-        failed = _counts().count(_failures_key())
-    except Exception as exc:  # the store is down: the token check still stands alone
-        log.warning("admin: failed attempts could not be read: %s", short_error(exc))
-        return None
-    if failed < FAILED_LIMIT:
-        return None
-    log.warning(
-        "admin: %s %s refused: client %s is throttled", request.method, request.path, _client()
-    )
-    page, status = _page(
-        "message.html",
-        429,
-        title="Too many attempts",
-        message=f"{failed} attempts with a wrong token came from your address. Try again in "
-        f"{FAILED_WINDOW_SECONDS // 60} minutes.",
-    )
-    return page, status, {"Retry-After": str(FAILED_WINDOW_SECONDS)}
-
-
-def _count_failure(what: str) -> None:
-    try:
-        failed = _counts().count_up(_failures_key(), ttl=FAILED_WINDOW_SECONDS)
-    except Exception as exc:
-        log.warning("admin: a failed attempt could not be counted: %s", short_error(exc))
-        failed = 0
-    log.warning(
-        "admin: %s refused (client %s, failed attempt %d of %d in %d minutes)",
-        what,
-        _client(),
-        failed,
-        FAILED_LIMIT,
-        FAILED_WINDOW_SECONDS // 60,
-    )
-
-
-def _session_ended(sid: str) -> bool:
-    """Whether the session was logged out; True too when the store cannot say (fail closed:
-    the bearer header still works)."""
-    try:
-        return _counts().count(f"admin.logout.{sid}") > 0
-    except Exception as exc:
-        log.warning("admin: sessions cannot be checked: %s", short_error(exc))
-        return True
+def _door() -> Door:
+    return Door("admin", _auth(), COOKIE, COOKIE_PATH, REALM, "the admin token")
 
 
 @bp.before_request
 def guard() -> ResponseReturnValue | None:
     if request.endpoint in _OPEN_ENDPOINTS:
         return None
-    auth = _auth()
-    if not auth.enabled:
-        return _login_page(401)
-    header = request.headers.get("Authorization")
-    if header is not None:
-        if (throttled := _throttled()) is not None:
-            return throttled
-        if auth.bearer_ok(header):
-            g.admin = Admin("bearer")
-            return None
-        _count_failure("an Authorization header with a wrong token was")
-        return _login_page(401, problem="The Authorization header does not hold the admin token.")
-    sid = auth.session_id(request.cookies.get(COOKIE))
-    if sid is None or _session_ended(sid):
-        return _login_page(401)
-    g.admin = Admin("session", auth.csrf_token(sid))
-    if request.method not in ("GET", "HEAD") and not auth.csrf_ok(
-        sid, request.form.get(CSRF_FIELD)
-    ):
-        log.warning("admin: %s %s refused: no valid CSRF token", request.method, request.path)
-        return _page(
-            "message.html",
-            403,
-            title="Refused",
-            message="This form was not sent from this admin page (its CSRF token is missing or "
-            "stale). Go back, reload the page and try again.",
-        )
-    return None
+    admin, refused = let_in(_door(), login_page=_login_page, message_page=_message)
+    g.admin = admin
+    return refused
 
 
 @bp.after_request
 def harden(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    )
-    if response.status_code == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="jira-customer-impact admin"'
-    if response.mimetype == "text/html" and not response.direct_passthrough:
-        page = response.get_data(as_text=True)
-        clean = redact_page(page, _settings().secrets())
-        if clean != page:
-            response.set_data(clean)
-    return response
-
-
-def redact_page(page: str, secrets: Sequence[str]) -> str:
-    """The last guard: no secret leaves in a page, raw or HTML-escaped."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        for form in {secret, str(escape(secret))}:
-            page = page.replace(form, REDACTED)
-    return page
+    return pages.harden(response, csp=pages.content_policy(), realm=REALM)
 
 
 @bp.context_processor
@@ -263,64 +137,36 @@ def _page(template: str, status: int = 200, **context: Any) -> ResponseReturnVal
     return render_template(f"admin/{template}", **context), status
 
 
+def _message(status: int, title: str, message: str) -> tuple[str, int]:
+    return render_template("admin/message.html", title=title, message=message), status
+
+
 def _login_page(status: int, problem: str | None = None) -> ResponseReturnValue:
-    target = request.full_path.rstrip("?") if request.method == "GET" else request.form.get("next")
     return _page(
         "login.html",
         status,
         title="Log in",
         enabled=_auth().enabled,
         problem=problem,
-        next=safe_next(target, ""),
+        next=safe_next(pages.login_target(), ""),
         notice=_NOTICES.get(request.args.get("notice", "")),
     )
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
-    auth = _auth()
     if request.method == "GET":
-        if auth.session_id(request.cookies.get(COOKIE)):
+        if _auth().session_id(request.cookies.get(COOKIE)):
             return redirect(url_for(".overview"), 303)
         return _login_page(401)
-    if not auth.enabled:
-        return _login_page(401)
-    if (throttled := _throttled()) is not None:
-        return throttled
-    if not auth.token_ok(request.form.get("token")):
-        _count_failure("a login with a wrong token was")
-        return _login_page(401, problem="That is not the admin token.")
-    response = redirect(safe_next(request.form.get("next"), url_for(".overview")), 303)
-    response.set_cookie(
-        COOKIE,
-        auth.new_session(),
-        max_age=auth.max_age,
-        path=COOKIE_PATH,
-        secure=_settings().admin_cookie_secure or _over_https(),
-        httponly=True,
-        samesite="Strict",
+    return pages.log_in(
+        _door(), home=url_for(".overview"), login_page=_login_page, message_page=_message
     )
-    log.info("admin: logged in through the form (client %s)", _client())
-    return response
-
-
-def _over_https() -> bool:
-    """Behind a platform's router TLS ends before the app: its X-Forwarded-Proto says https.
-    (Only used to mark the cookie Secure, which a false claim cannot turn to harm; where the
-    proxy sends no such header, ADMIN_COOKIE_SECURE=1 marks it always.)"""
-    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
-    return request.is_secure or forwarded == "https"
 
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    sid = _auth().session_id(request.cookies.get(COOKIE))
-    if sid is not None:  # ended for every web process, not just in this browser
-        _counts().count_up(f"admin.logout.{sid}", ttl=_auth().max_age)
-        log.info("admin: logged out (client %s)", _client())
-    response = redirect(url_for(".login", notice="logged-out"), 303)
-    response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="Strict")
-    return response
+    return pages.log_out(_door(), then=url_for(".login", notice="logged-out"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -523,31 +369,6 @@ def board_bands(
     return tuple(Band(name, score, tuple(rows[name])) for name, score in ordered)
 
 
-@contextmanager
-def _jira() -> Iterator[Any]:
-    """The Jira client of the admin pages, one page at a time per process, its calls accounted
-    for once the page is done. One connector per process, so that serverInfo, the field list and
-    board configurations are looked up once, not on every page view; gevent's workers serve
-    pages side by side, and a connector (its session, its record of calls) is not for two."""
-    factory: Callable[[], Any] | None = current_app.extensions.get("impact.admin.jira")
-    lock = current_app.extensions.setdefault("impact.admin.jira_lock", threading.Lock())
-    with lock:
-        jira = (
-            factory()
-            if factory is not None
-            else current_app.extensions.get("impact.admin.connector")
-        )
-        if jira is None:
-            from connector.client import JiraConnector
-
-            jira = JiraConnector.from_settings(_settings(), field=_config().field)
-            current_app.extensions["impact.admin.connector"] = jira
-        try:
-            yield jira
-        finally:
-            account_calls(jira)
-
-
 @bp.get("/boards")
 def boards() -> ResponseReturnValue:
     return _page("boards.html", title="Boards", active="boards", boards=_boards())
@@ -561,7 +382,7 @@ def board(board_id: int) -> ResponseReturnValue:
         project = project_for_board(_config(), board_id)
     except RankRefusedError as exc:
         return _page("message.html", 404, title=f"Board {board_id}", message=exc.problems[0])
-    with _jira() as jira:
+    with page_jira() as jira:
         try:
             setup = jira.board_setup(board_id)
             review = read_board(board_id, _config(), jira)
@@ -609,7 +430,7 @@ def check() -> ResponseReturnValue:
         from jira_setup.check import run_checks
 
         run = run_checks
-    with _jira() as jira:
+    with page_jira() as jira:
         try:
             findings = list(run(_settings(), _config(), jira))
         except Exception as exc:
