@@ -55,8 +55,12 @@ def _before() -> Response | None:
     if not _is_api(request.path):
         return None
     state = web.state()
+    # Who calls is known first, so the request log says whose calls a limit refused (Jira counts
+    # its limits per account); a fault still answers in place of whatever would come next.
+    account = _authenticate(state)
     refusal = state.limits.admit(request.method, request.path)
     if refusal is not None:
+        g.account = account
         return _rate_limited(refusal)
     if state.limits.latency:
         time.sleep(state.limits.latency)
@@ -69,7 +73,6 @@ def _before() -> Response | None:
             response.status_code = fault.status
             response.headers.update(fault.headers())
             return response
-    account = _authenticate(state)
     if account is None:
         response = jsonify({"errorMessages": [NOT_AUTHENTICATED], "errors": {}})
         response.status_code = 401

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.burst import calls_of, create_burst, figures, wait_done
+from sandbox.burst import calls_of, create_burst, figures, kind, wait_done
 from sandbox.stack import Stack
 from tests.servers import redis_server
 
@@ -41,13 +41,15 @@ def test_a_burst_is_triaged_asked_once_and_left_in_band_order(stack: Stack) -> N
     stack.control("POST", "/faults", json={"limits": LIMITS})
     burst = create_burst(stack, ISSUES)
     wait_done(stack, burst, timeout=240)  # raises with what is wrong: labels, band order
-    found = figures(calls_of(stack, burst), burst)
+    calls = calls_of(stack, burst)
+    found = figures(calls, burst)
 
     assert found.asks == Counter(dict.fromkeys(burst.asked, 1))
     # the creation deliveries carry their issues, and nothing could have asked before
     assert found.by_kind["GET /rest/api/2/issue/{id}"] == 0
     assert found.by_kind["GET /rest/api/2/issue/{id}/comment"] == 0
-    assert found.by_kind["PUT /rest/api/2/issue/{id}"] == ISSUES  # one edit each
+    edits = [c for c in calls if kind(c) == "PUT /rest/api/2/issue/{id}" and c["status"] < 300]
+    assert len(edits) == ISSUES  # one edit each (a call refused with 429 is sent again)
     ranks = found.by_kind["PUT /rest/agile/1.0/issue/rank"]
     assert 0 < ranks < ISSUES / 5, ranks  # placed together, not one call per issue
     assert found.rate_limited <= 0.05 * found.calls, (found.rate_limited, found.calls)
