@@ -153,12 +153,13 @@ def backfill_command(
         comments=not no_comments,
         rank=not no_rank,
         progress=progress,
-        placements=PlacementQueue(
+    )
+    if apply and not no_rank:  # issues that enter a band wait for the worker's placement run
+        backfill.placements = PlacementQueue(
             make_huey(settings),
             delay=settings.placement_delay_seconds,
             lease=settings.lease_seconds,
-        ),
-    )
+        )
     with ExitStack() as stack:
         bars: list[Any] = []  # the bar, once the issues are listed and counted
 

@@ -30,9 +30,9 @@ from connector.errors import JiraAuthError, JiraError
 from connector.protocol import Jira
 from impact.model import ImpactConfig, Plan
 from impact.snapshot import SnapshotError, issue_from_json
-from pipeline.judge import fields_to_read
+from pipeline.judge import Groups, fields_to_read, plan_for
 from pipeline.placements import LocalPlacements, Placements
-from pipeline.triage import carry_out, plan_for
+from pipeline.triage import carry_out
 from pipeline.worker import RetryPolicy, retry_verdict
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,9 @@ class Backfill:
     policy: RetryPolicy = RETRIES
     placements: Placements = field(default_factory=LocalPlacements)  # the worker's, to apply
 
+    def __post_init__(self) -> None:
+        self._groups = Groups(self.jira, self.config)  # a reporter's groups, read once a run
+
     def run(
         self,
         jql: str,
@@ -213,7 +216,8 @@ class Backfill:
         project = self.config.for_project(issue.project)
         if project is None:
             return IssueResult(key, SKIPPED, error=f"project {issue.project} is not configured")
-        plan = self._retried(lambda: plan_for(issue, project, jira=self.jira, config=self.config))
+        groups = self._groups
+        plan = self._retried(lambda: plan_for(issue, project, groups=groups, config=self.config))
         if not self.comments:
             plan = without_ask(plan)
         if not self.rank:

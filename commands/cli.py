@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import click
 
 from commands.admin import backfill_command, check_command, webhook_group
+from commands.common import fail, settings_from_env
 from commands.output import echo
 from commands.rerank import rerank_command
 from commands.setup import config_init_command, setup_command
@@ -24,7 +25,7 @@ from pipeline.delivery_log import (
 )
 from pipeline.queue import DeliveryQueue, make_huey
 from pipeline.worker import run_worker
-from service.settings import Settings, SettingsError, database_url_from
+from service.settings import database_url_from
 
 
 @click.group()
@@ -52,22 +53,13 @@ def config_check(path: str) -> None:
     try:
         cfg = load_config(path)
     except ConfigError as exc:
-        echo(str(exc), err=True)
-        sys.exit(1)
+        fail(str(exc))
     echo(
         f"{path}: OK — {len(cfg.levels)} levels, {len(cfg.rules)} rules, "
         f"{len(cfg.projects)} project(s): {', '.join(p.key for p in cfg.projects) or 'none'}"
     )
     for where, why in pattern_warnings(cfg):  # not errors: every search has a time limit
         echo(f"warning: {where}: may be slow on a long description: {why}")
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env(os.environ)
-    except SettingsError as exc:
-        echo(str(exc), err=True)
-        sys.exit(1)
 
 
 def _delivery_log() -> DeliveryLog:
@@ -82,18 +74,13 @@ def worker() -> None:
     from service.metrics import prepare_multiprocess
 
     prepare_multiprocess()  # before any metric: the web's /metrics adds the worker's counts
-    settings = _settings()
+    settings = settings_from_env()
     configure_logging(settings)
     try:
         cfg = load_config(settings.impact_config)
-    except ConfigError as exc:
-        echo(str(exc), err=True)
-        sys.exit(1)
-    try:
         run_worker(settings, cfg)
-    except SchemaError as exc:
-        echo(str(exc), err=True)
-        sys.exit(1)
+    except (ConfigError, SchemaError) as exc:
+        fail(str(exc))
 
 
 @main.group()
@@ -138,8 +125,7 @@ def deliveries_show(identifier: str) -> None:
     """Everything the log holds about one delivery (the calls made, Jira's message)."""
     entry = _delivery_log().get(identifier)
     if entry is None:
-        echo(f"no delivery {identifier!r} in the log", err=True)
-        sys.exit(1)
+        fail(f"no delivery {identifier!r} in the log")
     for name, value in vars(entry).items():
         if name.endswith("_at"):
             value = _when(value) if value is not None else None
@@ -155,7 +141,7 @@ def deliveries_replay(identifiers: tuple[str, ...], all_dead: bool) -> None:
     """Queue finished deliveries again (dead, failed, done or ignored), attempts from zero."""
     if bool(identifiers) == all_dead:
         raise click.UsageError("give delivery identifiers or --all-dead, not both or neither")
-    settings = _settings()
+    settings = settings_from_env()
     delivery_log = DeliveryLog.from_url(settings.database_url)
     queue = DeliveryQueue(make_huey(settings))
     replayed = delivery_log.replay(identifiers, all_dead=all_dead, now=time.time())

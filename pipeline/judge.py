@@ -82,6 +82,13 @@ class Judged:
         return BoardIssue(self.issue.key, self.plan.score, self.band, pinned=self.pinned)
 
 
+def plan_for(issue: Issue, project: ProjectConfig, *, groups: Groups, config: ImpactConfig) -> Plan:
+    """What triage decides for ``issue``: its reporter's groups read when a rule needs them, then
+    ``decide``, the ask naming the impact field as the config does."""
+    field_label = config.field.name or DEFAULT_FIELD_LABEL
+    return decide(groups.fill(issue), project, field_label=field_label)
+
+
 def judge(
     raw: Mapping[str, Any],
     project: ProjectConfig,
@@ -93,9 +100,8 @@ def judge(
 ) -> Judged:
     """Decide ``raw`` (an issue's JSON, with at least ``DECIDE_FIELDS``) as triage would;
     ``extra`` is kept in the ``Judged``."""
-    issue = groups.fill(issue_from_json(raw, impact_field_id=field_id))
-    field_label = config.field.name or DEFAULT_FIELD_LABEL
-    return Judged(issue, decide(issue, project, field_label=field_label), extra or {})
+    issue = issue_from_json(raw, impact_field_id=field_id)
+    return Judged(issue, plan_for(issue, project, groups=groups, config=config), extra or {})
 
 
 def fields_to_read(field_id: str | None) -> tuple[str, ...]:

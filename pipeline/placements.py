@@ -10,7 +10,7 @@ those it placed. An issue waiting again meanwhile (re-classified) stays for the 
 
 Everything is kept in the queue's store, so every worker process and thread sees one list per
 board. ``LocalPlacements`` keeps them in memory instead, for one process that places them itself
-(the web layer's tests, ``backfill``).
+(the web layer's tests, with triage in the request).
 """
 
 from __future__ import annotations
@@ -31,13 +31,7 @@ from impact.model import ImpactConfig
 from impact.ranking import Pending
 from pipeline.calls import account_calls
 from pipeline.queue import InboxStorage
-from pipeline.ranking import (
-    BoardBusyError,
-    BoardJudge,
-    Placed,
-    place_waiting,
-    project_for_board,
-)
+from pipeline.ranking import BoardBusyError, Placed, place_on_board
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +139,7 @@ def placer(config: ImpactConfig, jira: Callable[[], Jira]) -> Place:
     def place(board_id: int, issues: Sequence[Pending], now: Callable[[], Iterable[str]]) -> Placed:
         client = jira()
         try:
-            judged = BoardJudge(client, config, project_for_board(config, board_id))
-            placed = place_waiting(board_id, issues, judged, waiting_now=now)
+            placed = place_on_board(board_id, issues, config, client, waiting_now=now)
         except BoardBusyError as exc:
             log.info("%s", exc)
             raise RetryTask(delay=BUSY_WAIT_SECONDS) from exc
@@ -188,8 +181,7 @@ class LocalPlacements:
         outcome: dict[int, Placed | str] = {}
         for board_id, waiting in self.boards.items():
             try:
-                judged = BoardJudge(jira, config, project_for_board(config, board_id))
-                outcome[board_id] = place_waiting(board_id, list(waiting.values()), judged)
+                outcome[board_id] = place_on_board(board_id, list(waiting.values()), config, jira)
             except JiraError as exc:
                 log.warning("board %d: not placed: %s; `jira-impact rerank --board %d --apply` "
                             "puts it in order", board_id, exc, board_id)  # fmt: skip

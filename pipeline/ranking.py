@@ -88,10 +88,9 @@ class BoardJudge:
         return self.jira.board_issues(board_id, jql=jql, limit=limit, fields=fields)
 
     def judge(self, entry: BoardEntry) -> Judged:
-        raw = {"key": entry.key, "fields": {**(entry.fields or {}), "labels": list(entry.labels)}}
         given = entry.fields or {}
         return judge(
-            raw,
+            {"key": entry.key, "fields": {**given, "labels": list(entry.labels)}},
             self.project,
             field_id=self.field_id,
             groups=self.groups,
@@ -274,6 +273,20 @@ def place_waiting(
     return Placed(tuple(made), placed, tuple(sorted(refused)))
 
 
+def place_on_board(
+    board_id: int,
+    waiting: Sequence[Pending],
+    config: ImpactConfig,
+    jira: Jira,
+    *,
+    waiting_now: Callable[[], Iterable[str]] | None = None,
+) -> Placed:
+    """``place_waiting`` on the board of a project in ``config`` (``RankRefusedError`` when it
+    is in none)."""
+    judged = BoardJudge(jira, config, project_for_board(config, board_id))
+    return place_waiting(board_id, waiting, judged, waiting_now=waiting_now)
+
+
 # ---------------------------------------------------------------------------------------------
 # Full rerank
 
@@ -383,7 +396,16 @@ def rerank(board_id: int, config: ImpactConfig, jira: Jira, apply: bool) -> Boar
 
 def full_rank_boards(config: ImpactConfig) -> tuple[int, ...]:
     """The boards to rerank periodically: those of projects with ``rank = "full"``."""
-    boards = (p.board for p in config.projects if p.rank is RankMode.FULL and p.board is not None)
+    return _boards(config, (RankMode.FULL,))
+
+
+def ranked_boards(config: ImpactConfig) -> tuple[int, ...]:
+    """The boards whose order the worker keeps (placements): those of projects that rank."""
+    return _boards(config, (RankMode.BAND, RankMode.FULL))
+
+
+def _boards(config: ImpactConfig, modes: tuple[RankMode, ...]) -> tuple[int, ...]:
+    boards = (p.board for p in config.projects if p.rank in modes and p.board is not None)
     return tuple(dict.fromkeys(boards))
 
 

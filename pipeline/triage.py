@@ -11,12 +11,11 @@ import logging
 from dataclasses import dataclass
 
 from connector.protocol import Call, Jira
-from impact.decide import DEFAULT_FIELD_LABEL, decide
 from impact.events import WebhookEvent, should_triage
-from impact.model import ImpactConfig, Issue, Plan, ProjectConfig
+from impact.model import ImpactConfig, Plan, ProjectConfig
 from impact.ranking import Pending
 from impact.snapshot import issue_from_json
-from pipeline.judge import Groups
+from pipeline.judge import Groups, plan_for
 from pipeline.placements import Placements
 from pipeline.ranking import ranked_board
 
@@ -64,20 +63,13 @@ def triage(
         )
     raw = jira.get_issue(event.issue_key) if refresh or event.issue is None else event.issue
     issue = issue_from_json(raw, impact_field_id=field_id)
-    plan = plan_for(issue, project, jira=jira, config=config)
+    plan = plan_for(issue, project, groups=Groups(jira, config), config=config)
     for note in plan.notes:
         log.warning("%s", note)
     asked_maybe = refresh or not first_attempt or event.name != CREATED
     calls = carry_out(plan, project, jira=jira, placements=placements, may_have_asked=asked_maybe)
     log.debug("triaged %s", plan.summary())  # the worker's line for the delivery says it
     return Outcome("done", plan=plan, calls=calls)
-
-
-def plan_for(issue: Issue, project: ProjectConfig, *, jira: Jira, config: ImpactConfig) -> Plan:
-    """What triage does to ``issue``: its reporter's groups read from Jira when a rule needs
-    them, then ``decide``, the ask naming the impact field as the config does."""
-    issue = Groups(jira, config).fill(issue)
-    return decide(issue, project, field_label=config.field.name or DEFAULT_FIELD_LABEL)
 
 
 def carry_out(

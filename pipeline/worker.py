@@ -42,7 +42,7 @@ from pipeline.delivery_log import DEAD, FAILED, Claim, DeliveryLog
 from pipeline.dispatch import process
 from pipeline.placements import PlacementQueue, Placements, placer
 from pipeline.queue import DeliveryQueue, Inbox
-from pipeline.ranking import ranked_board
+from pipeline.ranking import ranked_boards
 from service import metrics
 from service.logs import delivery_context
 from service.settings import Settings
@@ -466,9 +466,3 @@ def jira_client(settings: Settings, config: ImpactConfig, *, pace: Pace | None =
     from connector.client import JiraConnector
 
     return JiraConnector.from_settings(settings, field=config.field, pace=pace)
-
-
-def ranked_boards(config: ImpactConfig) -> tuple[int, ...]:
-    """The boards whose order the worker keeps (placements), each once."""
-    boards = (ranked_board(p) for p in (config.for_project(s.key) for s in config.projects) if p)
-    return tuple(dict.fromkeys(b for b in boards if b is not None))
