@@ -32,6 +32,7 @@ BOT_PAT = "sandbox-pat"
 PERSON_BASIC = ("ana@example.com", "ana-token")  # a person of the seed, for reading as people do
 PERSON_PAT = "ana-pat"
 START_TIMEOUT_S = 60.0
+QUEUE_JOBS_METRIC = "jira_impact_queue_jobs"  # the product's jobs, scheduled ones included (README)
 T = TypeVar("T")
 
 
@@ -343,20 +344,38 @@ class Stack:
         rows: list[dict[str, Any]] = self.control("GET", f"/board/{board_id}")["issues"]
         return rows
 
-    def settle(self, *, quiet_s: float = 1.5, timeout: float = 60.0) -> None:
-        """Wait until the sandbox has no webhook left to send and Jira saw no new call for
-        ``quiet_s`` seconds: the product has done all it will do for now."""
+    def settle(self, *, quiet_s: float = 1.5, timeout: float = 60.0, jobs: bool = True) -> None:
+        """Wait until the sandbox has no webhook left to send, Jira saw no new call for
+        ``quiet_s`` seconds and (with ``jobs``) the product's queue holds no job, a placement run
+        or a retry scheduled for later included: the product has done all it will do for now."""
         deadline = time.monotonic() + timeout
         last, quiet_since = -1, time.monotonic()
         while time.monotonic() < deadline:
             idle = self.control("GET", "/deliveries?wait=2")["idle"]
             seen = self.last_call()
+            if jobs and idle:
+                idle = self.queued_jobs() == 0
             if seen != last or not idle:
                 last, quiet_since = seen, time.monotonic()
             elif time.monotonic() - quiet_since >= quiet_s:
                 return
             time.sleep(0.2)
         raise StackError(f"the product was still busy after {timeout:.0f}s")
+
+    def queued_jobs(self) -> int:
+        """The jobs in the product's queue, scheduled ones included, as its ``/metrics`` shows
+        them (-1 when the web process does not say: it counts as busy)."""
+        token = self.extra_env.get("METRICS_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            response = self.http.get(f"{self.app_url}/metrics", headers=headers, timeout=10)
+        except (requests.ConnectionError, requests.Timeout):
+            return -1
+        for line in response.text.splitlines() if response.ok else ():
+            name, _, value = line.partition(" ")
+            if name == QUEUE_JOBS_METRIC:
+                return int(float(value))
+        return -1
 
     # ---- plumbing
 
