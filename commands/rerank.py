@@ -2,7 +2,9 @@
 
 With ``--apply`` the board's lock is held from the plan to the last rank call (in the queue's
 store, the one the worker's placement runs and scheduled reranks take), so the board does not
-change under the plan. Registered in ``commands.cli`` with ``main.add_command(rerank_command)``.
+change under the plan; the calls end ``within_lease`` of it (``DELIVERY_LEASE_SECONDS``), and a
+rerank that would need longer stops and is run again. Registered in ``commands.cli`` with
+``main.add_command(rerank_command)``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from commands.common import fail, plural, settings_from_env
 from commands.output import echo
 from connector.errors import JiraError, RankPartialError
 from impact.config import ConfigError, load_config
+from pipeline.calls import within_lease
 from pipeline.placements import board_lock
 from pipeline.queue import make_huey
 from pipeline.ranking import RankRefusedError, apply_rerank, plan_board
@@ -44,7 +47,8 @@ def rerank_command(board_id: int, apply: bool) -> None:
     except ConfigError as exc:
         fail(str(exc))
     jira = JiraConnector.from_settings(settings, field=config.field)
-    with holding_board(settings, board_id) if apply else nullcontext():
+    limit = within_lease(jira, settings.lease_seconds) if apply else nullcontext()
+    with holding_board(settings, board_id) if apply else nullcontext(), limit:
         try:
             review = plan_board(board_id, config, jira)
         except RankRefusedError as exc:

@@ -5,6 +5,8 @@ with ``max_retries=0``: every failure surfaces at once as a ``connector.errors.J
 keep to the process's ``connector.pace.Pace`` (calls in flight, calls a second); a 429 is sent
 again after Jira's ``Retry-After``, up to ``RATE_LIMIT_TRIES`` times and ``RATE_LIMIT_WAIT``
 seconds in all (every thread would wait as long anyway), then raised for the queue to retry later.
+Inside ``time_limit`` neither the wait for a turn nor a ``Retry-After`` outlasts the limit: the
+call raises at once (a job ends before its lock expires; a page answers in time).
 
 Every HTTP request is recorded as a ``Call`` (a response hook on the library's session, plus the
 requests that got no answer) so the delivery log can say what was sent for each issue.
@@ -43,7 +45,7 @@ from connector.errors import (
     JiraServerError,
     JiraUnavailableError,
 )
-from connector.pace import Pace
+from connector.pace import NoTurnError, Pace
 from connector.protocol import Call
 from connector.search import SearchMixin
 from impact.decide import ASK_MARKER
@@ -367,18 +369,23 @@ class JiraConnector(BoardsMixin, SearchMixin):
     @contextmanager
     def time_limit(self, seconds: float) -> Iterator[None]:
         """Calls made inside wait for Jira ``seconds`` in all: each request's timeout is what is
-        left of them, and a call due after they ran out raises ``JiraUnavailableError`` unsent
-        (for a page that must answer in time, however many pages a read takes)."""
+        left of them, and a call due after they ran out (or whose turn or ``Retry-After`` would
+        come after) raises unsent: for a page that must answer in time however many pages a read
+        takes, and for a job that must end before its lock expires."""
         previous, self._deadline = self._deadline, self._clock() + seconds
         try:
             yield
         finally:
             self._deadline = previous
 
+    def _left(self) -> float | None:
+        """The seconds left of ``time_limit``; None outside one."""
+        return None if self._deadline is None else self._deadline - self._clock()
+
     def _timeout(self, method: str, path: str) -> float:
-        if self._deadline is None:
+        left = self._left()
+        if left is None:
             return self.timeout
-        left = self._deadline - self._clock()
         if left <= 0:
             raise JiraUnavailableError(
                 "Jira did not answer within the time limit", method=method, path=path
@@ -480,11 +487,18 @@ class JiraConnector(BoardsMixin, SearchMixin):
         waited = 0.0
         for tries in range(1, RATE_LIMIT_TRIES + 1):
             try:
-                with self.pace.slot(), self._translated(method, path):
+                with self.pace.slot(self._left()), self._translated(method, path):
                     return self._timed(method, path, send)
+            except NoTurnError as exc:
+                raise JiraUnavailableError(
+                    f"{exc}: the time limit ran out waiting for the pace", method=method, path=path
+                ) from exc
             except JiraRateLimitError as exc:
                 wait = self.pace.refused(exc.retry_after, exc.reason)
+                left = self._left()
                 if tries == RATE_LIMIT_TRIES or waited + wait > RATE_LIMIT_WAIT:
+                    raise
+                if left is not None and wait >= left:  # raised now: the caller retries later
                     raise
                 log.info("%s %s: rate limited (%s), again in %.1fs", method, path, exc.reason, wait)
                 waited += wait

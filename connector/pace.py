@@ -28,6 +28,10 @@ FLOOR = 0.05  # the slowest the rate goes, as a share of the cap
 DEFAULT_WAIT = 1.0  # seconds, for a 429 that says nothing
 
 
+class NoTurnError(TimeoutError):
+    """No turn to call Jira came within the time the caller had."""
+
+
 class Pace:
     def __init__(
         self,
@@ -48,10 +52,16 @@ class Pace:
         self._paused_until = 0.0
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Wait for a turn to call Jira, then hold it while the call runs."""
+    def slot(self, timeout: float | None = None) -> Iterator[None]:
+        """Wait for a turn to call Jira, then hold it while the call runs. With ``timeout``,
+        ``NoTurnError`` as soon as it is clear no turn comes within that many seconds."""
+        give_up = None if timeout is None else self.clock() + timeout
         with self._cond:
-            while (wait := self.turn(self.clock())) > 0:
+            while (wait := self.turn(now := self.clock())) > 0:
+                if give_up is not None:
+                    if now + wait > give_up and (wait != float("inf") or now >= give_up):
+                        raise NoTurnError(f"no turn to call Jira within {timeout:.1f}s")
+                    wait = min(wait, give_up - now)
                 self._cond.wait(timeout=wait if wait != float("inf") else None)
         try:
             yield

@@ -29,7 +29,7 @@ from connector.errors import JiraError
 from connector.protocol import Jira
 from impact.model import ImpactConfig
 from impact.ranking import Pending
-from pipeline.calls import account_calls
+from pipeline.calls import account_calls, within_lease
 from pipeline.queue import InboxStorage
 from pipeline.ranking import BoardBusyError, Placed, place_on_board
 
@@ -130,16 +130,18 @@ class PlacementQueue:
         return f"{self.huey.name}.placement.{board_id}.queued"
 
 
-def placer(config: ImpactConfig, jira: Callable[[], Jira]) -> Place:
-    """The worker's placement run for one board. A failure that may pass (Jira busy, no answer)
-    is raised as ``RetryTask``, backing off (at least Jira's ``Retry-After``), the issues still
-    waiting; one that will not (a 403, the board gone or no longer in the config) skips them."""
+def placer(config: ImpactConfig, jira: Callable[[], Jira], *, lease: float) -> Place:
+    """The worker's placement run for one board, its calls ``within_lease`` of the board's lock.
+    A failure that may pass (Jira busy, no answer, the lease used up) is raised as ``RetryTask``,
+    backing off (at least Jira's ``Retry-After``), the issues still waiting; one that will not
+    (a 403, the board gone or no longer in the config) skips them."""
     failures: dict[int, int] = {}  # runs of each board failed in a row, in this process
 
     def place(board_id: int, issues: Sequence[Pending], now: Callable[[], Iterable[str]]) -> Placed:
         client = jira()
         try:
-            placed = place_on_board(board_id, issues, config, client, waiting_now=now)
+            with within_lease(client, lease):
+                placed = place_on_board(board_id, issues, config, client, waiting_now=now)
         except BoardBusyError as exc:
             log.info("%s", exc)
             raise RetryTask(delay=BUSY_WAIT_SECONDS) from exc

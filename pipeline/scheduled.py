@@ -17,7 +17,7 @@ from huey.exceptions import TaskLockedException
 from connector.errors import JiraError
 from connector.protocol import Jira
 from impact.model import ImpactConfig
-from pipeline.calls import account_calls
+from pipeline.calls import account_calls, within_lease
 from pipeline.placements import board_lock
 from pipeline.ranking import full_rank_boards, rerank
 
@@ -40,7 +40,8 @@ def rerank_boards(
             continue
         client = jira()
         try:
-            plan = rerank(board, config, client, apply=True).plan
+            with within_lease(client, lease):
+                plan = rerank(board, config, client, apply=True).plan
             outcome[board] = f"{len(plan.moves)} moved in {len(plan.calls)} rank call(s)"
         except JiraError as exc:  # refusals and Jira failures: logged, tried again next time
             outcome[board] = f"not reranked: {exc}"

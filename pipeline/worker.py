@@ -36,7 +36,7 @@ from connector.errors import JiraError, JiraRateLimitError, JiraServerError
 from connector.pace import Pace
 from connector.protocol import Call, Jira
 from impact.model import ImpactConfig
-from pipeline.calls import calls_made_by, record_calls
+from pipeline.calls import calls_made_by, record_calls, within_lease
 from pipeline.delivery import Delivery, Job
 from pipeline.delivery_log import DEAD, FAILED, Claim, DeliveryLog
 from pipeline.dispatch import process
@@ -218,16 +218,17 @@ class DeliveryWorker:
         try:
             jira = self.jira()
             calls_made_by(jira)  # calls left over from another job are not this one's
-            outcome = process(
-                delivery,
-                jira=jira,
-                config=self.config,
-                placements=self.placements,
-                latest_ms=latest_ms,
-                max_age=self.max_age,
-                first_attempt=claim.first,
-                now=started,
-            )
+            with within_lease(jira, self.lease):
+                outcome = process(
+                    delivery,
+                    jira=jira,
+                    config=self.config,
+                    placements=self.placements,
+                    latest_ms=latest_ms,
+                    max_age=self.max_age,
+                    first_attempt=claim.first,
+                    now=started,
+                )
         except Exception as exc:  # every failure is recorded, then judged
             calls = calls_made_by(jira) if jira is not None else ()
             record_calls(calls)
@@ -419,7 +420,7 @@ def run_worker(
         huey,
         delay=settings.placement_delay_seconds,
         lease=settings.lease_seconds,
-        place=placer(config, client),
+        place=placer(config, client, lease=settings.lease_seconds),
     )
     worker = DeliveryWorker.from_settings(
         settings, huey=huey, log=delivery_log, config=config, jira=client, placements=placements

@@ -697,3 +697,30 @@ def test_a_call_is_not_held_longer_than_the_rate_limit_wait(
     with pytest.raises(errors.JiraRateLimitError) as caught:
         paced(waits).apply_plan(plan(priority="Highest"))
     assert waits.slept == [float(long)] and caught.value.retry_after == long
+
+
+def test_inside_a_time_limit_a_retry_after_past_it_is_raised_not_waited(
+    cloud_server_info: responses.BaseResponse, edit: Responder
+) -> None:
+    for _ in range(3):
+        edit(status=429, headers={"Retry-After": "2", "RateLimit-Reason": "jira-burst-based"})
+    waits = Waits()
+    connector = cloud(pace=waits.pace(), sleep=waits.sleep, clock=waits.clock)
+    with pytest.raises(errors.JiraRateLimitError) as caught, connector.time_limit(5.0):
+        connector.apply_plan(plan(priority="Highest"))
+    assert waits.slept == [2.0, 2.0]  # a third wait of 2 s would end past the 5 s
+    assert caught.value.retry_after == 2  # for the queue's retry to honour
+
+
+def test_inside_a_time_limit_no_call_is_sent_when_the_pace_is_paused_past_it(
+    cloud_server_info: responses.BaseResponse,
+) -> None:
+    waits = Waits()
+    pace = waits.pace()
+    connector = cloud(pace=pace, sleep=waits.sleep, clock=waits.clock)
+    connector.is_cloud()
+    pace.refused(30.0, "jira-burst-based")  # another thread was told to wait 30 s
+    with pytest.raises(errors.JiraUnavailableError, match="time limit"), connector.time_limit(5):
+        connector.apply_plan(plan(priority="Highest"))
+    assert [c.method for c in connector.take_calls()] == ["GET"]  # serverInfo only
+    assert waits.slept == []

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from connector.pace import CUT, FLOOR, PER_ISSUE_REASON, Pace
+from connector.pace import CUT, FLOOR, PER_ISSUE_REASON, NoTurnError, Pace
 
 
 class Clock:
@@ -111,3 +111,25 @@ def test_threads_together_keep_to_the_cap_in_flight() -> None:
     for thread in threads:
         thread.join(10)
     assert len(seen) == 12 and max(seen) <= 3 and pace.in_flight == 0
+
+
+def test_a_slot_with_a_timeout_gives_up_at_once_when_the_pause_outlasts_it() -> None:
+    clock = Clock()
+    pace = Pace(max_in_flight=4, rate=20.0, clock=clock)
+    pace.refused(30.0, "jira-burst-based")
+    with pytest.raises(NoTurnError), pace.slot(timeout=5.0):
+        pass
+    assert pace.in_flight == 0  # no turn was taken
+    clock.now += 30.0
+    with pace.slot(timeout=5.0):  # the pause is over: a turn at once
+        assert pace.in_flight == 1
+
+
+def test_a_slot_with_a_timeout_waits_that_long_for_a_call_in_flight_to_end() -> None:
+    pace = Pace(max_in_flight=1, rate=1000.0)
+    started = time.monotonic()
+    with pace.slot(), pytest.raises(NoTurnError), pace.slot(timeout=0.2):
+        pass
+    assert 0.2 <= time.monotonic() - started < 5.0
+    with pace.slot(timeout=0.2):  # the first call ended: a turn at once
+        assert pace.in_flight == 1

@@ -12,6 +12,7 @@ from connector.errors import JiraForbiddenError, JiraServerError
 from connector.protocol import BoardEntry
 from impact.model import ImpactConfig
 from impact.ranking import Pending
+from pipeline.calls import LEASE_SHARE
 from pipeline.placements import PlacementQueue, board_lock, placer
 from tests.conftest import IMPACT_FIELD, FakeJira
 
@@ -37,7 +38,7 @@ def board_jira() -> FakeJira:
 @pytest.fixture
 def queue(huey, impact_config: ImpactConfig, board_jira: FakeJira) -> PlacementQueue:
     return PlacementQueue(
-        huey, delay=0.0, lease=60.0, place=placer(impact_config, lambda: board_jira)
+        huey, delay=0.0, lease=60.0, place=placer(impact_config, lambda: board_jira, lease=60.0)
     )
 
 
@@ -59,12 +60,18 @@ def test_one_run_places_every_waiting_issue_and_lets_go_of_them(huey, queue, boa
     assert huey.pending_count() == 1
 
 
+def test_a_runs_jira_calls_end_before_the_boards_lock_expires(huey, queue, board_jira):
+    queue.wait(BOARD, BLOCKING)
+    run_next(huey)
+    assert board_jira.time_limits == [60.0 * LEASE_SHARE]
+
+
 def test_an_issue_re_classified_during_the_run_waits_for_the_next(huey, impact_config, board_jira):
     def place_and_reclassify(board_id, issues, now):
         queue.wait(board_id, Pending("N-1", 10, "none"))  # triage, meanwhile
         return place(board_id, issues, now)
 
-    place = placer(impact_config, lambda: board_jira)
+    place = placer(impact_config, lambda: board_jira, lease=60.0)
     queue = PlacementQueue(huey, delay=0.0, lease=60.0, place=place_and_reclassify)
     queue.wait(BOARD, BLOCKING)
     run_next(huey)

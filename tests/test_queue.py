@@ -34,6 +34,7 @@ from connector.errors import (
     JiraUnavailableError,
 )
 from impact.model import Person
+from pipeline.calls import LEASE_SHARE
 from pipeline.delivery import Delivery
 from pipeline.delivery_log import DeliveryLog, SchemaError, make_engine, migrate
 from pipeline.placements import LocalPlacements
@@ -281,6 +282,12 @@ def test_worker_triages_and_records_plan_and_calls(qclient, dlog, huey, jira):
         "  PUT /rest/api/2/issue/SHOP-311 -> 204",
     ]
     assert jira.requests == ["POST comment/SHOP-311", "PUT issue/SHOP-311"]
+
+
+def test_a_jobs_jira_calls_end_before_its_issue_lock_expires(qclient, huey, jira):
+    post_signed(qclient, issue_payload(), headers=webhook_id(1))
+    run_jobs(huey)
+    assert jira.time_limits == [LEASE * LEASE_SHARE] and LEASE_SHARE < 1
 
 
 def test_a_job_handed_out_twice_runs_once(qclient, huey, queue, dlog, jira):

@@ -6,6 +6,7 @@ import pytest
 
 from connector.protocol import BoardEntry
 from impact.model import RankMode
+from pipeline.calls import LEASE_SHARE
 from pipeline.scheduled import RERANK_TASK, rerank_boards, schedule_reranks
 from tests.conftest import IMPACT_FIELD, FakeJira
 
@@ -35,6 +36,11 @@ def test_a_full_rank_board_is_put_in_band_order(huey, full_config, jira):
     assert rerank_boards(huey, full_config, lambda: jira, lease=60) == {
         1: "0 moved in 0 rank call(s)"
     }
+
+
+def test_a_reranks_jira_calls_end_before_the_boards_lock_expires(huey, full_config, jira):
+    rerank_boards(huey, full_config, lambda: jira, lease=60)
+    assert jira.time_limits == [60 * LEASE_SHARE]
 
 
 def test_a_board_another_worker_is_reranking_is_left_alone(huey, full_config, jira):
