@@ -5,10 +5,12 @@
 Everything runs on this machine, on 127.0.0.1: the Jira sandbox, the Procfile's web process
 (gunicorn on ``webhooks:create_app()``) with its worker running, and a bare Flask endpoint that
 only reads the body and answers 202, started with the same gunicorn command. ``wrk`` sends
-signed, real-size deliveries (each with its own X-Atlassian-Webhook-Identifier, so every one is
-accepted and queued) over 16 connections; the two endpoints take turns (``--turns``), the bare one
-only once the worker has caught up (so that it does not share the CPU with our backlog). Both
-run from the project's folder, so both get its ``gunicorn.conf.py`` (JSON access lines, metrics).
+signed, real-size deliveries over 16 connections, each a distinct event (its own
+X-Atlassian-Webhook-Identifier and changelog id, so its own body: the receiver takes a body
+already accepted for a replay, and would answer it without queuing anything); the two endpoints
+take turns (``--turns``), the bare one only once the worker has caught up (so that it does not
+share the CPU with our backlog). Both run from the project's folder, so both get its
+``gunicorn.conf.py`` (JSON access lines, metrics).
 
 Printed: accepted deliveries per second, p50 / p99 time to the 202, the ratio to the bare
 endpoint, and the worker's CPU per delivery; the ratio turn by turn; the CPU each process group
@@ -134,17 +136,44 @@ class Sandbox:
         return body["calls"], int(body["last"])
 
 
-def delivery(event: str, issue: dict[str, Any], *, by: str = "ana") -> bytes:
+def delivery(
+    event: str, issue: dict[str, Any], *, by: str = "ana", change: int = 1, at: int | None = None
+) -> bytes:
+    """A delivery's body, on one line; ``change`` is its changelog's id (one per event), ``at``
+    its timestamp (epoch ms; now by default)."""
     return json.dumps(
         {
-            "timestamp": int(time.time() * 1000),
+            "timestamp": int(time.time() * 1000) if at is None else at,
             "webhookEvent": event,
             "issue_event_type_name": "issue_updated" if event.endswith("updated") else None,
             "user": {"accountId": by, "displayName": by.title(), "accountType": "atlassian"},
             "issue": issue,
-            "changelog": {"id": "1", "items": [{"field": "description", "fieldtype": "jira"}]},
+            "changelog": {
+                "id": str(change),
+                "items": [{"field": "description", "fieldtype": "jira"}],
+            },
         }
     ).encode()
+
+
+class Events:
+    """Update deliveries for the bench's issues, each a new event: their changelog ids never
+    repeat within a run. The ``count`` taken at once share one timestamp, so none is older than
+    another for its issue (an older one would make the worker read the issue again, as it must,
+    and the figures would measure Jira's rate limit, not our processes)."""
+
+    def __init__(self, issues: list[dict[str, Any]]) -> None:
+        self.issues = issues
+        self.change = 0
+
+    def take(self, count: int) -> list[bytes]:
+        at = int(time.time() * 1000)
+        bodies = []
+        for _ in range(count):
+            self.change += 1
+            issue = self.issues[self.change % len(self.issues)]
+            bodies.append(delivery("jira:issue_updated", issue, change=self.change, at=at))
+        return bodies
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,10 +181,8 @@ def delivery(event: str, issue: dict[str, Any], *, by: str = "ana") -> bytes:
 
 WRK_SCRIPT = """
 local bodies, signatures, n = {}, {}, 0
-for i, path in ipairs({PATHS}) do
-  local f = io.open(path, "rb"); bodies[i] = f:read("*a"); f:close()
-end
-signatures = {SIGNATURES}
+for line in io.lines({BODIES}) do bodies[#bodies + 1] = line end
+for line in io.lines({SIGNATURES}) do signatures[#signatures + 1] = line end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 request = function()
@@ -176,6 +203,7 @@ class Load:
     requests: int
     refused: int
     cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU per request, by process group
+    repeated: int = 0  # requests past the run's distinct deliveries (replays, answered as such)
 
 
 def _ms(text: str) -> float:
@@ -282,18 +310,18 @@ def store_pids(env: dict[str, str]) -> list[int]:
 
 
 def write_script(folder: Path, bodies: list[bytes], prefix: str) -> Path:
+    """A wrk script sending ``bodies`` in turn (from the first again once all are sent), each
+    signed, under identifiers of its own; the bodies and signatures go in files, one a line."""
     from webhooks.signature import sign
 
-    paths, signatures = [], []
-    for i, body in enumerate(bodies):
-        path = folder / f"body-{prefix}-{i}.json"
-        path.write_bytes(body)
-        paths.append(json.dumps(str(path)))
-        signatures.append(json.dumps(sign(body, secret=SECRET)))
+    body_file = folder / f"bodies-{prefix}.jsonl"
+    body_file.write_bytes(b"".join(body + b"\n" for body in bodies))
+    signature_file = folder / f"signatures-{prefix}.txt"
+    signature_file.write_text("".join(sign(body, secret=SECRET) + "\n" for body in bodies))
     script = folder / f"load-{prefix}.lua"
     script.write_text(
-        WRK_SCRIPT.replace("{PATHS}", "{" + ", ".join(paths) + "}")
-        .replace("{SIGNATURES}", "{" + ", ".join(signatures) + "}")
+        WRK_SCRIPT.replace("{BODIES}", json.dumps(str(body_file)))
+        .replace("{SIGNATURES}", json.dumps(str(signature_file)))
         .replace("{PREFIX}", prefix)
     )
     return script
@@ -423,6 +451,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="sqlite,redis,redis+postgresql")
     parser.add_argument("--e2e-samples", type=int, default=40)
     parser.add_argument(
+        "--pool-rate",
+        type=int,
+        default=3000,
+        help="distinct deliveries made ready per second of a load run (a faster run sends some "
+        "twice, and says so)",
+    )
+    parser.add_argument(
         "--split",
         action="store_true",
         help="diagnosis: also load the endpoint doing only its read half, then only its take half",
@@ -459,9 +494,23 @@ def main(argv: list[str] | None = None) -> int:
             sandbox.create_issue(summary=f"Labelled {n}", labels=["needs-customer-impact"])
             for n in range(POOL)
         ]
-        bodies = [delivery("jira:issue_updated", sandbox.issue(key)) for key in labelled]
-        print(f"payload: {len(bodies[0])} bytes, signed; {args.connections} connections; "
-              f"gunicorn: {procfile_command('web')}", flush=True)  # fmt: skip
+        events = Events([sandbox.issue(key) for key in labelled])
+        pool = args.seconds * args.pool_rate  # distinct deliveries ready for each load run
+
+        def load(url: str, sub: Path, prefix: str, groups: dict[str, list[int]]) -> Load:
+            """A load run of new events; its script and bodies go once it has run."""
+            script = write_script(sub, events.take(pool), prefix)
+            try:
+                done = run_wrk(url, script, args.seconds, args.connections, groups)
+            finally:
+                for path in sub.glob(f"*-{prefix}.*"):
+                    path.unlink()
+            done.repeated = max(0, done.requests - pool)
+            return done
+
+        print(f"payload: {len(events.take(1)[0])} bytes, signed, {pool} distinct per run; "
+              f"{args.connections} connections; gunicorn: {procfile_command('web')}",
+              flush=True)  # fmt: skip
 
         rows = []
         e2e: list[float] = []
@@ -498,24 +547,21 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 worker_pids = [p for pid in our_groups["worker"] for p in process_tree(pid)]
                 worker_started = cpu_seconds(worker_pids)
-                warm = write_script(sub, bodies, f"warm-{backend}")
+                warm = write_script(sub, events.take(POOL), f"warm-{backend}")
                 run_wrk(bare_url, warm, 2, args.connections)
                 run_wrk(url, warm, 2, args.connections)
+                bare_script = write_script(sub, events.take(POOL), f"bare-{backend}")
                 ours, theirs = [], []
                 for turn in range(args.turns):
                     settled()  # the bare endpoint does not share the CPU with our backlog
                     theirs.append(
-                        run_wrk(bare_url, warm, args.seconds, args.connections, bare_groups)
+                        run_wrk(bare_url, bare_script, args.seconds, args.connections, bare_groups)
                     )
-                    script = write_script(sub, bodies, f"{backend}-{turn}")
-                    ours.append(run_wrk(url, script, args.seconds, args.connections, our_groups))
+                    ours.append(load(url, sub, f"{backend}-{turn}", our_groups))
                     for half, (process, half_url, loads) in halves.items():
                         settled()
-                        script = write_script(sub, bodies, f"{backend}-{turn}-{half}")
                         groups = our_groups | {"web": [process.popen.pid]}
-                        loads.append(
-                            run_wrk(half_url, script, args.seconds, args.connections, groups)
-                        )
+                        loads.append(load(half_url, sub, f"{backend}-{turn}-{half}", groups))
                 accepted = sum(o.requests - o.refused for o in ours)
                 stored = settled()
                 # the worker's whole cost per delivery it ran: during the loads and after them
@@ -538,6 +584,8 @@ def main(argv: list[str] | None = None) -> int:
             p99 = max(o.p99_ms for o in ours)
             refused = sum(o.refused for o in ours)
             ratio = rate / bare_rate
+            if repeated := sum(o.repeated for o in ours):
+                print(f"{backend}: {repeated} requests repeated a delivery: raise --pool-rate")
             print(
                 f"{backend:<18} {rate:>10.0f} {p50:>7.2f} {p99:>7.2f} {bare_rate:>8.0f} "
                 f"{ratio:>6.2f}  {refused:>7}  {dict(sorted(stored.items()))}"
