@@ -564,10 +564,11 @@ def main(argv: list[str] | None = None) -> int:
                         loads.append(load(half_url, sub, f"{backend}-{turn}-{half}", groups))
                 accepted = sum(o.requests - o.refused for o in ours)
                 stored = settled()
-                # the worker's whole cost per delivery it ran: during the loads and after them
+                # the worker's whole cost per delivery it ran (the log's duplicates it never
+                # saw): during the loads and after them
                 per_delivery = cpu_seconds(worker_pids) - worker_started
                 stored["worker ms each"] = round(
-                    1000 * per_delivery / max(1, sum(stored.values())), 2
+                    1000 * per_delivery / max(1, stored.get("done", 0)), 2
                 )
                 split = {f"  {half} only": loads for half, (_, _, loads) in halves.items()}
                 rows.append((backend, ours, theirs, accepted, stored, split))

@@ -371,8 +371,11 @@ class JiraConnector(BoardsMixin, SearchMixin):
         """Calls made inside wait for Jira ``seconds`` in all: each request's timeout is what is
         left of them, and a call due after they ran out (or whose turn or ``Retry-After`` would
         come after) raises unsent: for a page that must answer in time however many pages a read
-        takes, and for a job that must end before its lock expires."""
-        previous, self._deadline = self._deadline, self._clock() + seconds
+        takes, and for a job that must end before its lock expires. (``requests`` applies a
+        timeout to the connection and to each wait for bytes, so an answer that trickles in can
+        still outlast it.)"""
+        previous, deadline = self._deadline, self._clock() + seconds
+        self._deadline = deadline if previous is None else min(previous, deadline)  # nested: both
         try:
             yield
         finally:
@@ -490,8 +493,12 @@ class JiraConnector(BoardsMixin, SearchMixin):
                 with self.pace.slot(self._left()), self._translated(method, path):
                     return self._timed(method, path, send)
             except NoTurnError as exc:
-                raise JiraUnavailableError(
-                    f"{exc}: the time limit ran out waiting for the pace", method=method, path=path
+                said = f"not sent, {exc} (the time limit)"
+                if exc.wait is None:  # every turn is taken by calls in flight
+                    raise JiraUnavailableError(said, method=method, path=path) from exc
+                # paused for Jira's rate limit, or spaced by it: the queue retries after the wait
+                raise JiraRateLimitError(
+                    said, retry_after=exc.wait, method=method, path=path
                 ) from exc
             except JiraRateLimitError as exc:
                 wait = self.pace.refused(exc.retry_after, exc.reason)

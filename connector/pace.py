@@ -29,7 +29,13 @@ DEFAULT_WAIT = 1.0  # seconds, for a 429 that says nothing
 
 
 class NoTurnError(TimeoutError):
-    """No turn to call Jira came within the time the caller had."""
+    """No turn to call Jira came within the time the caller had. ``wait``: the seconds until
+    the next turn when the pace knows them (a pause after a 429, the rate's spacing); None when
+    it waits for a call in flight to end."""
+
+    def __init__(self, message: str, *, wait: float | None = None) -> None:
+        super().__init__(message)
+        self.wait = wait
 
 
 class Pace:
@@ -60,7 +66,10 @@ class Pace:
             while (wait := self.turn(now := self.clock())) > 0:
                 if give_up is not None:
                     if now + wait > give_up and (wait != float("inf") or now >= give_up):
-                        raise NoTurnError(f"no turn to call Jira within {timeout:.1f}s")
+                        raise NoTurnError(
+                            f"no turn to call Jira within {max(0.0, timeout or 0.0):.1f}s",
+                            wait=None if wait == float("inf") else wait,
+                        )
                     wait = min(wait, give_up - now)
                 self._cond.wait(timeout=wait if wait != float("inf") else None)
         try:

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             for fields in NEW_ISSUES:
                 keys.append(stack.create_issue(**fields))
                 say(f"  {keys[-1]} by {fields['as']}: {fields['summary']}")
-            stack.settle(quiet_s=3.0)  # past the placement run (PLACEMENT_DELAY_SECONDS)
+            stack.settle()  # the placement runs included (queued jobs)
             new_calls = [c for c in stack.calls(since=mark) if c["user"] == "impact-bot"]
 
             show_board(stack, project, "The board after: customer-facing work first")

@@ -364,18 +364,20 @@ class Stack:
 
     def queued_jobs(self) -> int:
         """The jobs in the product's queue, scheduled ones included, as its ``/metrics`` shows
-        them (-1 when the web process does not say: it counts as busy)."""
-        token = self.extra_env.get("METRICS_TOKEN")
+        them (-1 when the web process does not answer in time: it counts as busy)."""
+        token = self.env().get("METRICS_TOKEN")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             response = self.http.get(f"{self.app_url}/metrics", headers=headers, timeout=10)
         except (requests.ConnectionError, requests.Timeout):
             return -1
-        for line in response.text.splitlines() if response.ok else ():
+        if not response.ok:
+            raise StackError(f"/metrics answered {response.status_code}: {response.text[:200]}")
+        for line in response.text.splitlines():
             name, _, value = line.partition(" ")
             if name == QUEUE_JOBS_METRIC:
                 return int(float(value))
-        return -1
+        raise StackError(f"/metrics shows no {QUEUE_JOBS_METRIC}: is the queue in use?")
 
     # ---- plumbing
 

@@ -34,6 +34,20 @@ IMPACT_FIELD = "customfield_10042"
 BOT = Person(account_id="557058:bot", display_name="Impact Bot")
 
 
+class Requests(list[str]):
+    """A fake's record of requests, noting in ``fake.unlimited`` those made outside every time
+    limit."""
+
+    def __init__(self, fake: FakeJira) -> None:
+        super().__init__()
+        self.fake = fake
+
+    def append(self, request: str) -> None:
+        super().append(request)
+        if self.fake._limit is None:
+            self.fake.unlimited.append(request)
+
+
 class FakeJira:
     """Serves issues from a dict and records every request the product would make.
 
@@ -42,7 +56,8 @@ class FakeJira:
     the board's filter is ``board_jql``; JQL is evaluated with the sandbox's evaluator, so
     ``ORDER BY Rank`` follows the board's order. Board requests are recorded apart, in
     ``board_requests``. Searches (``search_issues``) run on ``issues`` with the same evaluator;
-    ``time_limit`` records the seconds it was given in ``time_limits``."""
+    ``time_limit`` records the seconds it was given in ``time_limits``; the requests made
+    outside every time limit are also in ``unlimited``."""
 
     def __init__(
         self,
@@ -56,14 +71,16 @@ class FakeJira:
         self.account = account
         self.issues = dict(issues or {})
         self.groups = dict(groups or {})
-        self.requests: list[str] = []  # "GET issue/SHOP-1", "PUT issue/SHOP-1", ...
+        self.unlimited: list[str] = []
+        self._limit: float | None = None  # the time limit calls are made in now
+        self.requests: list[str] = Requests(self)  # "GET issue/SHOP-1", "PUT issue/SHOP-1", ...
         self.applied: list[Plan] = []
         self.fail_with: JiraError | None = None  # raised by the next write
         self.boards: dict[int, list[BoardEntry]] = {}
         self.done: set[str] = set()
         self.board_jql = "project = SHOP ORDER BY Rank ASC"
         self.schedule = True  # the Schedule issues permission
-        self.board_requests: list[str] = []  # "GET board/1/issue <jql>", "PUT rank 1 after X: Y"
+        self.board_requests: list[str] = Requests(self)  # "GET board/1/issue <jql>", "PUT rank …"
         self.time_limits: list[float] = []
 
     def field_id(self) -> str | None:
@@ -118,7 +135,11 @@ class FakeJira:
     @contextlib.contextmanager
     def time_limit(self, seconds: float) -> Iterator[None]:
         self.time_limits.append(seconds)
-        yield
+        previous, self._limit = self._limit, seconds
+        try:
+            yield
+        finally:
+            self._limit = previous
 
     # ---- boards
 

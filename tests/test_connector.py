@@ -719,8 +719,22 @@ def test_inside_a_time_limit_no_call_is_sent_when_the_pace_is_paused_past_it(
     pace = waits.pace()
     connector = cloud(pace=pace, sleep=waits.sleep, clock=waits.clock)
     connector.is_cloud()
-    pace.refused(30.0, "jira-burst-based")  # another thread was told to wait 30 s
-    with pytest.raises(errors.JiraUnavailableError, match="time limit"), connector.time_limit(5):
+    pace.refused(8.0, "jira-burst-based")  # another thread was told to wait 8 s
+    refused = pytest.raises(errors.JiraRateLimitError, match="not sent")
+    with refused as caught, connector.time_limit(3):
         connector.apply_plan(plan(priority="Highest"))
+    assert caught.value.retry_after == pytest.approx(8.0, abs=0.5)  # the queue retries after it
     assert [c.method for c in connector.take_calls()] == ["GET"]  # serverInfo only
     assert waits.slept == []
+
+
+def test_inside_a_time_limit_nested_limits_keep_the_shorter(
+    cloud_server_info: responses.BaseResponse,
+) -> None:
+    waits = Waits()
+    connector = cloud(clock=waits.clock)
+    with connector.time_limit(1.0), connector.time_limit(60.0):
+        connector.is_cloud()
+        waits.ahead += 2.0  # the outer limit has run out
+        with pytest.raises(errors.JiraUnavailableError, match="time limit"):
+            connector.apply_plan(plan(priority="Highest"))

@@ -117,8 +117,9 @@ def test_a_slot_with_a_timeout_gives_up_at_once_when_the_pause_outlasts_it() -> 
     clock = Clock()
     pace = Pace(max_in_flight=4, rate=20.0, clock=clock)
     pace.refused(30.0, "jira-burst-based")
-    with pytest.raises(NoTurnError), pace.slot(timeout=5.0):
+    with pytest.raises(NoTurnError) as caught, pace.slot(timeout=5.0):
         pass
+    assert caught.value.wait == pytest.approx(30.0)  # for the caller's retry
     assert pace.in_flight == 0  # no turn was taken
     clock.now += 30.0
     with pace.slot(timeout=5.0):  # the pause is over: a turn at once
@@ -128,8 +129,29 @@ def test_a_slot_with_a_timeout_gives_up_at_once_when_the_pause_outlasts_it() -> 
 def test_a_slot_with_a_timeout_waits_that_long_for_a_call_in_flight_to_end() -> None:
     pace = Pace(max_in_flight=1, rate=1000.0)
     started = time.monotonic()
-    with pace.slot(), pytest.raises(NoTurnError), pace.slot(timeout=0.2):
+    with pace.slot(), pytest.raises(NoTurnError) as caught, pace.slot(timeout=0.2):
         pass
     assert 0.2 <= time.monotonic() - started < 5.0
+    assert caught.value.wait is None  # nobody knows when the call in flight ends
     with pace.slot(timeout=0.2):  # the first call ended: a turn at once
         assert pace.in_flight == 1
+
+
+def test_a_slot_with_a_timeout_takes_the_turn_a_call_ending_in_time_frees() -> None:
+    pace = Pace(max_in_flight=1, rate=1000.0)
+    took: list[float] = []
+    holding = threading.Event()
+
+    def first() -> None:
+        with pace.slot():
+            holding.set()
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    holding.wait(5)
+    started = time.monotonic()
+    with pace.slot(timeout=10.0):
+        took.append(time.monotonic() - started)
+    thread.join(5)
+    assert took and 0.1 <= took[0] < 5.0  # woken when the first call ended, not at the timeout

@@ -64,6 +64,7 @@ def test_a_runs_jira_calls_end_before_the_boards_lock_expires(huey, queue, board
     queue.wait(BOARD, BLOCKING)
     run_next(huey)
     assert board_jira.time_limits == [60.0 * LEASE_SHARE]
+    assert board_jira.board_requests and board_jira.unlimited == []
 
 
 def test_an_issue_re_classified_during_the_run_waits_for_the_next(huey, impact_config, board_jira):

@@ -288,6 +288,7 @@ def test_a_jobs_jira_calls_end_before_its_issue_lock_expires(qclient, huey, jira
     post_signed(qclient, issue_payload(), headers=webhook_id(1))
     run_jobs(huey)
     assert jira.time_limits == [LEASE * LEASE_SHARE] and LEASE_SHARE < 1
+    assert jira.requests and jira.unlimited == []  # every call inside the limit
 
 
 def test_a_job_handed_out_twice_runs_once(qclient, huey, queue, dlog, jira):

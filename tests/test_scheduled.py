@@ -41,6 +41,7 @@ def test_a_full_rank_board_is_put_in_band_order(huey, full_config, jira):
 def test_a_reranks_jira_calls_end_before_the_boards_lock_expires(huey, full_config, jira):
     rerank_boards(huey, full_config, lambda: jira, lease=60)
     assert jira.time_limits == [60 * LEASE_SHARE]
+    assert jira.board_requests and jira.unlimited == []
 
 
 def test_a_board_another_worker_is_reranking_is_left_alone(huey, full_config, jira):
