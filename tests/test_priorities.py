@@ -44,6 +44,15 @@ def created(days: int) -> str:
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
 
+def in_this_week(share: float) -> float:
+    """Days ago that lie ``share`` of the way back to this week's Monday, 00:00 UTC: in this
+    week's bar whatever the day the tests run (a fixed few hours would fall in last week's on
+    a Monday morning)."""
+    now = datetime.now(UTC)
+    monday = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(now.weekday())
+    return (now - monday).total_seconds() / 86400 * share
+
+
 def resolved_issue(key: str, label: str, days_ago: float) -> dict:
     when = datetime.now(UTC) - timedelta(days=days_ago)
     return {
@@ -71,11 +80,12 @@ def jira() -> FakeJira:
         BoardEntry("SHOP-5", (), {"summary": "=HYPERLINK(\"http://evil.test\")", **impact(NONE)}),
     ]  # fmt: skip
     fake.issues = {
-        "SHOP-90": resolved_issue("SHOP-90", "customer-impact-degraded", 0.1),
-        "SHOP-91": resolved_issue("SHOP-91", "internal-preference", 0.2),
-        "SHOP-92": resolved_issue("SHOP-92", "customer-impact-blocking", 8),
-        "SHOP-93": resolved_issue("SHOP-93", "needs-customer-impact", 8),
-        "SHOP-94": resolved_issue("SHOP-94", "checkout", 8),  # never triaged: not counted
+        "SHOP-90": resolved_issue("SHOP-90", "customer-impact-degraded", in_this_week(0.3)),
+        "SHOP-91": resolved_issue("SHOP-91", "internal-preference", in_this_week(0.6)),
+        "SHOP-92": resolved_issue("SHOP-92", "customer-impact-blocking", 7 + in_this_week(0.5)),
+        "SHOP-93": resolved_issue("SHOP-93", "needs-customer-impact", 7 + in_this_week(0.5)),
+        # never triaged: not counted
+        "SHOP-94": resolved_issue("SHOP-94", "checkout", 7 + in_this_week(0.5)),
         "SHOP-95": resolved_issue("SHOP-95", "customer-impact-blocking", 200),  # too old
     }
     return fake
