@@ -344,16 +344,16 @@ class Stack:
         rows: list[dict[str, Any]] = self.control("GET", f"/board/{board_id}")["issues"]
         return rows
 
-    def settle(self, *, quiet_s: float = 1.5, timeout: float = 60.0, jobs: bool = True) -> None:
+    def settle(self, *, quiet_s: float = 1.5, timeout: float = 60.0) -> None:
         """Wait until the sandbox has no webhook left to send, Jira saw no new call for
-        ``quiet_s`` seconds and (with ``jobs``) the product's queue holds no job, a placement run
-        or a retry scheduled for later included: the product has done all it will do for now."""
+        ``quiet_s`` seconds and the product's queue holds no job, a placement run or a retry
+        scheduled for later included: the product has done all it will do for now."""
         deadline = time.monotonic() + timeout
         last, quiet_since = -1, time.monotonic()
         while time.monotonic() < deadline:
             idle = self.control("GET", "/deliveries?wait=2")["idle"]
             seen = self.last_call()
-            if jobs and idle:
+            if idle:
                 idle = self.queued_jobs() == 0
             if seen != last or not idle:
                 last, quiet_since = seen, time.monotonic()

@@ -21,6 +21,7 @@ from flask import Response, current_app, redirect, request
 from flask.typing import ResponseReturnValue
 from markupsafe import escape
 
+from impact.model import ImpactConfig
 from pipeline.calls import account_calls
 from pipeline.counters import Counts, LocalCounts
 from service.errors import short_error
@@ -48,12 +49,16 @@ class Door:
     auth: TokenAuth
     cookie: str
     path: str  # the cookie's path: the pages it opens
-    realm: str  # for WWW-Authenticate
     tokens_named: str  # "the admin token", for messages
 
 
 def settings() -> Settings:
     found: Settings = current_app.extensions["impact.settings"]
+    return found
+
+
+def config() -> ImpactConfig:
+    found: ImpactConfig = current_app.extensions["impact.config"]
     return found
 
 
@@ -266,8 +271,7 @@ def page_jira() -> Iterator[Any]:
         if jira is None:
             from connector.client import JiraConnector
 
-            config = current_app.extensions["impact.config"]
-            jira = JiraConnector.from_settings(settings(), field=config.field)
+            jira = JiraConnector.from_settings(settings(), field=config().field)
             current_app.extensions["impact.admin.connector"] = jira
         try:
             yield jira

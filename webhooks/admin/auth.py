@@ -55,7 +55,6 @@ class TokenAuth:
     ) -> None:
         self._tokens = tuple(t for t in tokens if t)
         self.max_age = max_age
-        self._purpose = purpose
         material = b"\0".join(t.encode() for t in self._tokens)
         self._key = hmac.new(material, purpose, hashlib.sha256).digest() if material else b""
 
@@ -96,8 +95,8 @@ class TokenAuth:
         return bool(given) and hmac.compare_digest(self.csrf_token(sid), str(given))
 
     def _serializer(self) -> URLSafeTimedSerializer:
-        salt = "admin-session" if self._purpose == _KEY_PURPOSE else self._purpose.decode()
-        return URLSafeTimedSerializer(self._key, salt=salt)
+        # the key is of this set of pages already; the salt is the one admin sessions had
+        return URLSafeTimedSerializer(self._key, salt="admin-session")
 
 
 class AdminAuth(TokenAuth):

@@ -30,12 +30,11 @@ from flask.typing import ResponseReturnValue
 
 from connector.errors import JiraError
 from impact.decide import MISSING_BAND
-from impact.model import ImpactConfig, ProjectConfig
+from impact.model import ProjectConfig
 from impact.ranking import PINNED_LABEL, Move, RerankPlan
 from pipeline.delivery_log import DEAD, DONE, FAILED, IGNORED, STATUSES, Entry
 from pipeline.judge import Judged
 from service.errors import short_error
-from service.settings import Settings
 from webhooks import pages
 from webhooks.admin.auth import COOKIE, COOKIE_PATH, CSRF_FIELD, Admin, AdminAuth, safe_next
 from webhooks.health import delivery_stores
@@ -70,24 +69,15 @@ _NOTICES = {
 # Access
 
 
-def _settings() -> Settings:
-    return pages.settings()
-
-
-def _config() -> ImpactConfig:
-    config: ImpactConfig = current_app.extensions["impact.config"]
-    return config
-
-
 def _auth() -> AdminAuth:
     auth: AdminAuth | None = current_app.extensions.get("impact.admin.auth")
     if auth is None:
-        auth = current_app.extensions["impact.admin.auth"] = AdminAuth(_settings().admin_token)
+        auth = current_app.extensions["impact.admin.auth"] = AdminAuth(pages.settings().admin_token)
     return auth
 
 
 def _door() -> Door:
-    return Door("admin", _auth(), COOKIE, COOKIE_PATH, REALM, "the admin token")
+    return Door("admin", _auth(), COOKIE, COOKIE_PATH, "the admin token")
 
 
 @bp.before_request
@@ -335,7 +325,7 @@ class Band:
 
 def _boards() -> list[tuple[int, str, str]]:
     """(board id, project key, rank mode) of every board in the config."""
-    return [(p.board, p.key, p.rank.value) for p in _config().projects if p.board is not None]
+    return [(p.board, p.key, p.rank.value) for p in pages.config().projects if p.board is not None]
 
 
 def reason_for(judged: Judged) -> str:
@@ -379,13 +369,13 @@ def board(board_id: int) -> ResponseReturnValue:
     from pipeline.ranking import RankRefusedError, project_for_board, read_board
 
     try:
-        project = project_for_board(_config(), board_id)
+        project = project_for_board(pages.config(), board_id)
     except RankRefusedError as exc:
         return _page("message.html", 404, title=f"Board {board_id}", message=exc.problems[0])
     with page_jira() as jira:
         try:
             setup = jira.board_setup(board_id)
-            review = read_board(board_id, _config(), jira)
+            review = read_board(board_id, pages.config(), jira)
             can_rank = jira.can_schedule(project.project.key)
         except JiraError as exc:
             return _page(
@@ -432,7 +422,7 @@ def check() -> ResponseReturnValue:
         run = run_checks
     with page_jira() as jira:
         try:
-            findings = list(run(_settings(), _config(), jira))
+            findings = list(run(pages.settings(), pages.config(), jira))
         except Exception as exc:
             log.exception("admin: the check could not run")
             return _page(

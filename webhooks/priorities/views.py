@@ -40,7 +40,6 @@ from flask.typing import ResponseReturnValue
 
 from connector.errors import JiraError
 from impact.decide import MISSING_BAND
-from impact.model import ImpactConfig
 from pipeline.priorities import COLUMNS, age_text
 from pipeline.priorities_reads import (
     TimedCache,
@@ -76,11 +75,6 @@ _NOTICES = {"logged-out": "You are logged out."}
 # Access
 
 
-def _config() -> ImpactConfig:
-    config: ImpactConfig = current_app.extensions["impact.config"]
-    return config
-
-
 def _door() -> Door | None:
     """The way in; None when the pages are open to all (``PUBLIC_PRIORITIES=1``)."""
     settings = pages.settings()
@@ -91,7 +85,7 @@ def _door() -> Door | None:
         auth = TokenAuth((settings.viewer_token, settings.admin_token), purpose=_PURPOSE)
         current_app.extensions["impact.priorities.auth"] = auth
     named = "a viewer token or the admin token" if settings.viewer_token else "the admin token"
-    return Door("priorities", auth, COOKIE, PATH, REALM, named)
+    return Door("priorities", auth, COOKIE, PATH, named)
 
 
 @bp.before_request
@@ -215,11 +209,11 @@ def _read(wanted: Mapping[Hashable, Callable[[Any], Any]]) -> dict[Hashable, Any
 
 
 def _board_reader(board_id: int) -> Callable[[Any], Any]:
-    return lambda jira: read_board_priorities(board_id, _config(), jira)
+    return lambda jira: read_board_priorities(board_id, pages.config(), jira)
 
 
 def _weeks_reader(board_id: int, now: datetime) -> Callable[[Any], Any]:
-    return lambda jira: read_resolved(board_id, _config(), jira, now=now)
+    return lambda jira: read_resolved(board_id, pages.config(), jira, now=now)
 
 
 def _unavailable(exc: JiraError, kind: str, what: str) -> ResponseReturnValue:
@@ -238,7 +232,7 @@ def _unavailable(exc: JiraError, kind: str, what: str) -> ResponseReturnValue:
 
 @bp.get("")
 def index() -> ResponseReturnValue:
-    config = _config()
+    config = pages.config()
     boards = [p.board for p in config.projects if p.board is not None]
     try:
         found = _read({("board", b): _board_reader(b) for b in dict.fromkeys(boards)})
@@ -269,7 +263,7 @@ def board_csv(board_id: int) -> ResponseReturnValue:
 
 def _board(board_id: int, kind: str) -> ResponseReturnValue:
     try:
-        project = project_for_board(_config(), board_id)
+        project = project_for_board(pages.config(), board_id)
     except RankRefusedError:
         message = f"Board {board_id} is not one of the configured boards."
         if kind == "json":
