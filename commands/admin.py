@@ -26,7 +26,7 @@ from commands.backfill import (
     format_table,
     summarise,
 )
-from commands.common import fail, plural, settings_from_env
+from commands.common import config_of, fail, plural, settings_from_env
 from commands.output import echo
 from connector.admin import AdminWebhook, JiraAdmin
 from connector.client import JiraConnector
@@ -44,13 +44,6 @@ from jira_setup.webhook import (
 from pipeline.placements import PlacementQueue
 from pipeline.queue import make_huey
 from service.settings import Settings
-
-
-def _config(settings: Settings) -> ImpactConfig:
-    try:
-        return load_config(settings.impact_config)
-    except ConfigError as exc:
-        fail(str(exc))
 
 
 def _connector(settings: Settings, config: ImpactConfig) -> JiraConnector:
@@ -140,7 +133,7 @@ def backfill_command(
     early or an issue failed.
     """
     settings = settings_from_env()
-    config = _config(settings)
+    config = config_of(settings)
     jira = _connector(settings, config)
     progress = Progress.for_jql(state_dir, jql=jql, jira_url=settings.jira_url)
     if restart:
@@ -252,7 +245,7 @@ def webhook_register(url: str, jql: str | None, name: str) -> None:
     if problem:
         raise click.BadParameter(problem, param_hint="--url")
     settings = settings_from_env()
-    config = _config(settings)
+    config = config_of(settings)
     if jql is None:
         if not config.projects:
             raise click.UsageError(f"{config.source} configures no project: give --jql")
@@ -284,7 +277,7 @@ def webhook_list() -> None:
     Marked (*) are those whose URL ends in /webhooks/jira. Exit 1 when Jira refuses.
     """
     settings = settings_from_env()
-    config = _config(settings)
+    config = config_of(settings)
     admin = JiraAdmin(_connector(settings, config))
     try:
         hooks = admin.webhooks()

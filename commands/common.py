@@ -1,4 +1,5 @@
-"""What the admin's commands share: failing with a message, the settings, plurals."""
+"""What the admin's commands share: failing with a message, the settings and the config,
+plurals."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import sys
 from typing import NoReturn
 
 from commands.output import echo
+from impact.config import ConfigError, load_config
+from impact.model import ImpactConfig
 from service.settings import Settings, SettingsError
 
 
@@ -22,6 +25,14 @@ def settings_from_env() -> Settings:
     try:
         return Settings.from_env(os.environ)
     except SettingsError as exc:
+        fail(str(exc))
+
+
+def config_of(settings: Settings) -> ImpactConfig:
+    """The impact config ``settings`` name; exit 1 naming every problem in it."""
+    try:
+        return load_config(settings.impact_config)
+    except ConfigError as exc:
         fail(str(exc))
 
 

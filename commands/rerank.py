@@ -16,10 +16,9 @@ from contextlib import contextmanager, nullcontext
 import click
 from huey.exceptions import TaskLockedException
 
-from commands.common import fail, plural, settings_from_env
+from commands.common import config_of, fail, plural, settings_from_env
 from commands.output import echo
 from connector.errors import JiraError, RankPartialError
-from impact.config import ConfigError, load_config
 from pipeline.calls import within_lease
 from pipeline.placements import board_lock
 from pipeline.queue import make_huey
@@ -42,10 +41,7 @@ def rerank_command(board_id: int, apply: bool) -> None:
     from connector.client import JiraConnector  # the command's only Jira client
 
     settings = settings_from_env()
-    try:
-        config = load_config(settings.impact_config)
-    except ConfigError as exc:
-        fail(str(exc))
+    config = config_of(settings)
     jira = JiraConnector.from_settings(settings, field=config.field)
     limit = within_lease(jira, settings.lease_seconds) if apply else nullcontext()
     with holding_board(settings, board_id) if apply else nullcontext(), limit:

@@ -14,12 +14,12 @@ from typing import Any
 
 import click
 
-from commands.common import fail, plural, settings_from_env
+from commands.common import config_of, fail, plural, settings_from_env
 from commands.output import echo
 from connector.admin import JiraAdmin
 from connector.client import JiraConnector, find_field
 from connector.errors import JiraError
-from impact.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, parse_config
+from impact.config import DEFAULT_CONFIG_PATH, ConfigError, parse_config
 from impact.model import FieldRef
 from jira_setup.check import redact_url
 from jira_setup.setup import Done, SetupError, SetupReport, apply_plan, plan_site
@@ -59,10 +59,7 @@ def setup_command(url: str | None, apply: bool, path: str | None, as_json: bool)
     settings = settings_from_env()
     if path is not None:
         settings = replace(settings, impact_config=path)
-    try:
-        config = load_config(settings.impact_config)
-    except ConfigError as exc:
-        fail(str(exc))
+    config = config_of(settings)
     jira = JiraConnector.from_settings(settings, field=config.field)
     try:
         report = plan_site(settings, config, jira, url=url)

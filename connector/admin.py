@@ -20,20 +20,19 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from connector.client import API, JiraConnector
+from connector.client import JiraConnector
 from connector.errors import (
     JiraBadRequestError,
     JiraError,
     JiraForbiddenError,
     JiraNotFoundError,
 )
-from connector.search import SearchPage
+from connector.protocol import API, MAX_PAGES
 from impact.keys import is_issue_key, is_project_key
 
 WEBHOOKS = "/rest/webhooks/1.0/webhook"
 WEBHOOK_EVENTS = ("jira:issue_created", "jira:issue_updated")
 JQL_SECTION = "issue-related-events-section"
-MAX_PAGES = 1_000  # bounds every paged read
 KEYS_PAGE = 1_000  # keys only: Jira may send fewer, paging follows what it sends
 ISSUES_PAGE = 50
 
@@ -233,18 +232,12 @@ class JiraAdmin:
 
     # ---- search
 
-    def search_page(
-        self, jql: str, *, fields: Sequence[str], cursor: str | None = None, size: int = 50
-    ) -> SearchPage:
-        """One page of a search (``connector.search``)."""
-        return self.jira.search_page(jql, fields=fields, cursor=cursor, size=size)
-
     def issue_keys(self, jql: str) -> list[str]:
         """The keys of every issue ``jql`` matches, in Jira's order."""
         keys: list[str] = []
         cursor: str | None = None
         for _ in range(MAX_PAGES):
-            page = self.search_page(jql, fields=("key",), cursor=cursor, size=KEYS_PAGE)
+            page = self.jira.search_page(jql, fields=("key",), cursor=cursor, size=KEYS_PAGE)
             keys += [str(i["key"]) for i in page.issues if i.get("key")]
             cursor = page.cursor
             if cursor is None:
@@ -259,7 +252,7 @@ class JiraAdmin:
         if not keys:
             return []
         try:
-            page = self.search_page(key_list_jql(keys), fields=fields, size=ISSUES_PAGE)
+            page = self.jira.search_page(key_list_jql(keys), fields=fields, size=ISSUES_PAGE)
         except JiraBadRequestError:
             # Jira refuses ``key in (…)`` naming an issue deleted since: read them one by one
             return [found for key in keys if (found := self._issue(key, fields)) is not None]

@@ -24,16 +24,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from connector.errors import JiraError, JiraForbiddenError, RankPartialError
-from connector.protocol import BoardEntry, BoardSetup, Call, Requesting
+from connector.protocol import API, MAX_PAGES, BoardEntry, BoardSetup, Call, Requesting
 from impact.ranking import RankCall
 
 AGILE = "/rest/agile/1.0"
-API = "/rest/api/2"
 RANK_PATH = f"{AGILE}/issue/rank"
 SCHEDULE_ISSUES = "SCHEDULE_ISSUES"
 SETUP_TTL_SECONDS = 600.0
 PAGE_SIZE = 500  # Jira may answer with fewer per page; paging follows what it sends
-MAX_PAGES = 1_000  # bounds a read of the whole board
 
 RANK_FORBIDDEN = (
     "the service account may not rank these issues: grant it the Schedule issues permission "

@@ -46,7 +46,7 @@ from connector.errors import (
     JiraUnavailableError,
 )
 from connector.pace import NoTurnError, Pace
-from connector.protocol import Call
+from connector.protocol import API, Call
 from connector.search import SearchMixin
 from impact.decide import ASK_MARKER
 from impact.keys import is_issue_ref
@@ -54,7 +54,6 @@ from impact.model import FieldRef, Person, Plan
 
 log = logging.getLogger(__name__)
 
-API = "/rest/api/2"
 FIELDS_TTL_SECONDS = 60.0
 MISSING_FIELD_RETRY_SECONDS = 10.0
 _TEXT_KEPT = 200  # characters of a non-JSON error body kept as Jira's message

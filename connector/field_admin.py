@@ -25,8 +25,8 @@ from typing import Any
 from urllib.parse import quote
 
 from connector.admin import JiraAdmin
-from connector.client import API
 from connector.errors import JiraError
+from connector.protocol import API
 
 ADMINISTER = "ADMINISTER"
 CUSTOM = "com.atlassian.jira.plugin.system.customfieldtypes:"

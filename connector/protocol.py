@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from impact.model import Person, Plan
 from impact.ranking import RankCall
 
+API = "/rest/api/2"  # Jira's platform REST API, the same path on Cloud and Data Center
+MAX_PAGES = 1_000  # bounds every paged read
+
 
 @dataclass(frozen=True)
 class Call:

@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from connector.errors import JiraError
-from connector.protocol import Requesting
+from connector.protocol import API, MAX_PAGES, Requesting
 
-API = "/rest/api/2"
-MAX_PAGES = 1_000  # bounds every paged read
 SEARCH_PAGE = 100  # Cloud sends at most 100 issues a page when fields are asked for
 
 

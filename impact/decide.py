@@ -105,7 +105,7 @@ def first_matching_rule(issue: Issue, config: ProjectConfig) -> tuple[Rule | Non
     return None, tuple(slow)
 
 
-def rule_holds(rule: Rule, issue: Issue, slow: list[str] | None = None) -> bool:
+def rule_holds(rule: Rule, issue: Issue, slow: list[str]) -> bool:
     """True when every non-empty condition of ``rule`` holds; data the issue lacks fails it.
     A pattern that runs out of time does not match, and is noted in ``slow``."""
     reporter = issue.reporter
@@ -116,7 +116,7 @@ def rule_holds(rule: Rule, issue: Issue, slow: list[str] | None = None) -> bool:
         return False
     if rule.labels and not set(rule.labels) & set(issue.labels):
         return False
-    if rule.text and not _text_matches(rule, issue, slow if slow is not None else []):
+    if rule.text and not _text_matches(rule, issue, slow):
         return False
     if rule.linked_projects and not _meets(rule.linked_projects, issue.linked_projects):
         return False

@@ -378,3 +378,8 @@ def _json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "a boolean"
     return "a number"
+
+
+def too_old(event_ms: int, *, now: float, max_age: float) -> bool:
+    """Whether an event of ``event_ms`` (epoch ms) is more than ``max_age`` seconds old."""
+    return now * 1000 - event_ms > max_age * 1000

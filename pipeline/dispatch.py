@@ -12,7 +12,7 @@ import time
 
 from connector.errors import JiraError
 from connector.protocol import Jira
-from impact.events import decode_body, parse_event
+from impact.events import decode_body, parse_event, too_old
 from impact.model import ImpactConfig
 from pipeline.delivery import Delivery
 from pipeline.placements import LocalPlacements, Placements
@@ -36,11 +36,6 @@ def stale_reason(
     if too_old(event_ms, now=now, max_age=max_age):
         return f"its event is older than {max_age:g} s"
     return None
-
-
-def too_old(event_ms: int, *, now: float, max_age: float) -> bool:
-    """Whether an event of ``event_ms`` (epoch ms) is more than ``max_age`` seconds old."""
-    return now * 1000 - event_ms > max_age * 1000
 
 
 def process(

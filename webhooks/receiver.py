@@ -22,10 +22,10 @@ from impact.events import (
     decode_body,
     parse_event,
     should_triage,
+    too_old,
 )
 from impact.model import ImpactConfig
 from pipeline.delivery import Delivery, Dispatcher
-from pipeline.dispatch import too_old
 from service import metrics
 from service.errors import (
     BadBodyError,
