@@ -288,21 +288,35 @@ def run_checks(settings: Settings, config: ImpactConfig, jira: JiraConnector) ->
     admin = JiraAdmin(jira)
     try:
         me = jira.service_account()
-        kind = "Jira Cloud" if admin.is_cloud() else "Jira Data Center"
+        admin.is_cloud()
     except JiraError as exc:
         return [connection_finding(settings, exc)]
-    found = [Finding(True, "jira", f"{kind} at {settings.jira_url}, as {display_name(me)}")]
+    found = [Finding(True, "jira", connection_line(settings, me, cloud=admin.is_cloud()))]
     keys = [p.key for p in config.projects]
 
     found += _field_findings(jira, admin, config, keys)
-    for project in config.projects:
-        found.append(check_project(admin, project, config))
-        if project.board is not None:
-            found.append(check_board(jira, project))
+    found += project_findings(admin, jira, config)
 
     hooks = _checked(found, "webhook", admin.webhooks)
     if hooks is not None:
         found += webhook_findings(hooks, keys, settings)
+    return found
+
+
+def connection_line(settings: Settings, me: Person, *, cloud: bool) -> str:
+    """Which Jira this is, where, and as whom the product calls it."""
+    kind = "Jira Cloud" if cloud else "Jira Data Center"
+    return f"{kind} at {settings.jira_url}, as {display_name(me)}"
+
+
+def project_findings(admin: JiraAdmin, jira: JiraConnector, config: ImpactConfig) -> list[Finding]:
+    """Each configured project's permissions, then its board's filter, as ``check`` reports
+    them (``setup`` reports them too)."""
+    found = []
+    for project in config.projects:
+        found.append(check_project(admin, project, config))
+        if project.board is not None:
+            found.append(check_board(jira, project))
     return found
 
 

@@ -18,10 +18,10 @@ from connector.errors import JiraError, JiraForbiddenError
 from connector.field_admin import ADMINISTER, FieldAdmin, FieldContext, FieldOption, Screen
 from impact.model import ImpactConfig
 from jira_setup.check import (
-    check_board,
-    check_project,
     connection_finding,
+    connection_line,
     display_name,
+    project_findings,
     quoted,
     redact_url,
 )
@@ -42,7 +42,7 @@ from jira_setup.setup_plan import (
     plan_setup,
     ready,
 )
-from jira_setup.webhook import DEFAULT_WEBHOOK_NAME, delivery_url, projects_jql
+from jira_setup.webhook import delivery_url, projects_jql
 from service.settings import Settings
 
 ROUNDS = 3
@@ -89,15 +89,16 @@ def plan_site(
     admin = FieldAdmin(jira)
     try:
         me = jira.service_account()
-        kind = "Jira Cloud" if admin.is_cloud() else "Jira Data Center"
+        cloud = admin.is_cloud()
         if not admin.holds_global(ADMINISTER):
             who = f"the account {display_name(me)}"
             raise SetupError(f"{NOT_ADMIN.format(who=who)}. Fix: {ADMIN_FIX}")
     except JiraError as exc:
         finding = connection_finding(settings, exc)
         raise SetupError(f"{finding.message}. Fix: {finding.fix}") from exc
-    connection = f"{kind} at {settings.jira_url}, as {display_name(me)}"
-    return SetupReport(connection, _plan(admin, jira, config, settings, url))
+    return SetupReport(
+        connection_line(settings, me, cloud=cloud), _plan(admin, jira, config, settings, url)
+    )
 
 
 def apply_plan(
@@ -194,11 +195,7 @@ def read_site(
         names = admin.screen_names(ids) if ids else {}
         screens = tuple(admin.screen(i, names.get(i, "")) for i in ids)
     keys = [p.key for p in config.projects]
-    checks = []
-    for project in config.projects:
-        checks.append(check_project(admin, project, config))
-        if project.board is not None:
-            checks.append(check_board(jira, project))
+    checks = project_findings(admin, jira, config)
     return SiteFacts(
         cloud=cloud,
         field=field,
@@ -210,7 +207,6 @@ def read_site(
         checks=tuple(checks),
         url=delivery_url(url, settings) if url else None,
         jql=projects_jql(keys),
-        webhook_name=DEFAULT_WEBHOOK_NAME,
     )
 
 

@@ -40,7 +40,7 @@ from jira_setup.check import (
     redact_url,
     webhook_findings,
 )
-from jira_setup.webhook import same_target
+from jira_setup.webhook import DEFAULT_WEBHOOK_NAME, same_target
 from service.settings import Settings
 
 # Custom field types whose value is one or more options: the product reads them all.
@@ -195,7 +195,6 @@ class SiteFacts:
     checks: tuple[Finding, ...] = ()  # boards and permissions (jira_setup.check)
     url: str | None = None  # the receiver URL to register (with ?token= where needed)
     jql: str = ""
-    webhook_name: str = ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -553,9 +552,9 @@ def _webhook_items(facts: SiteFacts, settings: Settings) -> list[Item]:
             Item(
                 Status.CHANGE,
                 "webhook",
-                f"register {facts.webhook_name!r} -> {redact_url(facts.url)} for issue created "
+                f"register {DEFAULT_WEBHOOK_NAME!r} -> {redact_url(facts.url)} for issue created "
                 f"and updated events of {facts.jql!r}, {how}",
-                change=RegisterWebhook(facts.webhook_name, facts.url, facts.jql),
+                change=RegisterWebhook(DEFAULT_WEBHOOK_NAME, facts.url, facts.jql),
             )
         ]
     hook = same[0]

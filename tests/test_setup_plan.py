@@ -76,7 +76,6 @@ FRESH = SiteFacts(
     screens=(DEFAULT_SCREEN, BUG_SCREEN),
     url=RECEIVER,
     jql="project in (SHOP)",
-    webhook_name="jira-customer-impact",
 )
 SET_UP = replace(
     FRESH,
