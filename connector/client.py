@@ -8,6 +8,10 @@ seconds in all (every thread would wait as long anyway), then raised for the que
 Inside ``time_limit`` neither the wait for a turn nor a ``Retry-After`` outlasts the limit: the
 call raises at once (a job ends before its lock expires; a page answers in time).
 
+With a ``connector.breaker.SiteBreaker``, nothing is sent while the site is held (a call raises
+``JiraHeldError`` unsent), and every call's outcome tells the breaker whether the site answered;
+``probe`` is the one call that goes while it is held.
+
 Every HTTP request is recorded as a ``Call`` (a response hook on the library's session, plus the
 requests that got no answer) so the delivery log can say what was sent for each issue.
 
@@ -33,6 +37,7 @@ import requests
 from jira import JIRA, JIRAError
 
 from connector.boards import BoardsMixin
+from connector.breaker import SiteBreaker
 from connector.edits import edit_body, edit_params
 from connector.errors import (
     JiraAuthError,
@@ -225,6 +230,7 @@ class JiraConnector(BoardsMixin, SearchMixin):
         notify_users: bool = False,
         timeout: float = 10.0,
         pace: Pace | None = None,
+        breaker: SiteBreaker | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -245,6 +251,7 @@ class JiraConnector(BoardsMixin, SearchMixin):
         self.notify_users = notify_users
         self.timeout = timeout
         self.pace = pace
+        self.breaker = breaker
         self.sleep = sleep
         self.calls: list[Call] = []
 
@@ -258,10 +265,17 @@ class JiraConnector(BoardsMixin, SearchMixin):
         self._fields_read_at = 0.0
         self._myself: Person | None = None
         self._deadline: float | None = None  # set by time_limit()
+        self._probing = False  # set by probe(): the one call sent while the site is held
+        self._sent_timeout = timeout  # the last request's timeout (see _timed)
 
     @classmethod
     def from_settings(
-        cls, settings: JiraSettings, *, field: FieldRef, pace: Pace | None = None
+        cls,
+        settings: JiraSettings,
+        *,
+        field: FieldRef,
+        pace: Pace | None = None,
+        breaker: SiteBreaker | None = None,
     ) -> JiraConnector:
         return cls(
             settings.jira_url,
@@ -271,6 +285,7 @@ class JiraConnector(BoardsMixin, SearchMixin):
             pat=settings.jira_pat,
             notify_users=settings.notify_users,
             pace=pace,
+            breaker=breaker,
         )
 
     def __repr__(self) -> str:
@@ -360,6 +375,19 @@ class JiraConnector(BoardsMixin, SearchMixin):
             for c in comments
         )
 
+    def probe(self, seconds: float) -> None:
+        """One cheap call (``serverInfo``) that goes even while the site is held, answered
+        within ``seconds``; raises ``JiraError`` when the site still fails."""
+        self._probing = True
+        try:
+            with self.time_limit(seconds):
+                if self._client is None:
+                    self._jira()  # reads serverInfo
+                else:
+                    self.request("GET", f"{API}/serverInfo")
+        finally:
+            self._probing = False
+
     def is_cloud(self) -> bool:
         """Jira Cloud (or Data Center), as ``serverInfo`` says; read on first use."""
         self._jira()
@@ -390,7 +418,7 @@ class JiraConnector(BoardsMixin, SearchMixin):
             return self.timeout
         if left <= 0:
             raise JiraUnavailableError(
-                "Jira did not answer within the time limit", method=method, path=path
+                "Jira did not answer within the time limit", method=method, path=path, ours=True
             )
         return min(self.timeout, left)
 
@@ -480,6 +508,20 @@ class JiraConnector(BoardsMixin, SearchMixin):
         return self._call(method, path, send)
 
     def _call(self, method: str, path: str, send: Callable[[], T]) -> T:
+        """``send()`` unless the site is held, its outcome told to the breaker."""
+        if self.breaker is None:
+            return self._paced(method, path, send)
+        if not self._probing:
+            self.breaker.check()
+        try:
+            result = self._paced(method, path, send)
+        except JiraError as exc:
+            self.breaker.failed(exc)
+            raise
+        self.breaker.answered()
+        return result
+
+    def _paced(self, method: str, path: str, send: Callable[[], T]) -> T:
         """``send()`` with its errors translated. With a pace: in a turn of it, and a 429 sent
         again after Jira's ``Retry-After`` while the tries and the wait allow (see the module's
         docstring); without one, at once and raised as it comes."""
@@ -494,10 +536,10 @@ class JiraConnector(BoardsMixin, SearchMixin):
             except NoTurnError as exc:
                 said = f"not sent, {exc} (the time limit)"
                 if exc.wait is None:  # every turn is taken by calls in flight
-                    raise JiraUnavailableError(said, method=method, path=path) from exc
+                    raise JiraUnavailableError(said, method=method, path=path, ours=True) from exc
                 # paused for Jira's rate limit, or spaced by it: the queue retries after the wait
                 raise JiraRateLimitError(
-                    said, retry_after=exc.wait, method=method, path=path
+                    said, retry_after=exc.wait, method=method, path=path, ours=True
                 ) from exc
             except JiraRateLimitError as exc:
                 wait = self.pace.refused(exc.retry_after, exc.reason)
@@ -514,7 +556,7 @@ class JiraConnector(BoardsMixin, SearchMixin):
     def _timed(self, method: str, path: str, send: Callable[[], T]) -> T:
         """``send()`` with the request's timeout (see ``time_limit``); the library's session
         gives every request the timeout it holds."""
-        timeout = self._timeout(method, path)
+        timeout = self._sent_timeout = self._timeout(method, path)
         if self._client is not None:
             self._client._session.timeout = timeout
         return send()
@@ -559,9 +601,11 @@ class JiraConnector(BoardsMixin, SearchMixin):
         except (requests.ConnectionError, requests.Timeout) as exc:
             self._no_answer(method, path, started)
             said = f"no answer from Jira ({type(exc).__name__}: {exc})"
+            # a wait cut short to what was left of the time limit says little of the site
+            cut = isinstance(exc, requests.Timeout) and self._sent_timeout < self.timeout
             if self._deadline is not None and isinstance(exc, requests.Timeout):
                 said = f"Jira did not answer within the time limit ({type(exc).__name__})"
-            raise JiraUnavailableError(said, method=method, path=path) from exc
+            raise JiraUnavailableError(said, method=method, path=path, ours=cut) from exc
         except (requests.JSONDecodeError, orjson.JSONDecodeError) as exc:
             raise JiraError(
                 "Jira's answer was not JSON: is the URL a Jira site?", method=method, path=path

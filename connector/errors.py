@@ -11,6 +11,9 @@ from __future__ import annotations
 class JiraError(Exception):
     status: int | None = None
     retryable = False
+    # The failure is of our own limits (a call not sent for want of a turn or of time, or a
+    # timeout shortened to what was left of a job's time), not something the site did.
+    ours = False
 
     def __init__(
         self,
@@ -20,10 +23,12 @@ class JiraError(Exception):
         messages: tuple[str, ...] = (),
         method: str | None = None,
         path: str | None = None,
+        ours: bool = False,
     ) -> None:
         super().__init__(message)
         if status is not None:
             self.status = status
+        self.ours = ours
         self.messages = messages
         self.method = method
         self.path = path
@@ -100,6 +105,22 @@ class JiraUnavailableError(JiraError):
     """No answer: connection refused or reset, DNS failure, or a timeout."""
 
     retryable = True
+
+
+class JiraHeldError(JiraError):
+    """Not sent: calls to this Jira site are held (``connector.breaker``), for ``cause``
+    (``outage``: the site fails as a whole) since ``since`` (epoch seconds); ``reason`` is what
+    the site last said. Work that meets it waits for the site, spending none of its attempts."""
+
+    retryable = True
+
+    def __init__(
+        self, message: str, *, cause: str, since: float, reason: str, **kw: object
+    ) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.cause = cause
+        self.since = since
+        self.reason = reason
 
 
 class RankPartialError(JiraError):

@@ -234,6 +234,39 @@ class DeliveryLog:
         """running → queued again, due at ``due_at``."""
         self._end(identifier, QUEUED, due_at=due_at, log=attempt_log, error=error)
 
+    def hold(self, identifier: str, *, now: float, error: str, attempt_log: str | None) -> None:
+        """running → queued, due now, the attempt not counted: the delivery waits for its Jira
+        site (``pipeline.holds``), which is no fault of its own. ``attempt_log``, when the
+        attempt made calls, is appended (so the next run knows it may have written)."""
+        appended = DeliveryRow.calls + "\n" + bindparam("b_log", type_=Text)
+        statement = (
+            update(DeliveryRow)
+            .where(DeliveryRow.dedupe_key == identifier, DeliveryRow.status == RUNNING)
+            .values(
+                status=QUEUED,
+                attempts=func.max(DeliveryRow.attempts - 1, 0)
+                if self.engine.dialect.name == "sqlite"
+                else func.greatest(DeliveryRow.attempts - 1, 0),
+                due_at=now,
+                lease_until=None,
+                calls=func.coalesce(appended, bindparam("b_log", type_=Text), DeliveryRow.calls),
+                error=_clip(error),
+            )
+        )
+        with self.engine.begin() as conn:
+            conn.execute(statement, {"b_log": attempt_log})
+
+    def release_running(self, identifier: str, *, now: float) -> bool:
+        """running → queued, due now: its worker died (its heartbeats stopped) while it ran.
+        False when it is not running (it ended, or another run took it)."""
+        statement = (
+            update(DeliveryRow)
+            .where(DeliveryRow.dedupe_key == identifier, DeliveryRow.status == RUNNING)
+            .values(status=QUEUED, due_at=now, lease_until=None)
+        )
+        with self.engine.begin() as conn:
+            return bool(conn.execute(statement).rowcount)
+
     def _end(
         self,
         identifier: str,

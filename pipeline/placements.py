@@ -25,7 +25,7 @@ from typing import Protocol
 from huey import Huey
 from huey.exceptions import RetryTask, TaskLockedException
 
-from connector.errors import JiraError
+from connector.errors import JiraError, JiraHeldError
 from connector.protocol import Jira
 from impact.model import ImpactConfig
 from impact.ranking import Pending
@@ -41,6 +41,7 @@ Place = Callable[[int, Sequence[Pending], Callable[[], Iterable[str]]], Placed]
 BUSY_WAIT_SECONDS = 1.0  # a run finding its board locked tries again this soon
 RETRY_FIRST_SECONDS = 5.0  # a run Jira failed tries again this soon, doubling each time after
 RETRY_MAX_SECONDS = 300.0
+HELD_WAIT_SECONDS = 5.0  # a run finding Jira held looks again this soon (no call is sent)
 
 
 class Placements(Protocol):
@@ -134,7 +135,8 @@ def placer(config: ImpactConfig, jira: Callable[[], Jira], *, lease: float) -> P
     """The worker's placement run for one board, its calls ``within_lease`` of the board's lock.
     A failure that may pass (Jira busy, no answer, the lease used up) is raised as ``RetryTask``,
     backing off (at least Jira's ``Retry-After``), the issues still waiting; one that will not
-    (a 403, the board gone or no longer in the config) skips them."""
+    (a 403, the board gone or no longer in the config) skips them. While Jira is held
+    (``pipeline.holds``) the run waits for the next probe, its backoff not grown."""
     failures: dict[int, int] = {}  # runs of each board failed in a row, in this process
 
     def place(board_id: int, issues: Sequence[Pending], now: Callable[[], Iterable[str]]) -> Placed:
@@ -145,6 +147,9 @@ def placer(config: ImpactConfig, jira: Callable[[], Jira], *, lease: float) -> P
         except BoardBusyError as exc:
             log.info("%s", exc)
             raise RetryTask(delay=BUSY_WAIT_SECONDS) from exc
+        except JiraHeldError as exc:
+            log.info("board %d: %d issue(s) wait for Jira: %s", board_id, len(issues), exc)
+            raise RetryTask(delay=HELD_WAIT_SECONDS) from exc
         except JiraError as exc:
             if not exc.retryable:
                 return Placed(skipped=f"{exc}; `jira-impact rerank --board {board_id}` says more")

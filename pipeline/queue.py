@@ -20,6 +20,7 @@ import hashlib
 import itertools
 import json
 import logging
+import math
 import random
 import sqlite3
 import time
@@ -52,6 +53,28 @@ WAL_PAGES = 10_000
 # ms, longer than most transactions here last, and each such sleep is a late 202.
 BUSY_FIRST_SLEEP = 0.0001
 BUSY_LONGEST_SLEEP = 0.002
+# A lock taken by a worker names it (``claim_value``), so that the locks of a worker whose
+# heartbeats stopped can be found and let go (``reap_dead``); others hold a plain value.
+CLAIM_TAG = b"owner:"
+BEATS_KEPT_SECONDS = 3600.0  # how long the record of a worker that stopped beating is kept
+
+
+def claim_value(owner: str, job: str = "", issue: str | None = None) -> bytes:
+    """A lock's value naming its owner (a worker) and, for an issue's lock, the job it runs."""
+    return b"\n".join((CLAIM_TAG + owner.encode(), job.encode(), (issue or "").encode()))
+
+
+def parse_claim(value: bytes) -> tuple[str, str, str] | None:
+    """(owner, job, issue) from a lock's value; None for a lock that names no owner."""
+    if not value.startswith(CLAIM_TAG):
+        return None
+    owner, _, rest = value[len(CLAIM_TAG) :].partition(b"\n")
+    job, _, issue = rest.partition(b"\n")
+    return owner.decode(), job.decode(), issue.decode()
+
+
+def _is_lock(key: str) -> bool:
+    return ".lock." in key
 
 
 class InboxStorage(Protocol):
@@ -84,6 +107,18 @@ class InboxStorage(Protocol):
     def checkpoint(self) -> None: ...
     def count_up(self, key: str, *, ttl: float) -> int: ...
     def count(self, key: str) -> int: ...
+    # holds on a Jira site (connector.breaker.HoldStore) and the deliveries they hold
+    def hold_get(self, site: str) -> tuple[bytes, float] | None: ...
+    def hold_open(self, site: str, record: bytes, probe_at: float) -> bool: ...
+    def hold_probe(self, site: str, *, now: float, next_at: float) -> bool: ...
+    def hold_update(self, site: str, record: bytes, probe_at: float) -> None: ...
+    def hold_close(self, site: str) -> bool: ...
+    def held_add(self, site: str, identifier: str, record: bytes) -> None: ...
+    def held_take(self, site: str) -> list[bytes]: ...
+    def held_count(self, site: str) -> int: ...
+    # workers' heartbeats, and the locks of workers that stopped beating
+    def beat(self, worker: str, *, now: float, ttl: float) -> None: ...
+    def reap_dead(self, *, now: float) -> list[bytes]: ...
 
 
 class SqliteLeaseStorage(SqliteStorage):
@@ -122,6 +157,18 @@ class SqliteLeaseStorage(SqliteStorage):
         "create table if not exists shared_count (queue text not null, key text not null, "
         "value integer not null, expires real not null, primary key(queue, key)) without rowid"
     )  # pipeline.counters: what every web process must see alike (admin sessions, throttles)
+    table_hold = (
+        "create table if not exists site_hold (queue text not null, site text not null, "
+        "record blob not null, probe_at real not null, primary key(queue, site))"
+    )
+    table_held = (
+        "create table if not exists held_job (queue text not null, site text not null, "
+        "id text not null, record blob not null, primary key(queue, site, id)) without rowid"
+    )
+    table_beat = (
+        "create table if not exists worker_beat (queue text not null, worker text not null, "
+        "expires real not null, primary key(queue, worker)) without rowid"
+    )
     ddl: ClassVar[list[str]] = [
         *SqliteStorage.ddl,
         table_expiry,
@@ -130,7 +177,11 @@ class SqliteLeaseStorage(SqliteStorage):
         table_latest,
         table_waiting,
         table_counts,
+        table_hold,
+        table_held,
+        table_beat,
     ]
+    owner: str | None = None  # the worker this process is, once it beats (see ``beat``)
 
     def _create_connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection = super()._create_connection()
@@ -181,6 +232,8 @@ class SqliteLeaseStorage(SqliteStorage):
             curs.execute(f"pragma busy_timeout = {round(self._timeout * 1000)}")
 
     def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
+        if self.owner is not None and _is_lock(key):
+            value = claim_value(self.owner)  # a board's lock, say: it names its worker
         if ttl is None:
             return bool(super().put_if_empty(key, value))
         with self.db(commit=True) as curs:  # one exclusive transaction
@@ -206,10 +259,10 @@ class SqliteLeaseStorage(SqliteStorage):
         return True
 
     def lock_and_get(
-        self, lock: str, identifier: str, issue: str | None, *, ttl: int
+        self, lock: str, identifier: str, issue: str | None, *, ttl: int, value: bytes = b"1"
     ) -> tuple[bool, bytes | None, int | None]:
         with self.db(commit=True) as curs:
-            if not self._put_if_empty(curs, lock, b"1", ttl):
+            if not self._put_if_empty(curs, lock, value, ttl):
                 return False, None, None
             curs.execute(
                 "select record from delivery_inbox where queue = ? and id = ?",
@@ -370,10 +423,133 @@ class SqliteLeaseStorage(SqliteStorage):
         )
         return int(rows[0][0]) if rows else 0
 
+    # ---- holds on a Jira site, and the deliveries they hold
+
+    def hold_get(self, site: str) -> tuple[bytes, float] | None:
+        rows = self.sql(
+            "select record, probe_at from site_hold where queue = ? and site = ?",
+            (self.name, site),
+            results=True,
+        )
+        return (bytes(rows[0][0]), float(rows[0][1])) if rows else None
+
+    def hold_open(self, site: str, record: bytes, probe_at: float) -> bool:
+        rows = self.sql(
+            "insert into site_hold (queue, site, record, probe_at) values (?, ?, ?, ?) "
+            "on conflict (queue, site) do nothing returning 1",
+            (self.name, site, self.to_blob(record), probe_at),
+            commit=True,
+            results=True,
+        )
+        return bool(rows)
+
+    def hold_probe(self, site: str, *, now: float, next_at: float) -> bool:
+        rows = self.sql(
+            "update site_hold set probe_at = ? where queue = ? and site = ? and probe_at <= ? "
+            "returning 1",
+            (next_at, self.name, site, now),
+            commit=True,
+            results=True,
+        )
+        return bool(rows)
+
+    def hold_update(self, site: str, record: bytes, probe_at: float) -> None:
+        self.sql(
+            "update site_hold set record = ?, probe_at = ? where queue = ? and site = ?",
+            (self.to_blob(record), probe_at, self.name, site),
+            commit=True,
+        )
+
+    def hold_close(self, site: str) -> bool:
+        rows = self.sql(
+            "delete from site_hold where queue = ? and site = ? returning 1",
+            (self.name, site),
+            commit=True,
+            results=True,
+        )
+        return bool(rows)
+
+    def held_add(self, site: str, identifier: str, record: bytes) -> None:
+        self.sql(
+            "insert or replace into held_job (queue, site, id, record) values (?, ?, ?, ?)",
+            (self.name, site, identifier, self.to_blob(record)),
+            commit=True,
+        )
+
+    def held_take(self, site: str) -> list[bytes]:
+        rows = self.sql(
+            "delete from held_job where queue = ? and site = ? returning record",
+            (self.name, site),
+            commit=True,
+            results=True,
+        )
+        return [bytes(record) for (record,) in rows]
+
+    def held_count(self, site: str) -> int:
+        rows = self.sql(
+            "select count(*) from held_job where queue = ? and site = ?",
+            (self.name, site),
+            results=True,
+        )
+        return int(rows[0][0])
+
+    # ---- heartbeats
+
+    def beat(self, worker: str, *, now: float, ttl: float) -> None:
+        with self.db(commit=True) as curs:
+            curs.execute(
+                "insert or replace into worker_beat (queue, worker, expires) values (?, ?, ?)",
+                (self.name, worker, now + ttl),
+            )
+            curs.execute(
+                "delete from worker_beat where queue = ? and expires < ?",
+                (self.name, now - BEATS_KEPT_SECONDS),
+            )
+
+    def reap_dead(self, *, now: float) -> list[bytes]:
+        """Let go of the locks whose worker stopped beating; their values. Read first, then
+        (only when one is found) taken again in one write transaction."""
+        if not self._dead_locks(now):
+            return []
+        with self.db(commit=True) as curs:
+            reaped = []
+            for key, value in self._dead_locks(now, curs):
+                curs.execute("delete from kv where queue = ? and key = ?", (self.name, key))
+                reaped.append(value)
+            return reaped
+
+    def _dead_locks(
+        self, now: float, curs: sqlite3.Cursor | None = None
+    ) -> list[tuple[str, bytes]]:
+        prefix = f"{self.name}.lock."
+
+        def rows(sql: str, params: tuple[Any, ...]) -> list[Any]:
+            if curs is None:
+                return list(self.sql(sql, params, results=True))
+            curs.execute(sql, params)
+            return list(curs.fetchall())
+
+        alive = {
+            str(worker)
+            for (worker,) in rows(
+                "select worker from worker_beat where queue = ? and expires > ?", (self.name, now)
+            )
+        }
+        found = rows(
+            "select key, value from kv where queue = ? and key >= ? and key < ?",
+            (self.name, prefix, prefix + "\uffff"),
+        )
+        dead = []
+        for key, value in found:
+            claim = parse_claim(bytes(value))
+            if claim is not None and claim[0] not in alive:
+                dead.append((str(key), bytes(value)))
+        return dead
+
     def flush_all(self) -> None:
         super().flush_all()
         tables = ("delivery_seen", "delivery_inbox", "issue_latest", "placement_waiting")
-        for table in (*tables, "shared_count"):
+        for table in (*tables, "shared_count", "site_hold", "held_job", "worker_beat"):
             self.sql(f"delete from {table} where queue = ?", (self.name,), commit=True)
 
     def checkpoint(self) -> None:
@@ -407,12 +583,66 @@ return 1
 """
 
 # Take the lock (SET NX EX, as Huey's lock_task) and, only then, read the delivery's record and
-# the issue's newest event time.
+# the issue's newest event time. A lock naming its worker (ARGV[4] = the lock's name) is noted
+# among the claims (KEYS[4]), where ``reap_dead`` finds it.
 _LOCK_AND_GET_SCRIPT = """
-if redis.call('set', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+if redis.call('set', KEYS[1], ARGV[3], 'NX', 'EX', ARGV[1]) then
+  if ARGV[4] ~= '' then
+    redis.call('hset', KEYS[4], ARGV[4], ARGV[5])
+  end
   return {1, redis.call('get', KEYS[3]) or '', redis.call('hget', KEYS[2], ARGV[2])}
 end
 return {0}
+"""
+
+# A lock naming its worker (SET NX EX, noted among the claims): a board's lock, say.
+_CLAIM_SCRIPT = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  redis.call('hset', KEYS[2], ARGV[3], ARGV[4])
+  return 1
+end
+return 0
+"""
+
+# Let go of a dead worker's lock (KEYS[1]) if it still names that worker (ARGV[1] is the start
+# of its value), and of its claim (field ARGV[2] of KEYS[2]) if that still names it (ARGV[3]).
+_REAP_SCRIPT = """
+local value = redis.call('get', KEYS[1])
+if redis.call('hget', KEYS[2], ARGV[2]) == ARGV[3] then
+  redis.call('hdel', KEYS[2], ARGV[2])
+end
+if value and string.sub(value, 1, #ARGV[1]) == ARGV[1] then
+  redis.call('del', KEYS[1])
+  return value
+end
+return false
+"""
+
+# Open a hold unless one is open (record, probe_at).
+_HOLD_OPEN_SCRIPT = """
+if redis.call('exists', KEYS[1]) == 1 then
+  return 0
+end
+redis.call('hset', KEYS[1], 'record', ARGV[1], 'probe_at', ARGV[2])
+return 1
+"""
+
+# Take the turn to probe: the hold is open and its probe due by ARGV[1]; the next at ARGV[2].
+_HOLD_PROBE_SCRIPT = """
+local at = redis.call('hget', KEYS[1], 'probe_at')
+if not at or tonumber(at) > tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('hset', KEYS[1], 'probe_at', ARGV[2])
+return 1
+"""
+
+# Rewrite a hold that is still open.
+_HOLD_UPDATE_SCRIPT = """
+if redis.call('exists', KEYS[1]) == 1 then
+  redis.call('hset', KEYS[1], 'record', ARGV[1], 'probe_at', ARGV[2])
+end
+return 0
 """
 
 # Drop the waiting placements given (field, value, field, value, ...) unless replaced since.
@@ -449,9 +679,19 @@ class RedisInboxStorage(RedisExpireStorage):
         self.inbox_due_key = f"{prefix}.inbox.due"
         self.waiting_prefix = f"{self.queue_key}.placements."
         self.count_prefix = f"{self.queue_key}.count."
+        self.hold_prefix = f"{self.queue_key}.hold."
+        self.held_prefix = f"{self.queue_key}.held."
+        self.beat_prefix = f"{self.queue_key}.worker."
+        self.claims_key = f"{self.queue_key}.claims"  # lock name -> the worker holding it
+        self.owner: str | None = None  # the worker this process is, once it beats
         self._accept = self.conn.register_script(_ACCEPT_SCRIPT)
         self._lock_and_get = self.conn.register_script(_LOCK_AND_GET_SCRIPT)
         self._waiting_drop = self.conn.register_script(_WAITING_DROP_SCRIPT)
+        self._claim = self.conn.register_script(_CLAIM_SCRIPT)
+        self._reap = self.conn.register_script(_REAP_SCRIPT)
+        self._hold_open = self.conn.register_script(_HOLD_OPEN_SCRIPT)
+        self._hold_probe = self.conn.register_script(_HOLD_PROBE_SCRIPT)
+        self._hold_update = self.conn.register_script(_HOLD_UPDATE_SCRIPT)
 
     def accept(
         self,
@@ -481,10 +721,17 @@ class RedisInboxStorage(RedisExpireStorage):
         return None if found is None else bytes(found)
 
     def lock_and_get(
-        self, lock: str, identifier: str, issue: str | None, *, ttl: int
+        self, lock: str, identifier: str, issue: str | None, *, ttl: int, value: bytes = b"1"
     ) -> tuple[bool, bytes | None, int | None]:
-        keys = [self.result_key(lock), self.inbox_key, self.latest_prefix + (issue or "")]
-        answer = self._lock_and_get(keys=keys, args=[ttl, identifier])
+        keys = [
+            self.result_key(lock),
+            self.inbox_key,
+            self.latest_prefix + (issue or ""),
+            self.claims_key,
+        ]
+        owner = self.owner or ""
+        args = [ttl, identifier, value, lock if owner else "", owner]
+        answer = self._lock_and_get(keys=keys, args=args)
         if not answer[0]:
             return False, None, None
         latest = int(answer[1]) if answer[1] else None
@@ -506,6 +753,8 @@ class RedisInboxStorage(RedisExpireStorage):
     def unlock_and_drop(self, lock: str, identifier: str | None) -> None:
         with self.conn.pipeline() as pipe:  # MULTI … EXEC
             pipe.delete(self.result_key(lock))
+            if self.owner is not None:
+                pipe.hdel(self.claims_key, lock)
             if identifier is not None:
                 pipe.hdel(self.inbox_key, identifier).zrem(self.inbox_due_key, identifier)
             pipe.execute()
@@ -538,6 +787,76 @@ class RedisInboxStorage(RedisExpireStorage):
         found = self.conn.get(self.count_prefix + key)
         return 0 if found is None else int(found)
 
+    def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
+        if self.owner is None or not _is_lock(key):
+            return bool(super().put_if_empty(key, value, ttl))
+        keys = [self.result_key(key), self.claims_key]
+        args = [claim_value(self.owner), math.ceil(ttl or SEEN_SECONDS), key, self.owner]
+        return bool(self._claim(keys=keys, args=args))
+
+    def delete_data(self, key: str) -> Any:
+        if self.owner is None or not _is_lock(key):
+            return super().delete_data(key)
+        with self.conn.pipeline() as pipe:  # MULTI … EXEC
+            pipe.delete(self.result_key(key)).hdel(self.claims_key, key)
+            return pipe.execute()[0]
+
+    # ---- holds on a Jira site, and the deliveries they hold
+
+    def hold_get(self, site: str) -> tuple[bytes, float] | None:
+        record, probe_at = self.conn.hmget(self.hold_prefix + site, ["record", "probe_at"])
+        return None if record is None else (bytes(record), float(probe_at or 0.0))
+
+    def hold_open(self, site: str, record: bytes, probe_at: float) -> bool:
+        return bool(self._hold_open(keys=[self.hold_prefix + site], args=[record, repr(probe_at)]))
+
+    def hold_probe(self, site: str, *, now: float, next_at: float) -> bool:
+        args = [repr(now), repr(next_at)]
+        return bool(self._hold_probe(keys=[self.hold_prefix + site], args=args))
+
+    def hold_update(self, site: str, record: bytes, probe_at: float) -> None:
+        self._hold_update(keys=[self.hold_prefix + site], args=[record, repr(probe_at)])
+
+    def hold_close(self, site: str) -> bool:
+        return bool(self.conn.delete(self.hold_prefix + site))
+
+    def held_add(self, site: str, identifier: str, record: bytes) -> None:
+        self.conn.hset(self.held_prefix + site, identifier, record)
+
+    def held_take(self, site: str) -> list[bytes]:
+        with self.conn.pipeline() as pipe:  # MULTI … EXEC: read and emptied at once
+            found = pipe.hgetall(self.held_prefix + site).delete(self.held_prefix + site).execute()
+        return [bytes(record) for record in found[0].values()]
+
+    def held_count(self, site: str) -> int:
+        return int(self.conn.hlen(self.held_prefix + site))
+
+    # ---- heartbeats
+
+    def beat(self, worker: str, *, now: float, ttl: float) -> None:
+        self.conn.set(self.beat_prefix + worker, repr(now), px=max(1, round(ttl * 1000)))
+
+    def reap_dead(self, *, now: float) -> list[bytes]:
+        claims = {
+            bytes(lock).decode(): bytes(owner).decode()
+            for lock, owner in self.conn.hgetall(self.claims_key).items()
+        }
+        owners = sorted(set(claims.values()))
+        if not owners:
+            return []
+        alive = self.conn.mget([self.beat_prefix + owner for owner in owners])
+        dead = {owner for owner, beat in zip(owners, alive, strict=True) if beat is None}
+        reaped = []
+        for lock, owner in claims.items():
+            if owner in dead:
+                value = self._reap(
+                    keys=[self.result_key(lock), self.claims_key],
+                    args=[CLAIM_TAG + owner.encode() + b"\n", lock, owner],
+                )
+                if value:
+                    reaped.append(bytes(value))
+        return reaped
+
     def volatile(self) -> bool:
         """True when the server keeps no append-only file: a restart of Redis would then lose
         what came in since its last snapshot, deliveries already answered 202 included."""
@@ -548,8 +867,16 @@ class RedisInboxStorage(RedisExpireStorage):
 
     def flush_all(self) -> None:
         super().flush_all()
-        self.conn.delete(self.inbox_key, self.inbox_due_key)
-        prefixes = (self.seen_prefix, self.latest_prefix, self.waiting_prefix, self.count_prefix)
+        self.conn.delete(self.inbox_key, self.inbox_due_key, self.claims_key)
+        prefixes = (
+            self.seen_prefix,
+            self.latest_prefix,
+            self.waiting_prefix,
+            self.count_prefix,
+            self.hold_prefix,
+            self.held_prefix,
+            self.beat_prefix,
+        )
         for prefix in prefixes:
             for key in self.conn.scan_iter(match=prefix + "*", count=1000):
                 self.conn.delete(key)
@@ -646,8 +973,10 @@ class Inbox:
         """Take the lock ``name`` (Huey's ``lock_task(name, ttl)``) and, if it was free, read the
         job's delivery and its issue's newest event time (epoch ms, None when unknown): one step
         in the store. (False, None, None) while another job holds the lock."""
+        owner = getattr(self.storage, "owner", None)
+        value = b"1" if owner is None else claim_value(owner, job.id, job.issue_key)
         locked, record, latest = self.storage.lock_and_get(
-            _lock_key(self.huey, name), job.id, job.issue_key, ttl=ttl
+            _lock_key(self.huey, name), job.id, job.issue_key, ttl=ttl, value=value
         )
         return locked, None if record is None else _decode(record), latest
 

@@ -6,11 +6,15 @@ delivery from the queue's inbox into the log, if it is still there → claim it 
 first when a newer delivery for it came in or the event is older than WEBHOOK_MAX_AGE_SECONDS →
 record the outcome. Issues put in a band wait for their board's placement run
 (``pipeline.placements``). When Jira fails, ``retry_verdict`` (pure) says whether to wait and try
-again, give up at once (failed) or give up for good (dead).
+again, give up at once (failed) or give up for good (dead) — unless the failure is the site's
+and its hold is open (``pipeline.holds``): then the delivery waits for the site, parked, its
+attempt not counted.
 
-Beside Huey's consumer a sweeper thread queues again what a crash left behind (see
+Beside Huey's consumer, three threads: the sweeper queues again what a crash left behind (see
 ``DeliveryLog.recover`` and ``Inbox.overdue``) and drops rows older than
-DELIVERY_RETENTION_HOURS (and the oldest beyond DELIVERY_LOG_MAX_ROWS).
+DELIVERY_RETENTION_HOURS (and the oldest beyond DELIVERY_LOG_MAX_ROWS); the heartbeat
+(``pipeline.heartbeats``) takes back a dead worker's jobs in seconds; the hold watch probes a
+held Jira site and releases what waited for it.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from pathlib import Path
 from huey import Huey
 from huey.exceptions import RetryTask
 
-from connector.errors import JiraError, JiraRateLimitError, JiraServerError
+from connector.breaker import OUTAGE, Hold, SiteBreaker
+from connector.errors import JiraError, JiraHeldError, JiraRateLimitError, JiraServerError
 from connector.pace import Pace
 from connector.protocol import Call, Jira
 from impact.model import ImpactConfig
@@ -40,6 +45,8 @@ from pipeline.calls import calls_made_by, record_calls, within_lease
 from pipeline.delivery import Delivery, Job
 from pipeline.delivery_log import DEAD, FAILED, Claim, DeliveryLog
 from pipeline.dispatch import process
+from pipeline.heartbeats import Heartbeat, worker_name
+from pipeline.holds import PROBE_TIMEOUT, Holds, HoldWatch
 from pipeline.placements import PlacementQueue, Placements, placer
 from pipeline.queue import DeliveryQueue, Inbox
 from pipeline.ranking import ranked_boards
@@ -95,8 +102,9 @@ def retry_verdict(
     """What to do after ``attempt`` (1-based) failed with ``error``.
 
     Jira's 400/401/403/404 fail at once, since trying again cannot help; 429, 5xx, no answer and
-    our own unexpected errors are tried again, waiting at least Jira's ``Retry-After`` when it
-    sent one, else backing off exponentially; after the last attempt the delivery is dead."""
+    our own unexpected errors are tried again, backing off exponentially (after a 429, Jira's
+    ``Retry-After`` instead; after a 5xx, at least it); after the last attempt the delivery is
+    dead."""
     reason = _describe(error)
     if (isinstance(error, JiraError) and not error.retryable) or isinstance(error, ValueError):
         # Jira refused the request as such, or the stored delivery cannot be read: another try
@@ -105,10 +113,11 @@ def retry_verdict(
     if attempt >= policy.attempts:
         return Verdict("dead", reason=f"gave up after {attempt} attempt(s): {reason}")
     retry_after = getattr(error, "retry_after", None)
+    delay = policy.backoff(attempt, jitter)
     if isinstance(error, JiraRateLimitError | JiraServerError) and retry_after is not None:
-        delay = max(0.0, retry_after) * (1.0 + 0.25 * jitter) + 0.1 * jitter
-    else:
-        delay = policy.backoff(attempt, jitter)
+        asked = max(0.0, retry_after) * (1.0 + 0.25 * jitter) + 0.1 * jitter
+        # a 429 is the pace's to wait out; a 5xx's Retry-After is the least wait, not the wait
+        delay = asked if isinstance(error, JiraRateLimitError) else max(asked, delay)
     return Verdict("retry", delay=delay, reason=reason)
 
 
@@ -137,10 +146,12 @@ class DeliveryWorker:
         lease: float,
         max_age: float,
         placements: Placements,
+        holds: Holds | None = None,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.huey = huey
+        self.holds = holds
         self.inbox = Inbox(huey)
         self.log = log
         self.config = config
@@ -162,6 +173,7 @@ class DeliveryWorker:
         config: ImpactConfig,
         jira: Callable[[], Jira],
         placements: Placements,
+        holds: Holds | None = None,
     ) -> DeliveryWorker:
         return cls(
             huey=huey,
@@ -172,6 +184,7 @@ class DeliveryWorker:
             lease=settings.lease_seconds,
             max_age=settings.webhook_max_age_seconds,
             placements=placements,
+            holds=holds,
         )
 
     def handle(self, job: Job) -> None:
@@ -233,6 +246,10 @@ class DeliveryWorker:
             calls = calls_made_by(jira) if jira is not None else ()
             record_calls(calls)
             attempt = attempt_log(claim.attempts, started, self.clock(), calls)
+            hold = self.holds.holding(exc) if self.holds is not None else None
+            if hold is not None or isinstance(exc, JiraHeldError):
+                self._held(delivery, exc, hold, attempt if calls else None, started)
+                return
             self._failed(delivery, exc, claim.attempts, attempt, started)
             return
         ended = self.clock()
@@ -250,6 +267,30 @@ class DeliveryWorker:
         # one line per delivery: what became of it, and why
         log.info("delivery %s for %s: %s (%s)", delivery.id, delivery.issue_key, outcome.status,
                  summary)  # fmt: skip
+
+    def _held(
+        self,
+        delivery: Delivery,
+        exc: Exception,
+        hold: Hold | None,
+        record: str | None,
+        started: float,
+    ) -> None:
+        """The delivery met its site's hold: back to queued, its attempt not counted, and its
+        job parked until the site is usable (``pipeline.holds``). ``record``: the attempt's
+        calls, when it made any."""
+        assert self.holds is not None
+        now = self.clock()
+        why = hold.reason if hold is not None else str(exc)
+        cause = hold.cause if hold is not None else getattr(exc, "cause", "?")
+        error = f"held: Jira not usable ({cause}): {why}"
+        self.log.hold(delivery.id, now=now, error=error, attempt_log=record)
+        metrics.delivery_processed(delivery.event, "held", now - started)
+        if hold is None:  # the hold closed since the call met it: run again soon
+            raise RetryTask(delay=LOCK_WAIT_SECONDS)
+        self.holds.park(Job(delivery.id, delivery.issue_key))
+        log.info("delivery %s for %s held: Jira not usable (%s); no attempt spent",
+                 delivery.id, delivery.issue_key, cause)  # fmt: skip
 
     def _failed(
         self, delivery: Delivery, exc: Exception, attempt: int, record: str, started: float
@@ -410,11 +451,15 @@ def run_worker(
     check_schema(delivery_log.engine)
     huey = make_huey(settings)
     warn_if_volatile(huey)
+    huey.storage.owner = name = worker_name()  # the locks it takes name it (heartbeats)
+    breaker = SiteBreaker(settings.jira_url, huey.storage, probe_seconds=settings.probe_seconds)
+    holds = Holds(breaker, huey.storage)
     if jira is None:
         pace = Pace(
             max_in_flight=settings.jira_max_in_flight, rate=settings.jira_max_calls_per_second
         )
-        jira = functools.partial(jira_client, settings, config, pace=pace)
+        jira = functools.partial(jira_client, settings, config, pace=pace, breaker=breaker)
+    prober = jira()  # a client of its own: the watch's thread probes with it
     client = per_thread(jira)
     placements = PlacementQueue(
         huey,
@@ -423,9 +468,31 @@ def run_worker(
         place=placer(config, client, lease=settings.lease_seconds),
     )
     worker = DeliveryWorker.from_settings(
-        settings, huey=huey, log=delivery_log, config=config, jira=client, placements=placements
+        settings,
+        huey=huey,
+        log=delivery_log,
+        config=config,
+        jira=client,
+        placements=placements,
+        holds=holds,
     )
     queue = DeliveryQueue(huey, handle=worker.handle)
+    boards = ranked_boards(config)
+
+    def release(jobs: list[Job]) -> None:
+        for job in jobs:
+            queue.enqueue(job)
+        placements.rescue(boards)  # issues waiting on a board are placed as the burst's are
+
+    watch = HoldWatch(holds, probes={OUTAGE: lambda: probe_site(prober)}, release=release)
+    heartbeat = Heartbeat(
+        huey.storage,
+        name,
+        every=settings.heartbeat_seconds,
+        log=delivery_log,
+        requeue=queue.enqueue,
+        rescue_boards=lambda: placements.rescue(boards),
+    )
     sweeper = Sweeper(
         log=delivery_log,
         queue=queue,
@@ -433,7 +500,7 @@ def run_worker(
         retention=settings.retention_hours * 3600,
         max_rows=settings.delivery_log_max_rows,
         placements=placements,
-        boards=ranked_boards(config),
+        boards=boards,
     )
     periodic = schedule_reranks(
         huey,
@@ -455,15 +522,31 @@ def run_worker(
     logging.getLogger("huey").setLevel(logging.WARNING)  # a line per job is ours (below)
     logging.getLogger("huey.consumer").setLevel(logging.INFO)
     gc.freeze()  # what start-up made lives as long as the process: keep it out of collections
+    heartbeat.start()
     sweeper.start()
+    watch.start()
     try:
         consumer.run()
     finally:
-        sweeper.stop()
+        for thread in (watch, sweeper, heartbeat):
+            thread.stop()
 
 
-def jira_client(settings: Settings, config: ImpactConfig, *, pace: Pace | None = None) -> Jira:
+def probe_site(jira: Jira) -> None:
+    """The outage's probe: one cheap call that goes while the site is held."""
+    probe = getattr(jira, "probe", None)
+    if probe is not None:  # a client that cannot probe (a test's fake) is taken as usable
+        probe(PROBE_TIMEOUT)
+
+
+def jira_client(
+    settings: Settings,
+    config: ImpactConfig,
+    *,
+    pace: Pace | None = None,
+    breaker: SiteBreaker | None = None,
+) -> Jira:
     """The real Jira client for these settings (built in the worker only)."""
     from connector.client import JiraConnector
 
-    return JiraConnector.from_settings(settings, field=config.field, pace=pace)
+    return JiraConnector.from_settings(settings, field=config.field, pace=pace, breaker=breaker)

@@ -59,12 +59,17 @@ class Settings:
     retry_base_seconds: float = 5.0
     retry_max_seconds: float = 900.0
     lease_seconds: float = 300.0  # a job running longer is taken for dead and run again
+    # A worker beats this often in the queue's store; one that missed 5 beats in a row is dead,
+    # and its jobs run again at once (see pipeline/heartbeats.py).
+    heartbeat_seconds: float = 2.0
     retention_hours: float = 14 * 24.0
     delivery_log_max_rows: int = 1_000_000  # the oldest finished rows beyond go (the sweep)
     # How a burst reaches Jira (see connector/pace.py and pipeline/placements.py).
     jira_max_in_flight: int = 4  # calls to Jira at once, per worker process
     jira_max_calls_per_second: float = 10.0  # per worker process; less after a 429
     placement_delay_seconds: float = 2.0  # issues put in a band wait this long to be placed
+    # While Jira is held (connector/breaker.py), one probe this often, or after its Retry-After.
+    probe_seconds: float = 5.0
     # A delivery whose signed timestamp is older than this is refused (422); one that waited
     # this long in the queue re-reads its issue. Jira retries for 30 minutes, with the same
     # timestamp: an hour at least, so that no retry of Jira's is refused.
@@ -232,6 +237,9 @@ class Settings:
             lease_seconds=number(
                 "DELIVERY_LEASE_SECONDS", float, cls.lease_seconds, 1.0, 24 * HOUR
             ),
+            heartbeat_seconds=number(
+                "WORKER_HEARTBEAT_SECONDS", float, cls.heartbeat_seconds, 0.1, 60.0
+            ),
             # Jira retries for up to 30 minutes; identifiers are kept at least a day.
             retention_hours=number(
                 "DELIVERY_RETENTION_HOURS", float, cls.retention_hours, 24.0, 10 * 365 * 24.0
@@ -246,6 +254,7 @@ class Settings:
             placement_delay_seconds=number(
                 "PLACEMENT_DELAY_SECONDS", float, cls.placement_delay_seconds, 0.0, 600.0
             ),
+            probe_seconds=number("JIRA_PROBE_SECONDS", float, cls.probe_seconds, 0.5, 300.0),
             public_priorities=public_priorities,
             priorities_cache_seconds=number(
                 "PRIORITIES_CACHE_SECONDS", float, cls.priorities_cache_seconds, 0.0, HOUR

@@ -551,7 +551,9 @@ POLICY = RetryPolicy(attempts=5, base=2.0, cap=30.0)
         (JiraRateLimitError("slow down", status=429, retry_after=7), 1, "retry", 7.0, 8.85),
         (JiraRateLimitError("slow down", status=429, retry_after=40), 2, "retry", 40.0, 50.1),
         (JiraRateLimitError("slow down", status=429), 1, "retry", 1.5, 2.5),
-        (JiraServerError("busy", status=503, retry_after=3), 3, "retry", 3.0, 3.85),
+        # a 5xx's Retry-After is the least wait: the backoff when that is longer
+        (JiraServerError("busy", status=503, retry_after=3), 3, "retry", 6.0, 10.0),
+        (JiraServerError("busy", status=503, retry_after=20), 1, "retry", 20.0, 25.1),
         (JiraServerError("boom", status=500), 1, "retry", 1.5, 2.5),
         (JiraServerError("boom", status=502), 3, "retry", 6.0, 10.0),
         (JiraServerError("boom", status=500), 4, "retry", 12.0, 20.0),
