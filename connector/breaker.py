@@ -30,6 +30,7 @@ from connector.errors import JiraError, JiraHeldError, JiraServerError, JiraUnav
 log = logging.getLogger(__name__)
 
 OUTAGE = "outage"  # the site fails as a whole: no answer, 502/503/504, 5xx with Retry-After
+CAUSES = (OUTAGE,)  # every cause a hold may have (each a series of /metrics)
 FAILURES_TO_OPEN = 3  # calls in a row failing for the site's reasons before a hold opens
 REFRESH = 1.0  # seconds a process trusts its copy of the hold before reading the store again
 SITE_STATUSES = frozenset({502, 503, 504})
@@ -257,6 +258,11 @@ def describe(error: BaseException) -> str:
 
 def _clip(text: str) -> str:
     return text if len(text) <= _REASON_KEPT else text[: _REASON_KEPT - 1] + "…"
+
+
+def stamp(epoch: float) -> str:
+    """Epoch seconds as ``2025-11-23T06:13:03Z``."""
+    return _stamp(epoch)
 
 
 def _stamp(epoch: float) -> str:

@@ -146,7 +146,9 @@ class DeliveryLog:
                 attempts=DeliveryRow.attempts + 1,
                 lease_until=bindparam("b_lease_until"),
             )
-            .returning(DeliveryRow.attempts, DeliveryRow.calls.is_not(None), *_DELIVERY_COLUMNS)
+            # length(calls), not "calls IS NOT NULL": SQLAlchemy read the latter back as true
+            # from SQLite's RETURNING even for a NULL, so every claim looked like a retry
+            .returning(DeliveryRow.attempts, func.length(DeliveryRow.calls), *_DELIVERY_COLUMNS)
         )
         appended = DeliveryRow.calls + "\n" + bindparam("b_attempt_log", type_=Text)
         self._end_attempt = (

@@ -10,8 +10,11 @@ import base64
 import binascii
 import functools
 import ipaddress
+import socket
+import struct
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +25,7 @@ from werkzeug.serving import BaseWSGIServer
 from werkzeug.serving import make_server as werkzeug_server
 
 from sandbox import agile, control, field_admin, meta, platform, search, web, webhook_admin
+from sandbox.faults import Outage
 from sandbox.hooks import HookDispatcher
 from sandbox.limits import Refusal
 from sandbox.seed import SandboxState
@@ -58,6 +62,9 @@ def _before() -> Response | None:
     # Who calls is known first, so the request log says whose calls a limit refused (Jira counts
     # its limits per account); a fault still answers in place of whatever would come next.
     account = _authenticate(state)
+    outage = state.faults.outage()
+    if outage is not None:  # the whole site: before its limits, as a load balancer answers
+        return _down(state, outage, account)
     refusal = state.limits.admit(request.method, request.path)
     if refusal is not None:
         g.account = account
@@ -81,6 +88,28 @@ def _before() -> Response | None:
         return response
     g.account = account
     return None
+
+
+def _down(state: JiraState, outage: Outage, account: Account | None) -> Response:
+    """The outage's answer: its status (and Retry-After), or with mode ``down`` no answer at
+    all (the connection is reset; the call log shows it with status 0)."""
+    g.account = account
+    if outage.status is not None:
+        response = jsonify(outage.body())
+        response.status_code = outage.status
+        response.headers.update(outage.headers())
+        return response
+    g.dropped = True
+    connection = request.environ.get("werkzeug.socket")
+    if connection is not None:
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        connection.shutdown(socket.SHUT_RDWR)  # closed with a reset: the client gets no answer
+
+    def dropped() -> Iterator[bytes]:
+        raise ConnectionAbortedError("the sandbox is down")  # werkzeug lets it go quietly
+        yield b""  # pragma: no cover
+
+    return Response(dropped())
 
 
 def _rate_limited(refusal: Refusal) -> Response:
@@ -125,7 +154,7 @@ def _after(response: Response) -> Response:
                 "method": request.method,
                 "path": request.path,
                 "query": {k: v if len(v) > 1 else v[0] for k, v in request.args.lists()},
-                "status": response.status_code,
+                "status": 0 if g.get("dropped") else response.status_code,
                 "json": request.get_json(silent=True, force=True) if request.get_data() else None,
                 "user": account.name if account else None,
                 "ms": round((time.monotonic() - g.get("started", time.monotonic())) * 1000, 1),

@@ -183,6 +183,23 @@ def add_faults() -> Any:
     return _faults_now(), 201
 
 
+@bp.post("/outage")
+def start_outage() -> Any:
+    """The whole API down for ``seconds``: ``{"mode": "down" | "502" | "503" | "504",
+    "seconds": 600, "retry_after": 5}`` (``down``: connections dropped unanswered)."""
+    try:
+        state().faults.start_outage(_body())
+    except ValueError as exc:
+        raise JiraApiError(400, str(exc)) from None
+    return _faults_now(), 201
+
+
+@bp.delete("/outage")
+def end_outage() -> Any:
+    state().faults.end_outage()
+    return Response(status=204)
+
+
 @bp.get("/faults")
 def list_faults() -> Any:
     return _faults_now()

@@ -1,13 +1,16 @@
-"""Faults the tests switch on: error answers by method and path, slow answers, failed ranks.
+"""Faults the tests switch on: error answers by method and path, slow answers, failed ranks,
+and outages of the whole site.
 
-Every fault is used up after ``times`` matches, so nothing a test sets can loop forever.
+Every fault is used up after ``times`` matches, and every outage ends after its ``seconds``,
+so nothing a test sets can last forever.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +29,53 @@ STATUSES = {
 RANK_FAILURE = "JIRA Agile cannot execute the rank operation at this time. Please try again later."
 MAX_DELAY_MS = 30_000
 MAX_TIMES = 1_000
+MAX_OUTAGE_S = 3_600
+# How a site is down: "down" drops every API connection unanswered (as a site that is gone or
+# a load balancer with nothing behind it), a status answers every API call with it.
+OUTAGE_MODES = ("down", "502", "503", "504")
+
+
+@dataclass(frozen=True)
+class Outage:
+    """The whole API down until ``until`` (monotonic seconds); ``retry_after`` is sent with a
+    status (Atlassian sends it on some 503s)."""
+
+    mode: str
+    until: float
+    retry_after: int | None = None
+
+    def describe(self, now: float) -> dict[str, Any]:
+        left = max(0.0, self.until - now)
+        return {"mode": self.mode, "seconds_left": round(left, 1), "retry_after": self.retry_after}
+
+    @property
+    def status(self) -> int | None:
+        return None if self.mode == "down" else int(self.mode)
+
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+
+    def body(self) -> dict[str, Any]:
+        return {"errorMessages": [STATUSES[self.status or 503]], "errors": {}}
+
+
+def parse_outage(spec: Mapping[str, Any], now: float) -> Outage:
+    unknown = set(spec) - {"mode", "seconds", "retry_after"}
+    if unknown:
+        raise ValueError(f"unknown outage keys: {sorted(unknown)}")
+    mode = str(spec.get("mode", "down"))
+    if mode not in OUTAGE_MODES:
+        raise ValueError(f"mode must be one of {list(OUTAGE_MODES)}")
+    seconds = spec.get("seconds")
+    wrong = isinstance(seconds, bool) or not isinstance(seconds, int | float)
+    if wrong or not 0 < seconds <= MAX_OUTAGE_S:
+        raise ValueError(f"seconds must be a number above 0, up to {MAX_OUTAGE_S}")
+    retry_after = spec.get("retry_after")
+    if retry_after is not None and (not isinstance(retry_after, int) or retry_after < 0):
+        raise ValueError("retry_after must be a whole number of seconds")
+    if retry_after is not None and mode == "down":
+        raise ValueError("retry_after goes with a status, not with mode down")
+    return Outage(mode, now + float(seconds), retry_after)
 
 
 @dataclass
@@ -70,10 +120,30 @@ class Fault:
 class Faults:
     """The switched-on faults; thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self._rank_failures: dict[str, int] = {}  # issue key -> failures left
+        self._outage: Outage | None = None
+        self.clock = clock
+
+    def start_outage(self, spec: Mapping[str, Any]) -> Outage:
+        """The whole API down for a while (``parse_outage``); replaces one under way."""
+        outage = parse_outage(spec, self.clock())
+        with self._lock:
+            self._outage = outage
+        return outage
+
+    def end_outage(self) -> None:
+        with self._lock:
+            self._outage = None
+
+    def outage(self) -> Outage | None:
+        """The outage under way, if any."""
+        with self._lock:
+            if self._outage is not None and self._outage.until <= self.clock():
+                self._outage = None
+            return self._outage
 
     def add(self, spec: Mapping[str, Any]) -> Fault:
         """Add a fault from its JSON description; ``ValueError`` names what is wrong."""
@@ -114,12 +184,15 @@ class Faults:
         with self._lock:
             self._faults.clear()
             self._rank_failures.clear()
+            self._outage = None
 
     def describe(self) -> dict[str, Any]:
+        outage = self.outage()
         with self._lock:
             return {
                 "faults": [f.describe() for f in self._faults],
                 "rank_fail": dict(self._rank_failures),
+                "outage": None if outage is None else outage.describe(self.clock()),
             }
 
 

@@ -1,7 +1,8 @@
 """``GET /healthz`` (the process answers) and ``GET /readyz`` (it can take deliveries: the config
 is loaded and the queue's store answers; 503 naming what fails). The delivery log's database is
 shown too, but does not make it 503: the web process accepts into the queue's store alone, and the
-worker logs what waits there once the database is back.
+worker logs what waits there once the database is back. So is Jira: held (``pipeline.holds``)
+since when and why, and the deliveries waiting for it; taking deliveries does not need it.
 
 Neither needs a token: they say nothing but ok or the name of the failing part. What fails, the
 error's type and first line (secrets redacted, but hosts and ports shown), is added only for a
@@ -25,6 +26,7 @@ from webhooks.signature import bearer_ok
 
 if TYPE_CHECKING:
     from pipeline.delivery_log import DeliveryLog
+    from pipeline.holds import SiteState
     from pipeline.queue import DeliveryQueue
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,40 @@ def delivery_stores(app: Flask) -> tuple[DeliveryLog | None, DeliveryQueue | Non
         found_log if found_log is not None else getattr(dispatcher, "log", None),
         found_queue if found_queue is not None else getattr(dispatcher, "queue", None),
     )
+
+
+def jira_site(app: Flask) -> Callable[[], SiteState] | None:
+    """What the queue's store says of the Jira site (``pipeline.holds.site_state``): its hold and
+    the deliveries waiting for it; None without a queue (deliveries triaged inline)."""
+    _log, queue = delivery_stores(app)
+    settings = app.extensions.get("impact.settings")
+    if queue is None or settings is None:
+        return None
+    from pipeline.holds import site_state
+
+    storage, site = queue.inbox.storage, settings.jira_url
+    return lambda: site_state(storage, site)
+
+
+def jira_summary(state: SiteState, *, details: bool) -> dict[str, Any]:
+    """``/readyz``'s ``jira``: usable or held, since when, for what cause, the deliveries waiting
+    and the next probe; what the site last said only with ``details`` (it names hosts)."""
+    from connector.breaker import stamp
+
+    hold = state.hold
+    if hold is None:
+        return {"state": "usable", "held_deliveries": state.held}
+    summary: dict[str, Any] = {
+        "state": "held",
+        "cause": hold.cause,
+        "since": stamp(hold.since),
+        "next_probe": stamp(hold.probe_at),
+        "probes_failed": hold.probes,
+        "held_deliveries": state.held,
+    }
+    if details:
+        summary["reason"] = hold.reason
+    return summary
 
 
 def monitoring_allowed() -> bool:
@@ -101,8 +137,17 @@ def readyz() -> ResponseReturnValue:
     failing = sorted(name for name in GATES if parts[name].startswith("failing"))
     if failing:
         log.warning("not ready: %s", "; ".join(f"{n} {parts[n]}" for n in failing))
-    if not monitoring_allowed():  # the errors name hosts and ports: not for the public
+    details = monitoring_allowed()
+    if not details:  # the errors name hosts and ports: not for the public
         parts = {name: state.partition(":")[0] for name, state in parts.items()}
+    answer: dict[str, Any] = {"parts": parts}
+    site = jira_site(current_app)
+    if site is not None:
+        try:
+            answer["jira"] = jira_summary(site(), details=details)
+        except Exception as exc:  # the queue's store: its part says so already
+            log.warning("readyz: Jira's hold not read: %s", short_error(exc))
+            answer["jira"] = {"state": "unknown"}
     if failing:
-        return jsonify({"status": "unavailable", "failing": failing, "parts": parts}), 503
-    return jsonify({"status": "ready", "parts": parts})
+        return jsonify({"status": "unavailable", "failing": failing, **answer}), 503
+    return jsonify({"status": "ready", **answer})

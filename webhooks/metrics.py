@@ -3,23 +3,67 @@ the stores hold, read at each scrape.
 
 Deliveries by status are read from the delivery log, and queue depth from the queue's inbox
 (accepted, not yet taken by a worker) plus the log's queued deliveries, so every process, on
-every machine, answers the same.
+every machine, answers the same; so is whether Jira is held, since when, and the deliveries
+waiting for it (the queue's store).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from service.metrics import PREFIX, metrics, multiprocess_dir
 
+if TYPE_CHECKING:
+    from pipeline.holds import SiteState
+
 log = logging.getLogger(__name__)
 
 bp = Blueprint("metrics", __name__)
+
+
+class SiteCollector:
+    """Whether Jira is held, by cause, since when, and the deliveries it holds."""
+
+    def __init__(self, site: Callable[[], SiteState]) -> None:
+        self.site = site
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        from connector.breaker import CAUSES
+
+        try:
+            state = self.site()
+        except Exception as exc:
+            log.warning("metrics: the queue's store did not answer: %s", type(exc).__name__)
+            return
+        hold = state.hold
+        held = GaugeMetricFamily(
+            f"{PREFIX}_jira_held",
+            "1 while calls to Jira are held (nothing is sent but a probe), by cause.",
+            labels=["cause"],
+        )
+        for cause in dict.fromkeys((*CAUSES, *([hold.cause] if hold else []))):
+            held.add_metric([cause], 1 if hold is not None and hold.cause == cause else 0)
+        yield held
+        yield GaugeMetricFamily(
+            f"{PREFIX}_jira_held_since_seconds",
+            "When Jira's hold began (Unix time); 0 while Jira is usable.",
+            value=hold.since if hold is not None else 0,
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_deliveries_held",
+            "Deliveries waiting for Jira to be usable, parked without spending attempts.",
+            value=state.held,
+        )
 
 
 class DeliveryLogCollector:
@@ -109,6 +153,7 @@ def exposition(
     pending: Callable[[], int] | None = None,
     statuses: Iterable[str] = (),
     waiting: Callable[[], int] | None = None,
+    site: Callable[[], SiteState] | None = None,
 ) -> bytes:
     """The text ``/metrics`` answers with."""
     from prometheus_client import generate_latest
@@ -117,6 +162,8 @@ def exposition(
     folder = multiprocess_dir()
     counted = MultiProcessCollector(None, path=folder) if folder else metrics().registry
     collectors = [counted, DeliveryLogCollector(counts, pending, statuses, waiting)]
+    if site is not None:
+        collectors.append(SiteCollector(site))
     return bytes(generate_latest(_Exposition(collectors)))  # type: ignore[arg-type]
 
 
@@ -125,7 +172,7 @@ def metrics_view() -> ResponseReturnValue:
     from prometheus_client import CONTENT_TYPE_LATEST
 
     from pipeline.delivery_log import STATUSES
-    from webhooks.health import delivery_stores, monitoring_allowed
+    from webhooks.health import delivery_stores, jira_site, monitoring_allowed
 
     settings = current_app.extensions["impact.settings"]
     if settings.metrics_token and not monitoring_allowed():
@@ -142,5 +189,6 @@ def metrics_view() -> ResponseReturnValue:
         pending=queue.pending if queue is not None else None,
         statuses=STATUSES,
         waiting=queue.inbox.size if queue is not None else None,
+        site=jira_site(current_app),
     )
     return Response(body, content_type=CONTENT_TYPE_LATEST)

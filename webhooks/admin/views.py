@@ -37,7 +37,7 @@ from pipeline.judge import Judged
 from service.errors import short_error
 from webhooks import pages
 from webhooks.admin.auth import COOKIE, COOKIE_PATH, CSRF_FIELD, Admin, AdminAuth, safe_next
-from webhooks.health import delivery_stores
+from webhooks.health import delivery_stores, jira_site
 from webhooks.pages import Door, let_in, page_jira
 
 log = logging.getLogger(__name__)
@@ -181,8 +181,16 @@ def overview() -> ResponseReturnValue:
         counts = delivery_log.counts() if delivery_log is not None else None
     except Exception as exc:
         problem = f"The delivery log or the queue did not answer: {short_error(exc)}"
+    site = jira_site(current_app)
+    jira = None
+    if site is not None:
+        try:
+            jira = site()
+        except Exception as exc:
+            problem = problem or f"The queue did not answer: {short_error(exc)}"
     return _page(
         "overview.html",
+        jira=jira,
         title="Overview",
         active="overview",
         counts=counts,
