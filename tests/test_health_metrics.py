@@ -88,6 +88,7 @@ def test_readyz_is_ready_when_config_database_and_queue_answer(qapp):
     assert response.get_json() == {
         "status": "ready",
         "parts": {"config": "ok", "database": "ok", "queue": "ok"},
+        "jira": {"state": "usable", "held_deliveries": 0},
     }
 
 

@@ -55,11 +55,12 @@ def jira_site(app: Flask) -> Callable[[], SiteState] | None:
     the deliveries waiting for it; None without a queue (deliveries triaged inline)."""
     _log, queue = delivery_stores(app)
     settings = app.extensions.get("impact.settings")
-    if queue is None or settings is None:
+    storage = getattr(getattr(queue, "inbox", None), "storage", None)
+    if storage is None or settings is None:
         return None
     from pipeline.holds import site_state
 
-    storage, site = queue.inbox.storage, settings.jira_url
+    site = settings.jira_url
     return lambda: site_state(storage, site)
 
 
