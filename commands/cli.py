@@ -15,6 +15,7 @@ from commands.common import fail, settings_from_env
 from commands.output import echo
 from commands.rerank import rerank_command
 from commands.setup import config_init_command, setup_command
+from commands.store import queue_group
 from impact.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, pattern_warnings
 from pipeline.delivery_log import (
     STATUSES,
@@ -25,13 +26,17 @@ from pipeline.delivery_log import (
 )
 from pipeline.queue import DeliveryQueue, make_huey
 from pipeline.worker import run_worker
-from service.settings import database_url_from
+from service.settings import database_url_from, read_env_file
 
 
 @click.group()
 @click.version_option(package_name="jira-customer-impact")
 def main() -> None:
-    """Triage Jira issues by their impact on paying customers."""
+    """Triage Jira issues by their impact on paying customers.
+
+    Settings come from the environment, or from .env in the current directory ($ENV_FILE names
+    another file); a variable set in the environment wins over the file."""
+    read_env_file()
 
 
 @main.group()
@@ -161,6 +166,13 @@ def _when(epoch: float) -> str:
 
 
 # The admin's commands that live in their own modules.
-for _command in (check_command, setup_command, backfill_command, webhook_group, rerank_command):
+for _command in (
+    check_command,
+    setup_command,
+    backfill_command,
+    webhook_group,
+    rerank_command,
+    queue_group,
+):
     main.add_command(_command)
 config.add_command(config_init_command)

@@ -405,11 +405,13 @@ def run_worker(
     from pipeline.delivery_log import check_schema
     from pipeline.queue import make_huey, warn_if_volatile
     from pipeline.scheduled import schedule_reranks
+    from pipeline.sites import report_other_sites
 
     delivery_log = DeliveryLog.from_url(settings.database_url)
     check_schema(delivery_log.engine)
     huey = make_huey(settings)
     warn_if_volatile(huey)
+    report_other_sites(huey, settings.jira_url)  # and leaves that work alone
     if jira is None:
         pace = Pace(
             max_in_flight=settings.jira_max_in_flight, rate=settings.jira_max_calls_per_second
