@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -558,7 +559,7 @@ class JiraConnector(BoardsMixin, SearchMixin):
             raise JiraError(f"TLS with Jira failed: {exc}", method=method, path=path) from exc
         except (requests.ConnectionError, requests.Timeout) as exc:
             self._no_answer(method, path, started)
-            said = f"no answer from Jira ({type(exc).__name__}: {exc})"
+            said = f"no answer from Jira ({_no_answer_reason(exc)})"
             if self._deadline is not None and isinstance(exc, requests.Timeout):
                 said = f"Jira did not answer within the time limit ({type(exc).__name__})"
             raise JiraUnavailableError(said, method=method, path=path) from exc
@@ -577,3 +578,17 @@ def _issue_path(key: str) -> str:
     if not is_issue_ref(key):  # nothing that could bend the path reaches it
         raise JiraError(f"{key[:40]!r} is not an issue key")
     return f"{API}/issue/{key}"
+
+
+_OS_ERROR = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
+def _no_answer_reason(exc: requests.RequestException) -> str:
+    """Why no answer came, in the system's words (``Connection refused``, ``Name or service not
+    known``), without the library's retelling of the address and its connection pool."""
+    found = _OS_ERROR.search(str(exc))
+    if found:
+        return found.group(1).strip()
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    return type(exc).__name__

@@ -72,7 +72,7 @@ def serve(workdir: Path, args: argparse.Namespace) -> int:
             say(f"               sign in with the admin token {admin}")
             say(f"  Jira         {stack.sandbox_url}/rest/api/2/search?jql=project%3DSHOP")
             say(f"               as a person: user {person}, password {password}")
-            say(f"  file an issue, as people do (the webhook brings it to the product):")
+            say("  file an issue, as people do (the webhook brings it to the product):")
             say(
                 f"    curl -s -X POST {stack.sandbox_url}/_sandbox/issues -H 'Content-Type: "
                 f'application/json\' -d \'{{"as": "ana", "summary": "Checkout is down '
