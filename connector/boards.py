@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from connector.errors import JiraError, JiraForbiddenError, RankPartialError
+from connector.errors import JiraAnswerError, JiraError, JiraForbiddenError, RankPartialError
 from connector.protocol import API, MAX_PAGES, BoardEntry, BoardSetup, Call, Requesting
 from impact.ranking import RankCall
 
@@ -210,6 +210,13 @@ class BoardsMixin(Requesting):
         else:
             too_many = f"board {board_id} has more than {MAX_PAGES} pages of issues"
             raise JiraError(too_many, method="GET", path=path)
+        seen: set[str] = set()
+        for entry in found:
+            if entry.key in seen:  # an order with one issue in two places is no order
+                raise JiraAnswerError(
+                    f"the board's issues list {entry.key} twice", method="GET", path=path
+                )
+            seen.add(entry.key)
         return tuple(found if limit is None else found[:limit])
 
     def can_schedule(self, project_key: str) -> bool:

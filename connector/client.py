@@ -36,6 +36,7 @@ from jira import JIRA, JIRAError
 from connector.boards import BoardsMixin
 from connector.edits import edit_body, edit_params
 from connector.errors import (
+    JiraAnswerError,
     JiraAuthError,
     JiraBadRequestError,
     JiraConflictError,
@@ -438,7 +439,14 @@ class JiraConnector(BoardsMixin, SearchMixin):
         kept = self._fields
         if kept is None or self._age_of_fields() >= FIELDS_TTL_SECONDS:
             client = self._jira()
-            kept = list(self._call("GET", f"{API}/field", client.fields))
+            answer = self._call("GET", f"{API}/field", client.fields)
+            if not isinstance(answer, list) or not all(
+                isinstance(f, Mapping) and isinstance(f.get("id"), str) for f in answer
+            ):
+                raise JiraAnswerError(
+                    "Jira's field list is not a list of fields", method="GET", path=f"{API}/field"
+                )
+            kept = list(answer)
             self._fields, self._fields_read_at = kept, self._clock()
         return kept
 

@@ -143,6 +143,20 @@ class JiraUnavailableError(JiraError):
         return "check that JIRA_URL is right and that Jira is up, then try again"
 
 
+class JiraAnswerError(JiraError):
+    """An answer that is not what Jira's API documents (a list that is not one, a board that
+    lists an issue twice): a broken proxy, a page that moved while it was read, or a hostile
+    server. Worth another try; never taken as data."""
+
+    retryable = True
+
+    def plain(self) -> str:
+        return "Jira's answer could not be used"
+
+    def advice(self) -> str:
+        return "try again; if it persists, check that JIRA_URL reaches Jira itself"
+
+
 class RankPartialError(JiraError):
     """A rank call answered 207 and some entries still failed after retrying them."""
 
