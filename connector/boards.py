@@ -141,6 +141,7 @@ def setup_from(board_id: int, configuration: Mapping[str, Any], jql: str) -> Boa
         filter_id=filter_id,
         filter_jql=jql,
         ordered_by_rank=orders_by_rank(jql, rank_field_id),
+        name=str(configuration.get("name") or ""),
     )
 
 
