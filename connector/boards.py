@@ -181,6 +181,10 @@ class BoardsMixin(Requesting):
         cache[board_id] = (time.monotonic(), setup)
         return setup
 
+    def forget_board_setups(self) -> None:
+        """Read each board's configuration again next time (a check wants Jira's answer now)."""
+        self.__dict__.pop("_board_setups", None)
+
     def board_issues(
         self,
         board_id: int,

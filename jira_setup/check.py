@@ -24,7 +24,7 @@ from connector.errors import (
     JiraNotFoundError,
     JiraUnavailableError,
 )
-from connector.protocol import BoardSetup
+from connector.protocol import API, BoardSetup
 from impact.model import ImpactConfig, Level, Person, ProjectSettings, RankMode
 from service.settings import Settings
 
@@ -298,7 +298,12 @@ def run_checks(settings: Settings, config: ImpactConfig, jira: JiraConnector) ->
     """Check the live Jira against ``config``; every finding, in the order checked. Stops after
     the first finding when Jira cannot be reached or refuses the credentials."""
     admin = JiraAdmin(jira)
+    # A check is of Jira now: nothing a long-lived connector kept (the admin pages' does) may
+    # stand in for an answer, or a Jira that is down would still show the earlier reads as ok.
+    jira.forget_fields()
+    jira.forget_board_setups()
     try:
+        jira.request("GET", f"{API}/serverInfo")  # answers now, or the check stops here
         me = jira.service_account()
         admin.is_cloud()
     except JiraError as exc:
@@ -339,7 +344,7 @@ def _field_findings(
     try:
         field_id = jira.field_id()
     except JiraError as exc:
-        if exc.status is not None:
+        if exc.status is not None or exc.retryable:  # Jira failed, or did not answer
             return [_error_finding("field", exc)]
         # several fields share the name
         fix = f'give the field\'s id in {config.source}: [field] id = "customfield_NNNNN"'
@@ -429,7 +434,10 @@ def connection_finding(settings: Settings, exc: JiraError) -> Finding:
         return Finding(False, "jira", f"Jira refused the credentials: {exc}", fix)
     if isinstance(exc, JiraUnavailableError):
         return Finding(
-            False, "jira", f"no answer from {settings.jira_url}: {exc}", "check JIRA_URL"
+            False,
+            "jira",
+            f"no answer from {settings.jira_url}: {exc}",
+            "check that Jira is up and that JIRA_URL is its address; nothing else was checked",
         )
     return Finding(False, "jira", f"{settings.jira_url}: {exc}", "check JIRA_URL")
 
