@@ -10,7 +10,6 @@ until Ctrl-C (or SIGTERM, or ``--for`` seconds), when it stops every process it 
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import signal
 import sys
@@ -48,7 +47,6 @@ def serve(workdir: Path, args: argparse.Namespace) -> int:
         "ADMIN_TOKEN": admin,
         "VIEWER_TOKEN": viewer,
         "PLACEMENT_DELAY_SECONDS": "1",
-        "ENV_FILE": os.devnull,  # the settings are the sandbox's, not a .env for a real Jira
     }
     say(f"Starting the Jira sandbox ({args.flavour}), the web process and the worker…")
     stack = Stack(workdir, flavour=args.flavour, seed="demo", env=env)
