@@ -19,7 +19,7 @@ help:
 	@echo '              through (prints the addresses and the sign-in; Ctrl-C stops everything)'
 	@echo 'make run      the Procfile: db upgrade, then web and worker, with your settings'
 	@echo '              (the environment, or $(ENV_FILE)); see the README'"'"'s Settings'
-	@echo 'make test     ruff, mypy and the whole test suite, as CI runs it (about 6 minutes)'
+	@echo 'make test     ruff, mypy and the whole test suite, as CI runs it (6 to 9 minutes)'
 	@echo 'make bench    the figures of the README (not tests; needs wrk)'
 	@echo 'make constraints  renew constraints.txt from pyproject.toml'
 	@echo 'make clean    remove the venv and the caches'
