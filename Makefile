@@ -4,7 +4,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit run demo bench clean constraints
+.PHONY: help test lint typecheck unit run sandbox demo bench clean constraints
+
+# The settings file `make run` and the jira-impact command read (the environment wins over it).
+ENV_FILE ?= .env
+# The Procfile's commands find gunicorn and jira-impact in the venv, as on a platform's PATH;
+# the settings file, where there is one, is read first (variables already set keep their value).
+WITH_SETTINGS = PATH="$(CURDIR)/$(BIN):$$PATH" $(if $(shell test -f "$(ENV_FILE)" && echo y),$(BIN)/dotenv -f $(ENV_FILE) run --no-override --)
+
+# `make` alone lists the targets.
+help:
+	@echo 'make demo     the main job against the bundled Jira sandbox, in about 25 s; leaves nothing running'
+	@echo 'make sandbox  the Jira sandbox plus the web process and the worker, left running to click'
+	@echo '              through (prints the addresses and the sign-in; Ctrl-C stops everything)'
+	@echo 'make run      the Procfile: db upgrade, then web and worker, with your settings'
+	@echo '              (the environment, or $(ENV_FILE)); see the README'"'"'s Settings'
+	@echo 'make test     ruff, mypy and the whole test suite, as CI runs it (6 to 9 minutes)'
+	@echo 'make bench    the figures of the README (not tests; needs wrk)'
+	@echo 'make constraints  renew constraints.txt from pyproject.toml'
+	@echo 'make clean    remove the venv and the caches'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,11 +59,17 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
-# Web and worker from the Procfile, with settings from the environment or a .env file.
-# The Procfile's release step (migrations) runs first, as a Procfile platform runs it.
+# Web and worker from the Procfile, with settings from the environment or $(ENV_FILE). The
+# Procfile's release step (migrations) runs first, as a Procfile platform runs it. honcho reads
+# no settings file of its own (its own would win over the environment); PORT defaults to 8000.
 run: $(STAMP)
-	$(BIN)/jira-impact db upgrade
-	$(BIN)/honcho start web worker
+	$(WITH_SETTINGS) jira-impact db upgrade
+	$(WITH_SETTINGS) sh -c 'exec honcho --env /dev/null start --port "$${PORT:-8000}" web worker'
+
+# The sandbox, seeded as the demo's, set up, with the web process and the worker from the
+# Procfile, left running for a person to click through; prints where and how to sign in.
+sandbox: $(STAMP)
+	$(BIN)/python -m sandbox.playground
 
 # The main job against the bundled Jira sandbox: no Jira needed, nothing left running.
 demo: $(STAMP)

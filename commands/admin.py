@@ -169,20 +169,28 @@ def backfill_command(
         def step(result: IssueResult) -> None:
             bars[0].update(1)
 
+        backfill.on_wait = lambda line: echo(line, err=True)  # progress while Jira is away
         report = backfill.run(jql, limit=limit, on_listed=listed, on_result=step)
     _print_report(report, config, details=details)
     if not apply and progress.done():
         echo(f"(An interrupted --apply run of this JQL left progress in {progress.path}.)")
     if apply and report.left + report.count(FAILED):
         echo(f"Progress is kept in {progress.path}: run the same command to continue.")
-    if report.stopped or report.count(FAILED):
-        sys.exit(1)
+    if report.stopped:  # the last line: what stopped it, and what to do
+        fail(f"Stopped: {report.stopped}")
+    if report.count(FAILED):
+        fail(
+            f"{plural(report.count(FAILED), 'issue')} failed (Jira's reasons above); run the "
+            "same command again to retry them"
+        )
 
 
 def _print_report(report: Report, config: ImpactConfig, *, details: bool) -> None:
     earlier = (
         f"; {report.done_before} done by an earlier run, skipped" if report.done_before else ""
     )
+    if report.stopped and not report.listed:
+        return  # stopped before Jira listed anything: there is nothing to count
     echo(f"{report.jql}: {plural(report.listed, 'issue')}{earlier}")
     if details:
         for result in report.results:
@@ -204,8 +212,6 @@ def _print_report(report: Report, config: ImpactConfig, *, details: bool) -> Non
     for note in notes:
         echo(f"note: {note}")
     changed = report.count(CHANGED)
-    if report.stopped:
-        echo(f"Stopped: {report.stopped}", err=True)
     if report.left:
         echo(f"{plural(report.left, 'issue')} left for another run.")
     if not report.applied:

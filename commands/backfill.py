@@ -146,10 +146,11 @@ class Backfill:
     comments: bool = True  # post the missing-impact ask, as the config says
     rank: bool = True  # place each re-classified issue in its band (off: rerank afterwards)
     progress: Progress | None = None  # used with apply only
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] = field(default=lambda seconds: time.sleep(seconds))
     jitter: Callable[[], float] = random.random
     policy: RetryPolicy = RETRIES
     placements: Placements = field(default_factory=LocalPlacements)  # the worker's, to apply
+    on_wait: Callable[[str], None] = lambda line: None  # hears each wait for Jira, as it starts
 
     def __post_init__(self) -> None:
         self._groups = Groups(self.jira, self.config)  # a reporter's groups, read once a run
@@ -168,6 +169,9 @@ class Backfill:
         try:
             field_id = self._retried(self.jira.field_id)
             keys = self._retried(lambda: self.search.issue_keys(jql))
+        except BackfillStoppedError as exc:
+            report.stopped = str(exc)
+            return report
         except JiraError as exc:
             report.stopped = _stop_reason(exc)
             return report
@@ -249,6 +253,10 @@ class Backfill:
                 if verdict.status == "dead":
                     raise BackfillStoppedError(_stop_reason(exc, attempt)) from exc
                 log.info("Jira: %s; trying again in %.1f s", exc, verdict.delay)
+                self.on_wait(
+                    f"{exc.plain()}; trying again in {verdict.delay:.0f} s "
+                    f"(attempt {attempt + 1} of {self.policy.attempts})"
+                )
                 self.sleep(verdict.delay)
                 attempt += 1
 
@@ -262,7 +270,7 @@ def _stop_reason(exc: JiraError, attempts: int | None = None) -> str:
     if isinstance(exc, JiraAuthError):
         return f"Jira refused the credentials: {exc}"
     tries = f" after {attempts} attempts" if attempts else ""
-    return f"Jira kept failing{tries}: {exc}"
+    return f"Jira kept failing{tries}: {exc}; {exc.advice()}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,27 +11,33 @@ from datetime import UTC, datetime
 import click
 
 from commands.admin import backfill_command, check_command, webhook_group
-from commands.common import fail, settings_from_env
+from commands.common import Commands, fail, settings_from_env
 from commands.output import echo
 from commands.rerank import rerank_command
 from commands.setup import config_init_command, setup_command
+from commands.store import queue_group
 from impact.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, pattern_warnings
 from pipeline.delivery_log import (
     STATUSES,
     DeliveryLog,
     SchemaError,
+    check_schema,
     migrate,
     schema_revisions,
 )
 from pipeline.queue import DeliveryQueue, make_huey
 from pipeline.worker import run_worker
-from service.settings import database_url_from
+from service.settings import database_url_from, read_env_file
 
 
-@click.group()
+@click.group(cls=Commands)
 @click.version_option(package_name="jira-customer-impact")
 def main() -> None:
-    """Triage Jira issues by their impact on paying customers."""
+    """Triage Jira issues by their impact on paying customers.
+
+    Settings come from the environment, or from .env in the current directory ($ENV_FILE names
+    another file); a variable set in the environment wins over the file."""
+    read_env_file()
 
 
 @main.group()
@@ -62,9 +68,13 @@ def config_check(path: str) -> None:
         echo(f"warning: {where}: may be slow on a long description: {why}")
 
 
-def _delivery_log() -> DeliveryLog:
-    """The log at $DATABASE_URL (or the default SQLite file); needs no other setting."""
-    return DeliveryLog.from_url(database_url_from(os.environ))
+def _delivery_log(*, checked: bool = True) -> DeliveryLog:
+    """The log at $DATABASE_URL (or the default SQLite file); needs no other setting.
+    ``checked``: exit 1 naming `jira-impact db upgrade` when its schema is behind."""
+    delivery_log = DeliveryLog.from_url(database_url_from(os.environ))
+    if checked:
+        check_schema(delivery_log.engine)
+    return delivery_log
 
 
 @main.command()
@@ -92,7 +102,7 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True, help="Alembic revision.")
 def db_upgrade(revision: str) -> None:
     """Create or upgrade the delivery log's tables (safe to run on every deploy)."""
-    engine = _delivery_log().engine
+    engine = _delivery_log(checked=False).engine
     migrate(engine, revision)
     current, _head = schema_revisions(engine)
     echo(f"{engine.url.render_as_string(hide_password=True)}: at schema {current}")
@@ -142,7 +152,7 @@ def deliveries_replay(identifiers: tuple[str, ...], all_dead: bool) -> None:
     if bool(identifiers) == all_dead:
         raise click.UsageError("give delivery identifiers or --all-dead, not both or neither")
     settings = settings_from_env()
-    delivery_log = DeliveryLog.from_url(settings.database_url)
+    delivery_log = _delivery_log()
     queue = DeliveryQueue(make_huey(settings))
     replayed = delivery_log.replay(identifiers, all_dead=all_dead, now=time.time())
     for delivery in replayed:
@@ -161,6 +171,13 @@ def _when(epoch: float) -> str:
 
 
 # The admin's commands that live in their own modules.
-for _command in (check_command, setup_command, backfill_command, webhook_group, rerank_command):
+for _command in (
+    check_command,
+    setup_command,
+    backfill_command,
+    webhook_group,
+    rerank_command,
+    queue_group,
+):
     main.add_command(_command)
 config.add_command(config_init_command)

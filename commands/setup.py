@@ -4,10 +4,12 @@ config from a Jira field). Registered in ``commands.cli``; thin: the plan is
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import sys
 import tomllib
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from connector.client import JiraConnector, find_field
 from connector.errors import JiraError
 from impact.config import DEFAULT_CONFIG_PATH, ConfigError, parse_config
 from impact.model import FieldRef
-from jira_setup.check import redact_url
+from jira_setup.check import quoted, redact_url
 from jira_setup.setup import Done, SetupError, SetupReport, apply_plan, plan_site
 from jira_setup.setup_plan import Change, Item, RegisterWebhook, Status
 from jira_setup.starter import guess_levels, starter_config
@@ -151,6 +153,20 @@ def _change_json(change: Change) -> dict[str, Any]:
 # config init
 
 
+def near_names(name: str, names: Sequence[str], *, most: int = 5) -> list[str]:
+    """The names most like ``name``: those that differ in case or spacing, contain it or are
+    contained in it, then those close in spelling (difflib), each once, best first."""
+    folded = " ".join(name.lower().split())
+    by_fold: dict[str, str] = {}
+    for candidate in names:
+        if candidate.strip():
+            by_fold.setdefault(" ".join(candidate.lower().split()), candidate)
+    found = [by_fold[f] for f in by_fold if f == folded or (folded in f or f in folded)]
+    close = difflib.get_close_matches(folded, list(by_fold), n=most, cutoff=0.6)
+    found += [by_fold[f] for f in close]
+    return list(dict.fromkeys(found))[:most]
+
+
 @click.command("init")
 @click.option(
     "--from-field",
@@ -189,9 +205,12 @@ def config_init_command(
     wanted = FieldRef(name=field_name)
     jira = JiraConnector.from_settings(settings, field=wanted)
     try:
-        found = find_field(jira.fields(), wanted)
+        fields = jira.fields()
+        found = find_field(fields, wanted)
         if found is None:
-            fail(f"Jira has no field named {field_name!r} (names must match exactly)")
+            near = near_names(field_name, [str(f.get("name", "")) for f in fields])
+            hint = f"; near names it has: {quoted(near)}" if near else ""
+            fail(f"Jira has no field named {field_name!r} (names must match exactly){hint}")
         options = JiraAdmin(jira).field_options(found.id, [p.upper() for p in projects])
     except JiraError as exc:
         fail(f"Jira refused: {exc}" if exc.status else str(exc))

@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from connector.errors import JiraError, JiraForbiddenError, RankPartialError
+from connector.errors import JiraAnswerError, JiraError, JiraForbiddenError, RankPartialError
 from connector.protocol import API, MAX_PAGES, BoardEntry, BoardSetup, Call, Requesting
 from impact.ranking import RankCall
 
@@ -141,6 +141,7 @@ def setup_from(board_id: int, configuration: Mapping[str, Any], jql: str) -> Boa
         filter_id=filter_id,
         filter_jql=jql,
         ordered_by_rank=orders_by_rank(jql, rank_field_id),
+        name=str(configuration.get("name") or ""),
     )
 
 
@@ -180,6 +181,10 @@ class BoardsMixin(Requesting):
         cache[board_id] = (time.monotonic(), setup)
         return setup
 
+    def forget_board_setups(self) -> None:
+        """Read each board's configuration again next time (a check wants Jira's answer now)."""
+        self.__dict__.pop("_board_setups", None)
+
     def board_issues(
         self,
         board_id: int,
@@ -210,6 +215,13 @@ class BoardsMixin(Requesting):
         else:
             too_many = f"board {board_id} has more than {MAX_PAGES} pages of issues"
             raise JiraError(too_many, method="GET", path=path)
+        seen: set[str] = set()
+        for entry in found:
+            if entry.key in seen:  # an order with one issue in two places is no order
+                raise JiraAnswerError(
+                    f"the board's issues list {entry.key} twice", method="GET", path=path
+                )
+            seen.add(entry.key)
         return tuple(found if limit is None else found[:limit])
 
     def can_schedule(self, project_key: str) -> bool:

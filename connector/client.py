@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -40,6 +41,7 @@ from connector.boards import BoardsMixin
 from connector.breaker import SiteBreaker
 from connector.edits import edit_body, edit_params
 from connector.errors import (
+    JiraAnswerError,
     JiraAuthError,
     JiraBadRequestError,
     JiraConflictError,
@@ -465,7 +467,14 @@ class JiraConnector(BoardsMixin, SearchMixin):
         kept = self._fields
         if kept is None or self._age_of_fields() >= FIELDS_TTL_SECONDS:
             client = self._jira()
-            kept = list(self._call("GET", f"{API}/field", client.fields))
+            answer = self._call("GET", f"{API}/field", client.fields)
+            if not isinstance(answer, list) or not all(
+                isinstance(f, Mapping) and isinstance(f.get("id"), str) for f in answer
+            ):
+                raise JiraAnswerError(
+                    "Jira's field list is not a list of fields", method="GET", path=f"{API}/field"
+                )
+            kept = list(answer)
             self._fields, self._fields_read_at = kept, self._clock()
         return kept
 
@@ -600,7 +609,7 @@ class JiraConnector(BoardsMixin, SearchMixin):
             raise JiraError(f"TLS with Jira failed: {exc}", method=method, path=path) from exc
         except (requests.ConnectionError, requests.Timeout) as exc:
             self._no_answer(method, path, started)
-            said = f"no answer from Jira ({type(exc).__name__}: {exc})"
+            said = f"no answer from Jira ({_no_answer_reason(exc)})"
             # a wait cut short to what was left of the time limit says little of the site
             cut = isinstance(exc, requests.Timeout) and self._sent_timeout < self.timeout
             if self._deadline is not None and isinstance(exc, requests.Timeout):
@@ -621,3 +630,17 @@ def _issue_path(key: str) -> str:
     if not is_issue_ref(key):  # nothing that could bend the path reaches it
         raise JiraError(f"{key[:40]!r} is not an issue key")
     return f"{API}/issue/{key}"
+
+
+_OS_ERROR = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
+def _no_answer_reason(exc: requests.RequestException) -> str:
+    """Why no answer came, in the system's words (``Connection refused``, ``Name or service not
+    known``), without the library's retelling of the address and its connection pool."""
+    found = _OS_ERROR.search(str(exc))
+    if found:
+        return found.group(1).strip()
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    return type(exc).__name__

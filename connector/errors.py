@@ -38,6 +38,17 @@ class JiraError(Exception):
         said = f" (Jira said: {'; '.join(self.messages)})" if self.messages else ""
         return f"{where}{self.args[0]}{said}"
 
+    def plain(self) -> str:
+        """What happened, in a sentence for people: no address, no library's words (those are
+        for the log, see ``str``)."""
+        if self.status is None:
+            return "Jira answered in a way the product cannot read"
+        return f"Jira answered with an error ({self.status})"
+
+    def advice(self) -> str:
+        """What to do about it, for whoever runs the product."""
+        return "try again; if it persists, look at what Jira said in the log"
+
 
 class JiraBadRequestError(JiraError):
     """400 or 422: the request was refused as invalid (a field not on the edit screen, say)."""
@@ -50,11 +61,23 @@ class JiraAuthError(JiraError):
 
     status = 401
 
+    def plain(self) -> str:
+        return "Jira refused the service account's credentials"
+
+    def advice(self) -> str:
+        return "check JIRA_EMAIL and JIRA_API_TOKEN (Cloud) or JIRA_PAT (Data Center)"
+
 
 class JiraForbiddenError(JiraError):
     """403: the service account lacks a permission."""
 
     status = 403
+
+    def plain(self) -> str:
+        return "Jira refused: the service account lacks a permission"
+
+    def advice(self) -> str:
+        return "run jira-impact check to see which permission is missing"
 
 
 class JiraNotFoundError(JiraError):
@@ -77,6 +100,12 @@ class JiraRateLimitError(JiraError):
     status = 429
     retryable = True
 
+    def plain(self) -> str:
+        return "Jira asked the product to slow down (rate limit)"
+
+    def advice(self) -> str:
+        return "try again in a few minutes"
+
     def __init__(
         self,
         message: str,
@@ -96,6 +125,12 @@ class JiraServerError(JiraError):
     status = 500
     retryable = True
 
+    def plain(self) -> str:
+        return f"Jira failed ({self.status}: an error on Jira's side)"
+
+    def advice(self) -> str:
+        return "try again once Jira is back (its status page may say more)"
+
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.retry_after = retry_after
@@ -105,6 +140,26 @@ class JiraUnavailableError(JiraError):
     """No answer: connection refused or reset, DNS failure, or a timeout."""
 
     retryable = True
+
+    def plain(self) -> str:
+        return "Jira did not answer"
+
+    def advice(self) -> str:
+        return "check that JIRA_URL is right and that Jira is up, then try again"
+
+
+class JiraAnswerError(JiraError):
+    """An answer that is not what Jira's API documents (a list that is not one, a board that
+    lists an issue twice): a broken proxy, a page that moved while it was read, or a hostile
+    server. Worth another try; never taken as data."""
+
+    retryable = True
+
+    def plain(self) -> str:
+        return "Jira's answer could not be used"
+
+    def advice(self) -> str:
+        return "try again; if it persists, check that JIRA_URL reaches Jira itself"
 
 
 class JiraHeldError(JiraError):

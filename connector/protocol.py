@@ -40,6 +40,7 @@ class BoardSetup:
     filter_id: str
     filter_jql: str
     ordered_by_rank: bool  # the filter's first ORDER BY key is Rank, ascending
+    name: str = ""  # the board's name, as people know it
 
 
 @dataclass(frozen=True)

@@ -148,10 +148,18 @@ def _text_matches(rule: Rule, issue: Issue, slow: list[str]) -> bool:
 
 def explain(plan: Plan) -> str:
     """One plain sentence saying why the issue has the impact it has."""
+    if plan.source in (Source.FIELD, Source.RULE):
+        return f"{plan.level}, {reason(plan)}"
+    return reason(plan)
+
+
+def reason(plan: Plan) -> str:
+    """Who or what gave the issue its level, without naming the level (where the level is
+    shown beside it): a person in the field, or the admins' rule by its name."""
     if plan.source is Source.FIELD:
-        return f"{plan.level}, set by a person in the field"
+        return "set by a person in the field"
     if plan.source is Source.RULE:
-        return f"{plan.level}, inferred by rule '{plan.rule}'"
+        return f"inferred by rule '{plan.rule}'"
     if any(note.startswith(UNMAPPED_NOTE) for note in plan.notes):
         return "no known impact stated (the field holds an unmapped option) and no rule matched"
     return "no impact stated and no rule matched"

@@ -24,7 +24,7 @@ from connector.errors import (
     JiraNotFoundError,
     JiraUnavailableError,
 )
-from connector.protocol import BoardSetup
+from connector.protocol import API, BoardSetup
 from impact.model import ImpactConfig, Level, Person, ProjectSettings, RankMode
 from service.settings import Settings
 
@@ -36,10 +36,12 @@ PERMISSION_NAMES = {
     "ADD_COMMENTS": "Add comments",
     "SCHEDULE_ISSUES": "Schedule issues",
 }
-REGISTER_HINT = "jira-impact webhook register --url https://<this service>" + RECEIVER_PATH
+SETUP_APPLY = "jira-impact setup --apply"
+REGISTER_HINT = f"jira-impact setup --url https://<this service>{RECEIVER_PATH} --apply"
 WEBHOOK_FIX = (
     "in Jira (Settings > System > WebHooks) enable the webhook, tick Issue created and updated, "
-    "and name every configured project in its JQL filter; or " + REGISTER_HINT
+    "and name every configured project in its JQL filter; or jira-impact webhook register "
+    "--url https://<this service>" + RECEIVER_PATH
 )
 
 
@@ -52,7 +54,16 @@ class Finding:
 
     def __str__(self) -> str:
         line = f"{'ok  ' if self.ok else 'FAIL'}  {self.subject}: {self.message}"
-        return line + (f" — fix: {self.fix}" if self.fix and not self.ok else "")
+        return one_line(line + (f" — fix: {self.fix}" if self.fix and not self.ok else ""))
+
+
+_LINE_BREAKS = re.compile("[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: a line break in what Jira sent (a display name, a message) is shown
+    as its escape, so it cannot forge a line of the report."""
+    return _LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,8 +93,9 @@ def option_findings(
                 False,
                 "field options",
                 f"the field {field} has no options that Jira shows the service account",
-                "give the field one option per level (Settings > Issues > Custom fields > "
-                "Contexts and default value), on the create screens of the configured projects",
+                f"run {SETUP_APPLY} (it adds an option per level and puts the field on the "
+                "projects' screens), or do it in Jira (Settings > Issues > Custom fields > "
+                "Contexts and default value)",
             )
         ]
     found = []
@@ -107,8 +119,8 @@ def option_findings(
                 False,
                 "field options",
                 f"no option of the field reaches level{'s' if len(unreached) > 1 else ''} {listed}",
-                f"add the option in Jira, or correct the level's values in {source} "
-                "(values must match the option text exactly)",
+                f"run {SETUP_APPLY} to add the option, or correct the level's values in "
+                f"{source} (values must match the option text exactly)",
             )
         )
     if not found:
@@ -286,7 +298,12 @@ def run_checks(settings: Settings, config: ImpactConfig, jira: JiraConnector) ->
     """Check the live Jira against ``config``; every finding, in the order checked. Stops after
     the first finding when Jira cannot be reached or refuses the credentials."""
     admin = JiraAdmin(jira)
+    # A check is of Jira now: nothing a long-lived connector kept (the admin pages' does) may
+    # stand in for an answer, or a Jira that is down would still show the earlier reads as ok.
+    jira.forget_fields()
+    jira.forget_board_setups()
     try:
+        jira.request("GET", f"{API}/serverInfo")  # answers now, or the check stops here
         me = jira.service_account()
         admin.is_cloud()
     except JiraError as exc:
@@ -306,7 +323,7 @@ def run_checks(settings: Settings, config: ImpactConfig, jira: JiraConnector) ->
 def connection_line(settings: Settings, me: Person, *, cloud: bool) -> str:
     """Which Jira this is, where, and as whom the product calls it."""
     kind = "Jira Cloud" if cloud else "Jira Data Center"
-    return f"{kind} at {settings.jira_url}, as {display_name(me)}"
+    return one_line(f"{kind} at {settings.jira_url}, as {display_name(me)}")
 
 
 def project_findings(admin: JiraAdmin, jira: JiraConnector, config: ImpactConfig) -> list[Finding]:
@@ -327,7 +344,7 @@ def _field_findings(
     try:
         field_id = jira.field_id()
     except JiraError as exc:
-        if exc.status is not None:
+        if exc.status is not None or exc.retryable:  # Jira failed, or did not answer
             return [_error_finding("field", exc)]
         # several fields share the name
         fix = f'give the field\'s id in {config.source}: [field] id = "customfield_NNNNN"'
@@ -338,8 +355,8 @@ def _field_findings(
                 False,
                 "field",
                 f"no Jira field {field}: every issue counts as missing",
-                f"create the field (a Select List, single choice) or correct [field] in "
-                f"{config.source}",
+                f"run {SETUP_APPLY}: it creates the field, its options, and puts it on the "
+                f"projects' screens (or correct [field] in {config.source})",
             )
         ]
     found = [Finding(True, "field", f"{field} is {field_id}")]
@@ -417,7 +434,10 @@ def connection_finding(settings: Settings, exc: JiraError) -> Finding:
         return Finding(False, "jira", f"Jira refused the credentials: {exc}", fix)
     if isinstance(exc, JiraUnavailableError):
         return Finding(
-            False, "jira", f"no answer from {settings.jira_url}: {exc}", "check JIRA_URL"
+            False,
+            "jira",
+            f"no answer from {settings.jira_url}: {exc}",
+            "check that Jira is up and that JIRA_URL is its address; nothing else was checked",
         )
     return Finding(False, "jira", f"{settings.jira_url}: {exc}", "check JIRA_URL")
 

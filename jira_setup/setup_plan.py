@@ -15,7 +15,7 @@ ready changes, reads Jira again and plans again.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 
 from connector.admin import AdminWebhook
@@ -36,6 +36,7 @@ from jira_setup.check import (
     Finding,
     covers,
     delivery_problem,
+    one_line,
     quoted,
     redact_url,
     webhook_findings,
@@ -49,7 +50,9 @@ JIRA_ADMIN = "a Jira administrator"
 FIELD_PAGE = "Settings > Issues > Custom fields > {0} > Contexts and default value"
 DC_FIELD_PAGE = "Administration > Issues > Custom fields, the field's menu > {0}"
 CONTEXT_DESCRIPTION = "Made by jira-impact setup for the projects in its config"
-SETUP_HINT = f"run jira-impact setup --url https://<this service>{RECEIVER_PATH} --apply"
+SETUP_HINT = (
+    f"register it: run jira-impact setup --url https://<this service>{RECEIVER_PATH} --apply"
+)
 HOOK_FIX = (
     "edit it in Jira (Settings > System > WebHooks): enable it, tick Issue created and updated, "
     "and name every configured project in its JQL filter"
@@ -140,7 +143,7 @@ class Item:
             text += f" — {self.fix}"
         if self.who:
             text += f" ({self.who} can)"
-        return text
+        return one_line(text)
 
 
 @dataclass(frozen=True)
@@ -539,9 +542,12 @@ def _dc_items(
 def _webhook_items(facts: SiteFacts, settings: Settings) -> list[Item]:
     keys = [p.key for p in facts.projects if p.id is not None]
     if facts.url is None:
-        findings = webhook_findings(facts.webhooks, keys, settings)
+        # without --url there is nothing to register here: the missing webhook is the next step
         return [
-            _checked(replace(f, fix=SETUP_HINT) if f.fix == REGISTER_HINT else f) for f in findings
+            Item(Status.NOTE, f.subject, f.message, SETUP_HINT)
+            if f.fix == REGISTER_HINT
+            else _checked(f)
+            for f in webhook_findings(facts.webhooks, keys, settings)
         ]
     same = [hook for hook in facts.webhooks if same_target(hook.url, facts.url)]
     if not same:

@@ -143,5 +143,11 @@ def starter_config(
 
 
 def _toml(text: str) -> str:
-    """A TOML basic string (JSON's escapes are TOML's, for the characters json.dumps emits)."""
-    return json.dumps(text, ensure_ascii=False)
+    """A TOML basic string (JSON's escapes are TOML's, for the characters json.dumps emits).
+    json.dumps leaves DEL and the C1 controls as they are, which TOML refuses raw: escaped."""
+    return _TOML_RAW_CONTROL.sub(
+        lambda m: f"\\u{ord(m.group()):04x}", json.dumps(text, ensure_ascii=False)
+    )
+
+
+_TOML_RAW_CONTROL = re.compile("[\x7f-\x9f]")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from impact.decide import MISSING_BAND
+from impact.decide import MISSING_BAND, reason
 from impact.model import ImpactClass, ProjectConfig
 from pipeline.judge import Judged
 
@@ -50,6 +50,8 @@ class Row:
     why: str
     reporter: str | None  # the reporter's display name
     created: datetime | None
+    status: str | None = None  # the issue's status, as Jira names it
+    assignee: str | None = None  # who it is assigned to (display name); None: nobody
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,12 @@ class BoardPriorities:
     columns: tuple[tuple[str, tuple[Row, ...]], ...]  # (column, rows) in COLUMNS order
     classes: tuple[Count, ...]  # per column, in COLUMNS order
     levels: tuple[Count, ...]  # per level, highest score first, then missing
+    name: str = ""  # the board's name in Jira ("" when Jira gave none)
+
+    @property
+    def title(self) -> str:
+        """What people call the board: its name in Jira, else its number."""
+        return self.name or f"Board {self.board_id}"
 
     @property
     def total(self) -> int:
@@ -90,13 +98,26 @@ def row_of(position: int, judged: Judged) -> Row:
         level=judged.band,
         column=COLUMN_OF_CLASS[judged.plan.impact_class],
         score=judged.plan.score,
-        why=judged.why,
+        why=reason(judged.plan),
         reporter=(reporter.display_name or reporter.name) if reporter else None,
         created=parse_time(judged.extra.get("created")),
+        status=_named(judged.extra.get("status"), "name"),
+        assignee=_named(judged.extra.get("assignee"), "displayName", "name"),
     )
 
 
-def group_board(board_id: int, issues: Sequence[Judged], project: ProjectConfig) -> BoardPriorities:
+def _named(value: Any, *keys: str) -> str | None:
+    """The first of ``keys`` that ``value`` (a Jira object: a status, a user) holds as text."""
+    if isinstance(value, Mapping):
+        for key in keys:
+            if isinstance(value.get(key), str) and value[key].strip():
+                return str(value[key])
+    return None
+
+
+def group_board(
+    board_id: int, issues: Sequence[Judged], project: ProjectConfig, *, name: str = ""
+) -> BoardPriorities:
     """``issues`` (judged, in board order) in their columns, with the counts and shares."""
     rows = [row_of(position, judged) for position, judged in enumerate(issues, 1)]
     columns = tuple(
@@ -107,6 +128,7 @@ def group_board(board_id: int, issues: Sequence[Judged], project: ProjectConfig)
     levels = [level.name for level in project.levels] + [MISSING_BAND]
     return BoardPriorities(
         board_id=board_id,
+        name=name,
         project=project.project.key,
         columns=columns,
         classes=tuple(_count(name, len(found), total) for name, found in columns),
@@ -205,8 +227,9 @@ def resolved_column(labels: Iterable[str], project: ProjectConfig) -> str | None
 def resolved_from_json(
     issues: Iterable[Mapping[str, Any]], project: ProjectConfig
 ) -> tuple[Resolved, ...]:
-    """Search results (with ``labels`` and ``resolutiondate``) as ``Resolved``; an issue without
-    a resolution date or a managed label is left out."""
+    """Search results (with ``labels``, ``resolutiondate`` and ``statuscategorychangedate``) as
+    ``Resolved``. An issue done without a resolution (a workflow that sets none) counts on the
+    day it reached done; one with neither date, or without a managed label, is left out."""
     found = []
     for raw in issues:
         fields = raw.get("fields")
@@ -215,7 +238,9 @@ def resolved_from_json(
         column = resolved_column(
             (x for x in labels if isinstance(x, str)) if isinstance(labels, list) else (), project
         )
-        when = parse_time(fields.get("resolutiondate"))
+        when = parse_time(fields.get("resolutiondate")) or parse_time(
+            fields.get("statuscategorychangedate")
+        )
         if column is not None and when is not None:
             found.append(Resolved(str(raw.get("key") or ""), when, column))
     return tuple(found)

@@ -31,8 +31,8 @@ from pipeline.priorities import (
 )
 from pipeline.ranking import jql_list, jql_string, project_for_board, read_board
 
-EXTRA_FIELDS = ("created",)
-RESOLVED_FIELDS = ("labels", "resolutiondate")
+EXTRA_FIELDS = ("created", "status", "assignee")
+RESOLVED_FIELDS = ("labels", "resolutiondate", "statuscategorychangedate")
 RESOLVED_LIMIT = 5_000  # resolved issues the chart counts at most (50 pages of 100)
 
 
@@ -41,25 +41,34 @@ class ResolvedWeeks:
     weeks: tuple[Week, ...]
     read: int  # issues the search gave
     complete: bool  # False when the search had more than RESOLVED_LIMIT issues
+    undated: int = 0  # done, labelled, and no date to count them by: left out, and said so
+
+    @property
+    def empty(self) -> bool:
+        """Nothing counted in any week (a fresh install: no triaged issue resolved yet)."""
+        return not any(week.total for week in self.weeks)
 
 
 def read_board_priorities(board_id: int, config: ImpactConfig, jira: Jira) -> BoardPriorities:
     """The board's open issues in their columns (``pipeline.priorities.group_board``).
     ``RankRefusedError`` for a board not in the config; ``JiraError`` when Jira fails."""
     project = project_for_board(config, board_id)
+    name = jira.board_setup(board_id).name  # kept by the connector: read once in a while
     review = read_board(board_id, config, jira, extra_fields=EXTRA_FIELDS)
-    return group_board(board_id, review.issues, project)
+    return group_board(board_id, review.issues, project, name=name)
 
 
 def resolved_jql(project: ProjectConfig, since: date) -> str:
-    """The project's issues resolved since ``since`` that triage labelled. Jira reads the date in
-    the service account's time zone, so the search starts a day early; ``weeks_of`` counts each
-    issue by its exact resolution time."""
+    """The project's issues resolved since ``since`` that triage labelled, and those done
+    without a resolution (their workflow sets none) updated since. Jira reads the date in the
+    service account's time zone, so the search starts a day early; ``weeks_of`` counts each
+    issue by its exact resolution time, or the time it reached done."""
     labels = [level.label for level in project.levels] + [project.missing.label]
-    day = (since - timedelta(days=1)).isoformat()
+    day = jql_string((since - timedelta(days=1)).isoformat())
     return (
-        f"project = {jql_string(project.project.key)} AND resolutiondate >= {jql_string(day)} "
-        f"AND labels in {jql_list(labels)} ORDER BY resolutiondate ASC"
+        f"project = {jql_string(project.project.key)} AND labels in {jql_list(labels)} AND "
+        f"(resolutiondate >= {day} OR (resolution is EMPTY AND statusCategory = Done AND "
+        f"updated >= {day})) ORDER BY key ASC"
     )
 
 
@@ -70,8 +79,16 @@ def read_resolved(
     project = project_for_board(config, board_id)
     jql = resolved_jql(project, window_start(now))
     found = jira.search_issues(jql, fields=RESOLVED_FIELDS, limit=RESOLVED_LIMIT)
-    weeks = weeks_of(resolved_from_json(found, project), now)
-    return ResolvedWeeks(weeks, len(found), complete=len(found) < RESOLVED_LIMIT)
+    resolved = resolved_from_json(found, project)
+    weeks = weeks_of(resolved, now)
+    undated = sum(1 for raw in found if _undated(raw))
+    return ResolvedWeeks(weeks, len(found), complete=len(found) < RESOLVED_LIMIT, undated=undated)
+
+
+def _undated(raw: Any) -> bool:
+    fields = raw.get("fields") if isinstance(raw, dict) else None
+    fields = fields if isinstance(fields, dict) else {}
+    return not (fields.get("resolutiondate") or fields.get("statuscategorychangedate"))
 
 
 class TimedCache:

@@ -34,12 +34,12 @@ from huey.storage import RedisExpireStorage, SqliteStorage
 
 from pipeline.delivery import Delivery, Job
 from pipeline.delivery_log import DeliveryLog
+from pipeline.sites import queue_name, record_site
 from service.errors import UnavailableError, short_error
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
-QUEUE_NAME = "jira_impact"
 DELIVER_TASK = "deliver"
 # How long the queue's store remembers an identifier. Jira retries for 30 minutes; a repeat
 # later than this is still caught by the delivery log's unique identifier, just not in the web.
@@ -930,19 +930,26 @@ def warn_if_volatile(huey: Huey) -> None:
 
 def make_huey(settings: Settings, *, web: bool = False) -> Huey:
     """The queue for these settings. Nothing is stored in results: the delivery log says it all.
-    ``web``: for a web process, which only accepts deliveries (see ``RedisInboxStorage``)."""
+    ``web``: for a web process, which only accepts deliveries (see ``RedisInboxStorage``).
+    Its name is the Jira site's (``pipeline.sites``): work that came for another site is never
+    seen."""
+    name = queue_name(settings.jira_url)
+    huey: Huey
     if settings.redis_url:
-        return RedisInboxHuey(
-            QUEUE_NAME,
+        huey = RedisInboxHuey(
+            name,
             url=settings.redis_url,
             results=False,
             blocking=True,
             read_timeout=1,
             single_connection=web,
         )
-    path = Path(settings.queue_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return SqliteLeaseHuey(QUEUE_NAME, filename=str(path), results=False, timeout=30)
+    else:
+        path = Path(settings.queue_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        huey = SqliteLeaseHuey(name, filename=str(path), results=False, timeout=30)
+    record_site(huey, settings.jira_url)
+    return huey
 
 
 class Inbox:

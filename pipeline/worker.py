@@ -446,11 +446,13 @@ def run_worker(
     from pipeline.delivery_log import check_schema
     from pipeline.queue import make_huey, warn_if_volatile
     from pipeline.scheduled import schedule_reranks
+    from pipeline.sites import report_other_sites
 
     delivery_log = DeliveryLog.from_url(settings.database_url)
     check_schema(delivery_log.engine)
     huey = make_huey(settings)
     warn_if_volatile(huey)
+    report_other_sites(huey, settings.jira_url)  # and leaves that work alone
     huey.storage.owner = name = worker_name()  # the locks it takes name it (heartbeats)
     breaker = SiteBreaker(settings.jira_url, huey.storage, probe_seconds=settings.probe_seconds)
     holds = Holds(breaker, huey.storage)

@@ -75,6 +75,9 @@ def _before() -> Response | None:
     if fault is not None:
         if fault.delay_ms:
             time.sleep(fault.delay_ms / 1000)
+        if fault.answer is not None:
+            g.account = account
+            return jsonify(fault.answer)
         if fault.status is not None:
             response = jsonify(fault.body())
             response.status_code = fault.status

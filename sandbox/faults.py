@@ -86,6 +86,8 @@ class Fault:
     times: int
     delay_ms: int = 0
     retry_after: int | None = None  # seconds, sent with 429 (default 1) and 503 (when set)
+    messages: tuple[str, ...] = ()  # Jira's errorMessages for the status, in place of ours
+    answer: Any = None  # a broken or hostile answer: this JSON, with 200, in place of Jira's
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -114,7 +116,8 @@ class Fault:
         return {}
 
     def body(self) -> dict[str, Any]:
-        return {"errorMessages": [STATUSES.get(self.status or 0, "Fault.")], "errors": {}}
+        said = list(self.messages) or [STATUSES.get(self.status or 0, "Fault.")]
+        return {"errorMessages": said, "errors": {}}
 
 
 class Faults:
@@ -197,7 +200,8 @@ class Faults:
 
 
 def parse_fault(spec: Mapping[str, Any]) -> Fault:
-    unknown = set(spec) - {"method", "path", "status", "times", "delay_ms", "retry_after"}
+    keys = {"method", "path", "status", "times", "delay_ms", "retry_after", "messages", "answer"}
+    unknown = set(spec) - keys
     if unknown:
         raise ValueError(f"unknown fault keys: {sorted(unknown)}")
     try:
@@ -209,8 +213,14 @@ def parse_fault(spec: Mapping[str, Any]) -> Fault:
         raise ValueError(f"status must be one of {sorted(STATUSES)}")
     times = _bounded_int(spec, "times", 1, 1, MAX_TIMES)
     delay = _bounded_int(spec, "delay_ms", 0, 0, MAX_DELAY_MS)
-    if status is None and not delay:
-        raise ValueError("a fault needs a status or a delay_ms")
+    answer = spec.get("answer")
+    if status is None and not delay and answer is None:
+        raise ValueError("a fault needs a status, a delay_ms or an answer")
+    if answer is not None and status is not None:
+        raise ValueError("an answer is sent with 200: give no status with it")
+    messages = spec.get("messages", [])
+    if not isinstance(messages, list) or not all(isinstance(m, str) for m in messages):
+        raise ValueError("messages must be a list of strings")
     retry_after = spec.get("retry_after")
     if retry_after is not None and (not isinstance(retry_after, int) or retry_after < 0):
         raise ValueError("retry_after must be a whole number of seconds")
@@ -222,6 +232,8 @@ def parse_fault(spec: Mapping[str, Any]) -> Fault:
         times=times,
         delay_ms=delay,
         retry_after=retry_after,
+        messages=tuple(messages),
+        answer=answer,
     )
 
 

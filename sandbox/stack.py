@@ -226,6 +226,7 @@ class Stack:
             DATABASE_URL=f"sqlite:///{self.workdir / 'impact.db'}",
             QUEUE_PATH=str(self.workdir / "queue.db"),
             PYTHONUNBUFFERED="1",
+            ENV_FILE=os.devnull,  # the settings are these: never a .env for another Jira
         )
         if self.flavour == "dc":
             env["JIRA_PAT"] = BOT_PAT

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from impact.config import DEFAULT_CONFIG_PATH
 
 log = logging.getLogger(__name__)
 
+DEFAULT_ENV_FILE = ".env"
 DEFAULT_DATABASE_URL = "sqlite:///var/impact.db"
 DEFAULT_QUEUE_PATH = "var/queue.db"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -25,6 +27,22 @@ MIN_SECRET_LENGTH = 12
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 N = TypeVar("N", int, float)
+
+
+def read_env_file(environ: MutableMapping[str, str] | None = None) -> str | None:
+    """Fill ``environ`` (the process's environment) from the settings file, ``$ENV_FILE`` or
+    ``.env`` in the current directory, as ``make run`` does: a variable already set keeps its
+    value, so the environment wins over the file. The file read, or None when there is none."""
+    from dotenv import dotenv_values
+
+    environ = os.environ if environ is None else environ
+    path = environ.get("ENV_FILE") or DEFAULT_ENV_FILE
+    if not os.path.isfile(path):
+        return None
+    for name, value in dotenv_values(path).items():
+        if value is not None:
+            environ.setdefault(name, value)
+    return path
 
 
 class SettingsError(Exception):

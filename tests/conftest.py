@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -32,6 +33,9 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SECRET = "test-webhook-secret"
 IMPACT_FIELD = "customfield_10042"
 BOT = Person(account_id="557058:bot", display_name="Impact Bot")
+# The command line and `make run` read settings from .env; a developer's own must not reach the
+# tests (nor the processes they start): a test that wants one names it.
+os.environ["ENV_FILE"] = os.devnull
 
 
 class Requests(list[str]):

@@ -145,7 +145,9 @@ def test_check_without_a_webhook_says_how_to_register_one(cloud_checking):
     assert result.exit_code == 1
     (failed,) = [line for line in lines(result) if line.startswith("FAIL")]
     assert failed.startswith("FAIL  webhook: no admin webhook sends to …/webhooks/jira")
-    assert "fix: jira-impact webhook register --url" in failed
+    assert failed.endswith(
+        "fix: jira-impact setup --url https://<this service>/webhooks/jira --apply"
+    )
     assert "1 problem found" in result.stderr
 
 

@@ -130,7 +130,9 @@ def test_board_setup_reads_the_rank_field_and_filter_once(
     filter_read = saved_filter()
     connector = cloud()
     setup = connector.board_setup(12)
-    assert setup == BoardSetup(12, RANK_FIELD, "10040", RANKED_JQL, ordered_by_rank=True)
+    assert setup == BoardSetup(
+        12, RANK_FIELD, "10040", RANKED_JQL, ordered_by_rank=True, name="SHOP board"
+    )
     assert connector.board_setup(12) is setup  # kept: no second request
     assert (configuration.call_count, filter_read.call_count) == (1, 1)
 

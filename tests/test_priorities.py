@@ -258,13 +258,14 @@ def test_the_board_page_shows_two_columns_and_the_issues_that_need_an_impact(cli
         "internal-preference": ["SHOP-1", "SHOP-5"],
         "missing": ["SHOP-3"],
     }
-    assert "blocking, set by a person in the field" in sections["external"]
+    assert "set by a person in the field" in sections["external"]
+    assert "blocking, set by a person" not in sections["external"]  # the level is beside it
     assert "Ben Carter" in sections["internal-preference"]
     assert ">3 d<" in sections["internal-preference"]  # SHOP-1's age
     assert 'href="https://jira.invalid/browse/SHOP-4"' in sections["external"]
     balance = page.split('id="balance"', 1)[1].split("</section>", 1)[0]
     assert re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", balance))).count("%") == 3
-    assert "<strong>2</strong> served paying customers <span>(40 %)</span>" in balance
+    assert "<strong>2</strong> serve paying customers <span>(40 %)</span>" in balance
 
 
 def test_jira_text_is_escaped_and_the_page_runs_no_script(client):
@@ -311,7 +312,7 @@ def test_the_json_gives_the_columns_and_the_weeks(client, jira):
         "key": "SHOP-4",
         "summary": "Payments down",
         "level": "blocking",
-        "why": "blocking, set by a person in the field",
+        "why": "set by a person in the field",
         "class": "external",
     }
     assert data["classes"]["external"] == {"count": 2, "share": 0.4}
@@ -324,7 +325,7 @@ def test_the_json_gives_the_columns_and_the_weeks(client, jira):
     }
     assert this_week["external_share"] == 0.5
     search = [r for r in jira.requests if r.startswith("GET search")]
-    assert len(search) == 1 and 'project = "SHOP" AND resolutiondate >= ' in search[0]
+    assert len(search) == 1 and 'project = "SHOP" AND labels in (' in search[0]
 
 
 def test_the_csv_has_one_row_per_issue_and_no_formula(client):
@@ -332,14 +333,16 @@ def test_the_csv_has_one_row_per_issue_and_no_formula(client):
     assert response.mimetype == "text/csv"
     assert "priorities-board-1.csv" in response.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert rows[0] == ["key", "summary", "level", "class", "why"]
+    assert rows[0] == ["key", "summary", "level", "class", "why", "status", "assignee"]
     assert [row[0] for row in rows[1:]] == [f"SHOP-{n}" for n in range(1, 6)]  # board order
     assert rows[5] == [
         "SHOP-5",
         '\'=HYPERLINK("http://evil.test")',
         "none",
         "internal-preference",
-        "none, set by a person in the field",
+        "set by a person in the field",
+        "",
+        "",
     ]
 
 
@@ -408,11 +411,17 @@ def test_jira_down_or_slow_is_a_502_that_says_so(page_settings, impact_config, d
     failing = FailingBoard()
     client = build(page_settings, impact_config, dlog, huey, failing).test_client()
     response = client.get(path, headers=bearer(VIEWER_TOKEN))
-    assert response.status_code == 502
-    assert "within the time limit" in response.get_data(as_text=True)
+    said = response.get_data(as_text=True)
+    if path == "/priorities":  # the list comes from the config: it shows, without counts
+        assert response.status_code == 200
+        assert "Jira did not answer; the boards&#39; counts will show once it does." in said
+    else:
+        assert response.status_code == 502
+        assert "Jira did not answer, so board 1 could not be shown" in said
+    assert "within the time limit" not in said  # Jira's own words: the log's, not the viewer's
     # nothing is kept of a failure: the next view reads again
-    assert client.get(path, headers=bearer(VIEWER_TOKEN)).status_code == 502
-    assert len(failing.board_requests) == 2
+    client.get(path, headers=bearer(VIEWER_TOKEN))
+    assert [r for r in failing.board_requests if r.endswith("/issue")] == ["GET board/1/issue"] * 2
 
 
 def test_a_view_that_waited_for_a_failing_read_fails_at_once(
@@ -445,7 +454,8 @@ def test_a_view_that_waited_for_a_failing_read_fails_at_once(
     for thread in (first, second):
         thread.join(30)
     assert answers == [502, 502]
-    assert failing.board_requests == ["GET board/1/issue"]  # the second did not read
+    read = [r for r in failing.board_requests if r.endswith("/issue")]
+    assert read == ["GET board/1/issue"]  # the second did not read
 
 
 def wait_for(check, tries: int = 300):
@@ -460,5 +470,5 @@ def test_a_failing_search_fails_the_board_page_not_the_csv(client, jira):
     jira.fail_with = JiraServerError("Jira answered 503 SERVICE UNAVAILABLE", status=503)
     response = client.get("/priorities/1", headers=bearer(VIEWER_TOKEN))
     assert response.status_code == 502
-    assert "Jira answered 503" in response.get_data(as_text=True)
+    assert "Jira failed (503: an error on Jira&#39;s side)" in response.get_data(as_text=True)
     assert client.get("/priorities/1.csv", headers=bearer(VIEWER_TOKEN)).status_code == 200

@@ -11,6 +11,7 @@ Skipped without chromium or playwright, except under CI (see ``test_admin_browse
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -56,17 +57,23 @@ def test_a_colleague_reads_the_priorities_on_a_laptop_and_on_a_phone(tmp_path):
                 page.keyboard.press("Enter")
                 expect(page.get_by_role("heading", level=1)).to_have_text("Priorities")
                 shop = page.get_by_role("row", name="SHOP")
-                expect(shop).to_contain_text("Board 1")
+                expect(shop).to_contain_text("SHOP board")  # its name in Jira, and a link there
+                expect(shop.get_by_role("link", name="in Jira")).to_have_attribute(
+                    "href", re.compile(r"/secure/RapidBoard\.jspa\?rapidView=1$")
+                )
                 page.screenshot(path=str(tmp_path / "priorities-index.png"), full_page=True)
 
                 # The board: two columns, the issues that need an impact, the chart.
-                page.get_by_role("link", name="Board 1").click()
-                expect(page.get_by_role("heading", level=1)).to_have_text("Priorities of board 1")
+                page.get_by_role("link", name="SHOP board", exact=True).click()
+                expect(page.get_by_role("heading", level=1)).to_have_text(
+                    "Priorities of SHOP board"
+                )
                 external = page.locator("section", has=page.locator("#col-external"))
                 internal = page.locator("section", has=page.locator("#col-internal-preference"))
                 missing = page.locator("section", has=page.locator("#col-missing"))
                 expect(external.locator("tbody tr").first).to_contain_text("SHOP-3")
-                expect(external).to_contain_text("blocking, set by a person in the field")
+                expect(external).to_contain_text("set by a person in the field")
+                expect(external.locator("tbody tr").first).to_contain_text("To Do")  # status
                 expect(external).to_contain_text("inferred by rule 'checkout or billing bug'")
                 expect(internal.locator("tbody tr")).to_have_count(1)
                 expect(internal).to_contain_text("Order black medium-point pens")
@@ -101,6 +108,16 @@ def test_a_colleague_reads_the_priorities_on_a_laptop_and_on_a_phone(tmp_path):
                 )
                 expect(external.locator("thead")).not_to_be_in_viewport()
                 expect(counts).to_be_visible()
+                # each chart is whole on the screen: nothing cut off on the right, nor a box
+                # that must be scrolled to see the last weeks
+                for chart in page.locator(".chart svg").all():
+                    box = chart.bounding_box()
+                    assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+                scrolls = page.evaluate(
+                    "[...document.querySelectorAll('.chart-scroll')]"
+                    ".some(e => e.scrollWidth > e.clientWidth)"
+                )
+                assert not scrolls, "a chart must be scrolled sideways on a phone"
                 page.screenshot(path=str(tmp_path / "priorities-phone.png"), full_page=True)
                 page.set_viewport_size({"width": 1280, "height": 900})
 

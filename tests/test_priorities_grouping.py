@@ -90,8 +90,8 @@ def test_the_level_is_the_one_triage_gives_now_not_the_labels(shop):
     grouped = group_board(1, [stale, ruled], shop)
     rows = grouped.column("external")
     assert [(r.key, r.level) for r in rows] == [("SHOP-1", "blocking"), ("SHOP-2", "blocking")]
-    assert rows[0].why == "blocking, set by a person in the field"
-    assert rows[1].why == "blocking, inferred by rule 'outage reported'"
+    assert rows[0].why == "set by a person in the field"
+    assert rows[1].why == "inferred by rule 'outage reported'"
     assert grouped.column("internal-preference") == ()
 
 
@@ -209,9 +209,10 @@ def test_search_results_become_resolved_issues(shop):
 
 def test_the_search_asks_for_the_projects_labelled_issues_from_a_day_before_the_weeks(shop):
     assert resolved_jql(shop, date(2024, 12, 30)) == (
-        'project = "SHOP" AND resolutiondate >= "2024-12-29" AND labels in '
-        '("customer-impact-blocking", "customer-impact-degraded", "customer-impact-indirect", '
-        '"internal-preference", "needs-customer-impact") ORDER BY resolutiondate ASC'
+        'project = "SHOP" AND labels in ("customer-impact-blocking", "customer-impact-degraded", '
+        '"customer-impact-indirect", "internal-preference", "needs-customer-impact") AND '
+        '(resolutiondate >= "2024-12-29" OR (resolution is EMPTY AND statusCategory = Done AND '
+        'updated >= "2024-12-29")) ORDER BY key ASC'
     )
 
 

@@ -278,9 +278,12 @@ def test_a_url_with_a_token_is_never_shown(impact_config, settings):
 def test_without_a_url_a_missing_webhook_says_to_run_setup_with_one(impact_config, settings):
     facts = replace(SET_UP, url=None, webhooks=())
 
-    (manual,) = by_status(facts, impact_config, settings, Status.MANUAL)
-
-    assert manual.fix == "run jira-impact setup --url https://<this service>/webhooks/jira --apply"
+    assert by_status(facts, impact_config, settings, Status.MANUAL) == []  # not a step by hand
+    notes = by_status(facts, impact_config, settings, Status.NOTE)
+    (note,) = [n for n in notes if n.subject == "webhook"]
+    assert note.fix == (
+        "register it: run jira-impact setup --url https://<this service>/webhooks/jira --apply"
+    )
 
 
 # ---- boards and permissions, as check judges them

@@ -25,10 +25,15 @@ from pipeline.priorities import COLUMNS, EXTERNAL, INTERNAL, MISSING, Week
 # Each passes 3:1 against white (WCAG's contrast for graphics); the legend and the table say
 # the words, so colour is never the only cue.
 COLOURS = {EXTERNAL: "#0b57d0", INTERNAL: "#a15c00", MISSING: "#6e7781"}
-NAMES = {
+NAMES = {  # of resolved work
     EXTERNAL: "served paying customers",
     INTERNAL: "internal preferences",
     MISSING: "no impact stated",
+}
+OPEN_NAMES = {  # of open work: what it is for, not what it did
+    EXTERNAL: "serve paying customers",
+    INTERNAL: "internal preferences",
+    MISSING: "need an impact",
 }
 _FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif'
 _ids = count(1)

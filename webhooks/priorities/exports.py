@@ -16,7 +16,7 @@ from urllib.parse import quote
 from pipeline.priorities import COLUMNS, BoardPriorities, Row, Week, age_text
 from pipeline.priorities_reads import ResolvedWeeks
 
-CSV_HEADER = ("key", "summary", "level", "class", "why")
+CSV_HEADER = ("key", "summary", "level", "class", "why", "status", "assignee")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -25,12 +25,21 @@ def neutralised(cell: str) -> str:
 
 
 def board_csv(board: BoardPriorities) -> str:
-    """One row per open issue, in board order: key, summary, level, class, why."""
+    """One row per open issue, in board order: key, summary, level, class, why, status,
+    assignee."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for row in board.rows():
-        cells = (row.key, row.summary, row.level, row.column, row.why)
+        cells = (
+            row.key,
+            row.summary,
+            row.level,
+            row.column,
+            row.why,
+            row.status or "",
+            row.assignee or "",
+        )
         writer.writerow([neutralised(cell) for cell in cells])
     return out.getvalue()
 
@@ -44,6 +53,8 @@ def row_json(row: Row, *, now: datetime, jira_url: str) -> dict[str, Any]:
         "class": row.column,
         "why": row.why,
         "reporter": row.reporter,
+        "status": row.status,
+        "assignee": row.assignee,
         "created": row.created.isoformat() if row.created else None,
         "age": age_text(row.created, now),
         "position": row.position,
@@ -65,6 +76,8 @@ def board_json(
 ) -> dict[str, Any]:
     return {
         "board": board.board_id,
+        "name": board.name,
+        "board_url": board_url(jira_url, board.board_id),
         "project": board.project,
         "total": board.total,
         "classes": {c.name: {"count": c.count, "share": round(c.share, 4)} for c in board.classes},
@@ -74,9 +87,16 @@ def board_json(
         },
         "weeks": [week_json(week) for week in resolved.weeks],
         "weeks_complete": resolved.complete,
+        "weeks_undated": resolved.undated,
         "generated_at": now.isoformat(),
     }
 
 
 def issue_url(jira_url: str, key: str) -> str:
     return f"{jira_url}/browse/{quote(key, safe='')}"
+
+
+def board_url(jira_url: str, board_id: int) -> str:
+    """The board in Jira (the address both Cloud and Data Center answer, redirecting Cloud to
+    its project's board page)."""
+    return f"{jira_url}/secure/RapidBoard.jspa?rapidView={int(board_id)}"

@@ -47,11 +47,20 @@ from pipeline.priorities_reads import (
     read_resolved,
 )
 from pipeline.ranking import RankRefusedError, project_for_board
+from service.logs import Redactor, secret_values
 from webhooks import pages
 from webhooks.admin.auth import CSRF_FIELD, Admin, TokenAuth, safe_next
+from webhooks.health import monitoring_allowed
 from webhooks.pages import Door, let_in, page_jira
 from webhooks.priorities import exports
-from webhooks.priorities.chart import COLOURS, NAMES, counts_chart, share_chart, week_label
+from webhooks.priorities.chart import (
+    COLOURS,
+    NAMES,
+    OPEN_NAMES,
+    counts_chart,
+    share_chart,
+    week_label,
+)
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +129,10 @@ def _page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     return render_template(f"priorities/{template}", **context), status
 
 
-def _message(status: int, title: str, message: str) -> tuple[str, int]:
-    return _page("message.html", status, title=title, message=message)
+def _message(
+    status: int, title: str, message: str, *, details: str | None = None
+) -> tuple[str, int]:
+    return _page("message.html", status, title=title, message=message, details=details)
 
 
 def _login_page(status: int, problem: str | None = None) -> ResponseReturnValue:
@@ -179,6 +190,15 @@ def _failures() -> dict[Hashable, tuple[float, JiraError]]:
     return failures
 
 
+def _last_good() -> dict[Hashable, tuple[datetime, Any]]:
+    """What each key read last time it was read well, and when (wall clock, UTC): shown, with
+    its age, while Jira fails. One per process, as the cache; bounded by the config's boards."""
+    kept: dict[Hashable, tuple[datetime, Any]] = current_app.extensions.setdefault(
+        "impact.priorities.last_good", {}
+    )
+    return kept
+
+
 def _read(wanted: Mapping[Hashable, Callable[[Any], Any]]) -> dict[Hashable, Any]:
     """Each key's value, from the cache or read (``reader(jira)``) within the page's time limit:
     one process reads one page at a time (``page_jira``), so a page asked for by many at once
@@ -204,6 +224,7 @@ def _read(wanted: Mapping[Hashable, Callable[[Any], Any]]) -> dict[Hashable, Any
                     failures[key] = (clock(), exc)
                     raise
                 cache.put(key, value)
+                _last_good()[key] = (datetime.now(UTC), value)
             found[key] = value
     return found
 
@@ -216,14 +237,66 @@ def _weeks_reader(board_id: int, now: datetime) -> Callable[[Any], Any]:
     return lambda jira: read_resolved(board_id, pages.config(), jira, now=now)
 
 
-def _unavailable(exc: JiraError, kind: str, what: str) -> ResponseReturnValue:
+def _failed(exc: JiraError, what: str) -> None:
+    """Jira's failure in the log, whole (the log redacts credentials)."""
     log.warning("priorities: %s could not be read: %s", what, exc)
-    said = f"Jira did not give {what}: {exc}"
+
+
+def _details(exc: JiraError) -> str | None:
+    """What Jira did, for holders of ``METRICS_TOKEN`` (``X-Metrics-Token``, or as the bearer
+    where the pages are open to all); None for everyone else. Credentials in it (the service
+    account's secrets and e-mail, Basic and Bearer values) are redacted."""
+    settings = pages.settings()
+    token = settings.metrics_token
+    given = request.headers.get("X-Metrics-Token", "")
+    if not token or not (
+        secrets.compare_digest(given.encode(), token.encode()) or monitoring_allowed()
+    ):
+        return None
+    redactor = Redactor((*secret_values(settings), settings.jira_email or ""))
+    return redactor.redact(str(exc))
+
+
+def _stale_note(exc: JiraError, as_of: datetime, now: datetime) -> dict[str, Any]:
+    """The plain sentence shown above last good data: what happened, and how old the data is."""
+    when = as_of.astimezone(UTC)
+    sentence = (
+        f"{exc.plain()}; this is from {when:%H:%M} UTC ({age_text(when, now)} ago). "
+        "It will be brought up to date as soon as Jira answers."
+    )
+    note: dict[str, Any] = {"message": sentence, "as_of": when.isoformat()}
+    details = _details(exc)
+    if details is not None:
+        note["details"] = details
+    return note
+
+
+def _kept(wanted: Mapping[Hashable, Any]) -> tuple[dict[Hashable, Any], datetime] | None:
+    """The last good value of every key wanted, and the oldest of their times; None when one
+    was never read well in this process."""
+    last_good = _last_good()
+    if not all(key in last_good for key in wanted):
+        return None
+    return (
+        {key: last_good[key][1] for key in wanted},
+        min(last_good[key][0] for key in wanted),
+    )
+
+
+def _unavailable(exc: JiraError, kind: str, what: str) -> ResponseReturnValue:
+    """502 with a plain sentence (never Jira's own words nor its address; those are in the log
+    and, redacted, for holders of the metrics token)."""
+    said = f"{exc.plain()}, so {what} could not be shown. Try again in a minute."
+    details = _details(exc)
     if kind == "json":
-        return jsonify(error="jira_unavailable", message=said), 502
+        body: dict[str, Any] = {"error": "jira_unavailable", "message": said}
+        if details is not None:
+            body["details"] = details
+        return jsonify(body), 502
     if kind == "csv":
-        return Response(said + "\n", 502, mimetype="text/plain")
-    return _message(502, "Jira did not answer", said + ". Try again in a minute.")
+        extra = f"\n{details}" if details is not None else ""
+        return Response(said + extra + "\n", 502, mimetype="text/plain")
+    return _message(502, "Jira did not answer", said, details=details)
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,18 +305,40 @@ def _unavailable(exc: JiraError, kind: str, what: str) -> ResponseReturnValue:
 
 @bp.get("")
 def index() -> ResponseReturnValue:
+    """The configured projects and boards, from the config: each board's counts as Jira last
+    gave them, and while Jira fails, what was read before (with its age) or a dash."""
     config = pages.config()
     boards = [p.board for p in config.projects if p.board is not None]
+    wanted = {("board", b): _board_reader(b) for b in dict.fromkeys(boards)}
+    stale = None
     try:
-        found = _read({("board", b): _board_reader(b) for b in dict.fromkeys(boards)})
+        found = _read(wanted)
     except JiraError as exc:
-        return _unavailable(exc, "html", "the boards")
+        _failed(exc, "the boards")
+        last_good = _last_good()
+        found = {key: last_good[key][1] for key in wanted if key in last_good}
+        times = [last_good[key][0] for key in wanted if key in last_good]
+        now = datetime.now(UTC)
+        if times:
+            stale = _stale_note(exc, min(times), now)
+        else:
+            stale = {"message": f"{exc.plain()}; the boards' counts will show once it does."}
+            details = _details(exc)
+            if details is not None:
+                stale["details"] = details
     rows = [
         (project, found.get(("board", project.board)) if project.board is not None else None)
         for project in config.projects
     ]
     levels = [level.name for level in config.levels] + [MISSING_BAND]
-    return _page("index.html", title="Priorities", rows=rows, levels=levels)
+    return _page(
+        "index.html",
+        title="Priorities",
+        rows=rows,
+        levels=levels,
+        stale=stale,
+        board_url=lambda board_id: exports.board_url(pages.settings().jira_url, board_id),
+    )
 
 
 @bp.get("/<int:board_id>")
@@ -273,10 +368,16 @@ def _board(board_id: int, kind: str) -> ResponseReturnValue:
     wanted: dict[Hashable, Callable[[Any], Any]] = {("board", board_id): _board_reader(board_id)}
     if kind != "csv":  # the CSV has the issues only
         wanted[("resolved", board_id)] = _weeks_reader(board_id, now)
+    stale = None
     try:
         found = _read(wanted)
     except JiraError as exc:
-        return _unavailable(exc, kind, f"board {board_id}")
+        _failed(exc, f"board {board_id}")
+        kept = _kept(wanted) if kind != "csv" else None  # a script's CSV is never stale
+        if kept is None:
+            return _unavailable(exc, kind, f"board {board_id}")
+        found, as_of = kept
+        stale = _stale_note(exc, as_of, now)
     priorities = found[("board", board_id)]
     jira_url = pages.settings().jira_url
     if kind == "csv":
@@ -287,16 +388,22 @@ def _board(board_id: int, kind: str) -> ResponseReturnValue:
         return response
     resolved = found[("resolved", board_id)]
     if kind == "json":
-        return jsonify(exports.board_json(priorities, resolved, now=now, jira_url=jira_url))
+        body = exports.board_json(priorities, resolved, now=now, jira_url=jira_url)
+        if stale is not None:
+            body["stale"] = stale
+        return jsonify(body)
     return _page(
         "board.html",
-        title=f"Priorities of board {board_id}",
+        title=f"Priorities of {priorities.title}",
         board_id=board_id,
+        stale=stale,
+        board_url=exports.board_url(jira_url, board_id),
         project=project.project,
         board=priorities,
         resolved=resolved,
         columns=COLUMNS,
         names=NAMES,
+        open_names=OPEN_NAMES,
         colours=COLOURS,
         counts_svg=counts_chart(resolved.weeks, nonce=g.nonce),
         share_svg=share_chart(resolved.weeks, nonce=g.nonce),
