@@ -24,7 +24,17 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer
 from werkzeug.serving import make_server as werkzeug_server
 
-from sandbox import agile, control, field_admin, meta, platform, search, web, webhook_admin
+from sandbox import (
+    agile,
+    control,
+    field_admin,
+    jira_webhooks,
+    meta,
+    platform,
+    search,
+    web,
+    webhook_admin,
+)
 from sandbox.faults import Outage
 from sandbox.hooks import HookDispatcher
 from sandbox.limits import Refusal
@@ -39,7 +49,7 @@ def create_app(state: JiraState, dispatcher: HookDispatcher | None = None) -> Fl
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["sandbox"] = state
     app.extensions["sandbox.hooks"] = dispatcher
-    blueprints = (platform, meta, field_admin, search, agile, webhook_admin, control)
+    blueprints = (platform, meta, field_admin, search, agile, webhook_admin, jira_webhooks, control)
     for module in blueprints:
         app.register_blueprint(module.bp)
     app.before_request(_before)
@@ -240,10 +250,12 @@ def start_in_thread(
     host: str = "127.0.0.1",
     port: int = 0,
     dispatcher: HookDispatcher | None = None,
+    version: str | None = None,
 ) -> RunningSandbox:
     """A sandbox serving from a daemon thread; ``close()`` it when done. ``with_field=False``
-    starts it without the impact field, as a Jira the product has not been set up on."""
-    state = SandboxState(flavour=flavour, seed=seed, with_field=with_field)
+    starts it without the impact field, as a Jira the product has not been set up on;
+    ``version`` (Data Center) the Jira version it plays, e.g. "10.3.6"."""
+    state = SandboxState(flavour=flavour, seed=seed, with_field=with_field, version=version)
     dispatcher = dispatcher or HookDispatcher()
     server = make_server(state, host=host, port=port, dispatcher=dispatcher)
     serve = functools.partial(server.serve_forever, poll_interval=0.05)  # quick shutdown

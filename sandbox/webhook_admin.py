@@ -1,11 +1,13 @@
-"""Admin webhooks (``/rest/webhooks/1.0/webhook``): register, list, update and delete."""
+"""Admin webhooks (``/rest/webhooks/1.0/webhook``): register, list, update and delete. Cloud and
+Data Center before 10; Data Center 10 moved them (``sandbox.jira_webhooks``) and answers here as
+Jira answers a path it does not serve."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from sandbox.hooks import is_loopback_url
 from sandbox.state import JiraApiError, JiraState, Webhook
@@ -39,6 +41,12 @@ def _webhook_json(s: JiraState, hook: Webhook) -> dict[str, Any]:
 def _admin() -> None:
     if not actor().can("ADMINISTER"):
         raise JiraApiError(403, "Only Jira administrators can manage webhooks.")
+
+
+@bp.before_request
+def _served() -> None:
+    if state().dc10:  # the resource is gone (JRASERVER-78733): the path is not found
+        raise JiraApiError(404, f"null for uri: {request.path}")
 
 
 def _read(s: JiraState, body: Any, hook_id: int) -> Webhook:
