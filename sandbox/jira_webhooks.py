@@ -19,9 +19,9 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from sandbox.hooks import is_loopback_url
 from sandbox.state import JiraApiError, JiraState, Webhook
 from sandbox.web import actor, int_arg, json_body, state
+from sandbox.webhook_admin import find_webhook, read_common
 
 bp = Blueprint("jira_webhooks", __name__, url_prefix="/rest/jira-webhook/1.0")
 
@@ -71,20 +71,8 @@ def _flag(value: Any, default: bool) -> bool | None:
 
 
 def _read(s: JiraState, body: Any, hook_id: int, created_ms: int | None = None) -> Webhook:
-    if not isinstance(body, Mapping):
-        raise JiraApiError(400, "The request body must be a JSON object.")
-    unknown = sorted(set(body) - BODY_KEYS - IGNORED_KEYS)
-    if unknown:
-        raise JiraApiError(400, f'Unrecognized field "{unknown[0]}"')
-    errors: dict[str, str] = {}
-    name, url = body.get("name"), body.get("url")
-    if not isinstance(name, str) or not name.strip():
-        errors["name"] = "The name is required."
-    if not isinstance(url, str) or not is_loopback_url(url):
-        errors["url"] = "The sandbox delivers only to http(s) URLs on loopback (127.0.0.1)."
-    events = body.get("events", [])
-    if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
-        errors["events"] = "Events must be a list of event names."
+    errors = read_common(body, BODY_KEYS | IGNORED_KEYS)
+    name, url, events = body.get("name"), body.get("url"), body.get("events", [])
     active = _flag(body.get("active"), True)
     if active is None:
         errors["active"] = "active must be true or false."
@@ -121,13 +109,6 @@ def _read(s: JiraState, body: Any, hook_id: int, created_ms: int | None = None) 
     )
 
 
-def _find(s: JiraState, hook_id: str) -> Webhook:
-    found = s.webhooks.get(int(hook_id)) if hook_id.isdigit() else None
-    if found is None:
-        raise JiraApiError(404, f"Webhook with id {hook_id} does not exist.")
-    return found
-
-
 @bp.get("/webhooks")
 def list_webhooks() -> Any:
     s = state()
@@ -151,14 +132,14 @@ def register() -> Any:
 def get_webhook(hook_id: str) -> Any:
     s = state()
     with s.lock:
-        return _webhook_json(_find(s, hook_id))
+        return _webhook_json(find_webhook(s, hook_id))
 
 
 @bp.put("/webhooks/<hook_id>")
 def update_webhook(hook_id: str) -> Any:
     s = state()
     with s.lock:
-        old = _find(s, hook_id)
+        old = find_webhook(s, hook_id)
         hook = _read(s, json_body(), old.id, created_ms=old.created_ms)
         s.webhooks[hook.id] = hook
         return _webhook_json(hook)
@@ -168,5 +149,5 @@ def update_webhook(hook_id: str) -> Any:
 def delete_webhook(hook_id: str) -> Any:
     s = state()
     with s.lock:
-        del s.webhooks[_find(s, hook_id).id]
+        del s.webhooks[find_webhook(s, hook_id).id]
     return Response(status=204)

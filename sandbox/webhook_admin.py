@@ -49,13 +49,15 @@ def _served() -> None:
         raise JiraApiError(404, f"null for uri: {request.path}")
 
 
-def _read(s: JiraState, body: Any, hook_id: int) -> Webhook:
+def read_common(body: Any, keys: set[str]) -> dict[str, str]:
+    """Check what either API's body has alike: a JSON object of ``keys``, whose name, URL and
+    events are refused (400) at once or returned as field errors."""
     if not isinstance(body, Mapping):
         raise JiraApiError(400, "The request body must be a JSON object.")
-    errors: dict[str, str] = {}
-    unknown = sorted(set(body) - BODY_KEYS)
+    unknown = sorted(set(body) - keys)
     if unknown:
         raise JiraApiError(400, f'Unrecognized field "{unknown[0]}"')
+    errors: dict[str, str] = {}
     name, url = body.get("name"), body.get("url")
     if not isinstance(name, str) or not name.strip():
         errors["name"] = "The name is required."
@@ -64,6 +66,12 @@ def _read(s: JiraState, body: Any, hook_id: int) -> Webhook:
     events = body.get("events", [])
     if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
         errors["events"] = "Events must be a list of event names."
+    return errors
+
+
+def _read(s: JiraState, body: Any, hook_id: int) -> Webhook:
+    errors = read_common(body, BODY_KEYS)
+    name, url, events = body.get("name"), body.get("url"), body.get("events", [])
     filters = body.get("filters") or {}
     jql = filters.get(JQL_SECTION, "") if isinstance(filters, Mapping) else None
     if not isinstance(jql, str):
@@ -88,7 +96,8 @@ def _read(s: JiraState, body: Any, hook_id: int) -> Webhook:
     )
 
 
-def _find(s: JiraState, hook_id: str) -> Webhook:
+def find_webhook(s: JiraState, hook_id: str) -> Webhook:
+    """The webhook of that id (either API's), or Jira's 404."""
     found = s.webhooks.get(int(hook_id)) if hook_id.isdigit() else None
     if found is None:
         raise JiraApiError(404, f"Webhook with id {hook_id} does not exist.")
@@ -118,7 +127,7 @@ def get_webhook(hook_id: str) -> Any:
     s = state()
     with s.lock:
         _admin()
-        return _webhook_json(s, _find(s, hook_id))
+        return _webhook_json(s, find_webhook(s, hook_id))
 
 
 @bp.put("/webhook/<hook_id>")
@@ -126,7 +135,7 @@ def update_webhook(hook_id: str) -> Any:
     s = state()
     with s.lock:
         _admin()
-        old = _find(s, hook_id)
+        old = find_webhook(s, hook_id)
         hook = _read(s, json_body(), old.id)
         s.webhooks[hook.id] = hook
         return _webhook_json(s, hook)
@@ -137,5 +146,5 @@ def delete_webhook(hook_id: str) -> Any:
     s = state()
     with s.lock:
         _admin()
-        del s.webhooks[_find(s, hook_id).id]
+        del s.webhooks[find_webhook(s, hook_id).id]
     return Response(status=204)

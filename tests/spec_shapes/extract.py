@@ -233,6 +233,16 @@ def shape(
     }
 
 
+# Jira's error answer, ``{"errorMessages": […], "errors": {…}}`` (the platform spec's).
+ERROR_COLLECTION: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "errorMessages": {"type": "array", "items": {"type": "string"}},
+        "errors": {"type": "object", "additionalProperties": {"type": "string"}},
+        "status": {"type": "integer"},
+    },
+    "additionalProperties": False,
+}
 WEBHOOK_SOURCE = (
     "hand-written from developer.atlassian.com webhooks doc"
     " (https://developer.atlassian.com/cloud/jira/platform/webhooks/);"
@@ -280,15 +290,7 @@ def admin_webhook_shapes() -> Iterator[dict[str, Any]]:
         ],
         "definitions": {
             "RegisteredAdminWebhook": registered,
-            "ErrorCollection": {
-                "type": "object",
-                "properties": {
-                    "errorMessages": {"type": "array", "items": {"type": "string"}},
-                    "errors": {"type": "object", "additionalProperties": {"type": "string"}},
-                    "status": {"type": "integer"},
-                },
-                "additionalProperties": False,
-            },
+            "ErrorCollection": ERROR_COLLECTION,
         },
     }
     errors = {status: {"$ref": "#/definitions/ErrorCollection"} for status in ("400", "403")}
@@ -359,15 +361,7 @@ def dc10_webhook_shapes() -> Iterator[dict[str, Any]]:
         ],
         "definitions": {
             "RestWebhook": webhook,
-            "ErrorCollection": {
-                "type": "object",
-                "properties": {
-                    "errorMessages": {"type": "array", "items": {"type": "string"}},
-                    "errors": {"type": "object", "additionalProperties": {"type": "string"}},
-                    "status": {"type": "integer"},
-                },
-                "additionalProperties": False,
-            },
+            "ErrorCollection": ERROR_COLLECTION,
         },
     }
     errors = {status: {"$ref": "#/definitions/ErrorCollection"} for status in ("400", "403")}
