@@ -17,11 +17,11 @@ call is recorded and every failure is a ``connector.errors`` type. Endpoints:
 - search: the connector's (``connector.search``)
 
 Sources for Data Center 10's webhook API, which Atlassian's REST reference does not describe:
-JRASERVER-78733 (https://jira.atlassian.com/browse/JRASERVER-78733, Atlassian's tracker): "For
-Jira 9.x the endpoint appears to be <JIRA_URL>/rest/webhooks/1.0/webhook; for Jira 10.x …
-<JIRA_URL>/rest/jira-webhook/1.0/webhooks"; a 9.x body posted there "will have the JQL ignored
-completely" because the body changed to one whose JQL is ``configuration.FILTERS`` beside
-``configuration.EXCLUDE_BODY`` (strings) and ``active``. The answer's fields (``id``, ``name``,
+JRASERVER-78733 (https://jira.atlassian.com/browse/JRASERVER-78733, Atlassian's tracker) says
+the resource moved from ``/rest/webhooks/1.0/webhook`` (9.x) to ``/rest/jira-webhook/1.0/webhooks``
+(10.x), and that Jira 10 ignores the JQL of a body in 9.x's shape, its body having changed to one
+whose JQL is ``configuration.FILTERS`` beside ``configuration.EXCLUDE_BODY`` (strings) and
+``active``. The answer's fields (``id``, ``name``,
 ``url``, ``active``, ``events``, ``configuration``, ``createdDate``, ``updatedDate``,
 ``scopeType``, ``sslVerificationRequired``) and the list's ``start``/``limit``/``event``
 parameters are those of Atlassian's Jira Data Center 11.3 REST spec as jira.js documents it
@@ -56,6 +56,8 @@ WEBHOOK_EVENTS = ("jira:issue_created", "jira:issue_updated")
 JQL_SECTION = "issue-related-events-section"
 DC10_PAGE = 100  # webhooks a page of DC10_WEBHOOKS asks for
 DESCRIPTION = "Issue events for jira-customer-impact (registered by jira-impact)"
+KEYS_PAGE = 1_000  # keys only: Jira may send fewer, paging follows what it sends
+ISSUES_PAGE = 50
 
 
 class WebhookApi(StrEnum):
@@ -74,10 +76,6 @@ def webhook_api(*, cloud: bool, version: Sequence[int]) -> WebhookApi:
     if not cloud and version and version[0] >= DC10:
         return WebhookApi.DC10
     return WebhookApi.LEGACY
-
-
-KEYS_PAGE = 1_000  # keys only: Jira may send fewer, paging follows what it sends
-ISSUES_PAGE = 50
 
 
 @dataclass(frozen=True)
