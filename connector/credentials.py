@@ -288,7 +288,7 @@ class Credential:
                 path=TOKEN_PATH,
             ) from exc
         lifetime = float(token.get("expires_in") or 0) or float("inf")
-        expires_at = float(token.get("expires_at") or self.clock() + lifetime)
+        expires_at = self.clock() + lifetime  # from when the answer came, on our clock
         log.info("fetched an OAuth access token for the service account (%.0f s)", lifetime)
         return _Token(str(token["access_token"]), expires_at, lifetime)
 
