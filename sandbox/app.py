@@ -95,8 +95,8 @@ def _before() -> Response | None:
             response.headers.update(fault.headers())
             return response
     if account is None:
-        if gateway.via_gateway():
-            return gateway.scope_refusal() if _carries_credentials() else _gateway_refusal()
+        if gateway.via_gateway():  # a token it does not know (expired, revoked, a classic one)
+            return _gateway_refusal()
         response = jsonify({"errorMessages": [NOT_AUTHENTICATED], "errors": {}})
         response.status_code = 401
         scheme = "Basic" if state.flavour is Flavour.CLOUD else "Bearer"
@@ -108,10 +108,6 @@ def _before() -> Response | None:
         if needed is None or not set(needed) <= account.scopes:
             return gateway.scope_refusal()
     return None
-
-
-def _carries_credentials() -> bool:
-    return bool(request.headers.get("Authorization"))
 
 
 def _gateway_refusal() -> Response:
