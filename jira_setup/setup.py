@@ -25,7 +25,7 @@ from jira_setup.check import (
     quoted,
     redact_url,
 )
-from jira_setup.credential import WEBHOOK_NOTE, credential_findings
+from jira_setup.credential import credential_findings
 from jira_setup.findings import Finding
 from jira_setup.setup_plan import (
     CONTEXT_DESCRIPTION,
@@ -100,8 +100,6 @@ def plan_site(
         finding = connection_finding(settings, exc)
         raise SetupError(f"{finding.message}. Fix: {finding.fix}") from exc
     credential = credential_findings(settings, jira)
-    if url is not None and jira.credential.gateway:
-        credential.append(Finding(False, "webhook", WEBHOOK_NOTE))
     return SetupReport(
         connection_line(settings, me, cloud=cloud),
         _plan(admin, jira, config, settings, url),
@@ -211,7 +209,8 @@ def read_site(
         contexts=contexts,
         options=options,
         screens=screens,
-        webhooks=admin.webhooks(),
+        webhooks=() if jira.credential.gateway else admin.webhooks(),
+        webhooks_readable=not jira.credential.gateway,
         checks=tuple(checks),
         url=delivery_url(url, settings) if url else None,
         jql=projects_jql(keys),

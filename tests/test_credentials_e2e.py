@@ -74,7 +74,7 @@ def test_a_burst_is_triaged_and_ranked(stack):
     found = figures(calls_of(stack, burst), burst)
     assert found.asks == Counter(dict.fromkeys(burst.asked, 1))  # each asked once
     assert {e.status for e in created(stack)} == {"done"}
-    product = [c for c in stack.calls() if c["user"] == "impact-bot"]
+    product = calls_of(stack, burst)
     through_gateway = {bool(c.get("gateway")) for c in product}
     assert through_gateway == ({True} if stack.auth in ("scoped", "oauth") else {False})
     if stack.auth == "oauth":
@@ -107,7 +107,11 @@ def test_check_passes_naming_the_credential(stack):
 def test_setup_plans_naming_the_credential(stack):
     done = jira_impact(stack, "setup")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"with JIRA_AUTH={stack.auth}" in done.stdout.splitlines()[0]
+    lines = done.stdout.splitlines()
+    assert f"with JIRA_AUTH={stack.auth}" in lines[0]
+    if stack.auth in ("scoped", "oauth"):
+        assert any(line.startswith("ok    scopes for setup: held") for line in lines)
+        assert any("cannot read or register the admin webhook" in line for line in lines)
 
 
 def test_check_names_the_scope_each_feature_lacks(stack):
