@@ -23,7 +23,7 @@ from connector.client import JiraConnector, find_field
 from connector.errors import JiraError
 from impact.config import DEFAULT_CONFIG_PATH, ConfigError, parse_config
 from impact.model import FieldRef
-from jira_setup.check import quoted, redact_url
+from jira_setup.check import Finding, quoted, redact_url
 from jira_setup.setup import Done, SetupError, SetupReport, apply_plan, plan_site
 from jira_setup.setup_plan import Change, Item, RegisterWebhook, Status
 from jira_setup.starter import guess_levels, starter_config
@@ -67,6 +67,8 @@ def setup_command(url: str | None, apply: bool, path: str | None, as_json: bool)
         report = plan_site(settings, config, jira, url=url)
         if not as_json:
             echo(report.connection)
+            for finding in report.credential:
+                echo(str(finding))
             for item in report.plan.items:
                 echo(item.line())
         if apply:
@@ -119,12 +121,30 @@ def _print_summary(report: SetupReport) -> None:
 def _as_json(report: SetupReport) -> dict[str, Any]:
     return {
         "jira": report.connection,
+        "credential": [
+            {
+                "ok": f.ok,
+                "subject": f.subject,
+                "message": f.message,
+                **({"fix": f.fix} if f.fix else {}),
+            }
+            for f in report.credential
+        ],
         "applied": report.final is not None,
         "items": [_item_json(item) for item in report.plan.items],
         "done": [{"subject": d.item.subject, "made": d.made} for d in report.done],
         "left": [_item_json(item) for item in report.left.items if item.status is not Status.OK],
         "failed": report.failed,
     }
+
+
+def _finding_json(finding: Finding) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "ok": finding.ok,
+        "subject": finding.subject,
+        "message": finding.message,
+    }
+    return found | ({"fix": finding.fix} if finding.fix else {})
 
 
 def _item_json(item: Item) -> dict[str, Any]:

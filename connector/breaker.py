@@ -11,8 +11,13 @@ seconds, so checking it before a call costs nothing.
 answer, 502/503/504, a 5xx with ``Retry-After``), it opens a hold; the next probe goes
 ``probe_seconds`` later, or after the site's ``Retry-After`` when that is longer. A call the site
 answered otherwise (any 2xx-4xx, a 500 without ``Retry-After``) resets the count: one issue's
-failures while other calls succeed are that issue's, not the site's. Other causes (a refused
-credential, say) open holds through ``open`` with their own cause and probe.
+failures while other calls succeed are that issue's, not the site's.
+
+The second cause is ``credential``: the first 401 the service account gets (an expired or
+revoked token, a scope the token lacks; the connector has already tried the credential read
+again from its file, or a new OAuth token) holds the site at once, since every call carries the
+same credential. Its probes back off, from ``probe_seconds`` doubling up to
+``CREDENTIAL_PROBE_MAX`` seconds, until a working credential is in place.
 """
 
 from __future__ import annotations
@@ -25,12 +30,20 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Protocol
 
-from connector.errors import JiraError, JiraHeldError, JiraServerError, JiraUnavailableError
+from connector.errors import (
+    JiraAuthError,
+    JiraError,
+    JiraHeldError,
+    JiraServerError,
+    JiraUnavailableError,
+)
 
 log = logging.getLogger(__name__)
 
 OUTAGE = "outage"  # the site fails as a whole: no answer, 502/503/504, 5xx with Retry-After
-CAUSES = (OUTAGE,)  # every cause a hold may have (each a series of /metrics)
+CREDENTIAL = "credential"  # Jira refused the service account's credential (401)
+CAUSES = (OUTAGE, CREDENTIAL)  # every cause a hold may have (each a series of /metrics)
+CREDENTIAL_PROBE_MAX = 60.0  # the longest wait between two probes of a refused credential
 FAILURES_TO_OPEN = 3  # calls in a row failing for the site's reasons before a hold opens
 REFRESH = 1.0  # seconds a process trusts its copy of the hold before reading the store again
 SITE_STATUSES = frozenset({502, 503, 504})
@@ -47,6 +60,11 @@ def site_failure(error: BaseException) -> bool:
     if isinstance(error, JiraServerError):
         return error.status in SITE_STATUSES or error.retry_after is not None
     return False
+
+
+def credential_refused(error: BaseException) -> bool:
+    """Whether ``error`` is Jira (or the OAuth token endpoint) refusing the credential."""
+    return isinstance(error, JiraAuthError) and not error.ours
 
 
 @dataclass(frozen=True)
@@ -166,6 +184,8 @@ class SiteBreaker:
         """A call failed with ``error``; the hold when this opened one (or found one open)."""
         if not isinstance(error, JiraError) or error.ours or isinstance(error, JiraHeldError):
             return None
+        if credential_refused(error):
+            return self.open(CREDENTIAL, describe(error))
         if not site_failure(error):
             self.answered()
             return None
@@ -223,6 +243,8 @@ class SiteBreaker:
     def probe_failed(self, hold: Hold, error: BaseException) -> None:
         """The probe of ``hold`` failed: keep holding, the next probe after the wait."""
         wait = getattr(error, "retry_after", None)
+        if hold.cause == CREDENTIAL:  # nothing says when a credential will be replaced
+            wait = min(CREDENTIAL_PROBE_MAX, self.probe_seconds * 2.0 ** (hold.probes + 1))
         now = self.clock()
         later = replace(
             hold, reason=_clip(describe(error)), probe_at=now + self.next_wait(wait),

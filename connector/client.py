@@ -39,6 +39,14 @@ from jira import JIRA, JIRAError
 
 from connector.boards import BoardsMixin
 from connector.breaker import SiteBreaker
+from connector.credentials import (
+    TENANT_INFO,
+    TOKEN_PATH,
+    Credential,
+    CredentialSettings,
+    Secret,
+    credential_for,
+)
 from connector.edits import edit_body, edit_params
 from connector.errors import (
     JiraAnswerError,
@@ -198,27 +206,36 @@ def _person(raw: Mapping[str, Any]) -> Person:
 # The connector
 
 
-class JiraSettings(Protocol):
+class JiraSettings(CredentialSettings, Protocol):
     """What the connector reads from the deployment settings (``service.settings.Settings``)."""
 
-    @property
-    def jira_url(self) -> str: ...
-    @property
-    def jira_email(self) -> str | None: ...
-    @property
-    def jira_api_token(self) -> str | None: ...
-    @property
-    def jira_pat(self) -> str | None: ...
     @property
     def notify_users(self) -> bool: ...
 
 
-class JiraConnector(BoardsMixin, SearchMixin):
-    """The real ``connector.protocol.Jira``. Cloud: ``email`` + ``api_token``; Data Center: ``pat``.
-    ``BoardsMixin`` adds the ``connector.protocol.Boards`` methods (board ranking), ``SearchMixin``
-    issue search.
+class _SignedBy(requests.auth.AuthBase):
+    """Puts the credential's ``Authorization`` on each request as it is sent (an OAuth token
+    fetched again, a token read again from its file, are used from the next request on)."""
 
-    Nothing is sent until first use; the first use fetches ``serverInfo`` (Cloud or Data Center).
+    def __init__(self, credential: Credential) -> None:
+        self.credential = credential
+        self.sent: str | None = None  # the last request's (a connector serves one thread)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self.sent = self.credential.header()
+        return request
+
+
+class JiraConnector(BoardsMixin, SearchMixin):
+    """The real ``connector.protocol.Jira``, signing in with ``credential``
+    (``connector.credentials``: basic, scoped, oauth or pat); ``email`` + ``api_token`` or
+    ``pat`` make a basic or pat one. ``BoardsMixin`` adds the ``connector.protocol.Boards``
+    methods (board ranking), ``SearchMixin`` issue search.
+
+    Nothing is sent until first use; the first use finds where calls go (the site, or the API
+    gateway with the site's cloud id) and fetches ``serverInfo`` (Cloud or Data Center). A call
+    Jira answers 401 is sent once more when the credential has changed since (a file read
+    again, a new OAuth token), then raised as ``JiraAuthError``.
     """
 
     def __init__(
@@ -229,6 +246,7 @@ class JiraConnector(BoardsMixin, SearchMixin):
         email: str | None = None,
         api_token: str | None = None,
         pat: str | None = None,
+        credential: Credential | None = None,
         notify_users: bool = False,
         timeout: float = 10.0,
         pace: Pace | None = None,
@@ -241,10 +259,15 @@ class JiraConnector(BoardsMixin, SearchMixin):
             raise ValueError(f"the Jira URL must be an http(s) URL, got {url!r}")
         if parts.username or parts.password:
             raise ValueError("give Jira credentials as email/api_token or pat, not in the URL")
+        if credential is not None and (pat or email or api_token):
+            raise ValueError("give a credential, or email + api_token, or pat: not several")
         if pat and (email or api_token):
             raise ValueError("give email + api_token (Cloud) or pat (Data Center), not both")
-        if not pat and not (email and api_token):
+        if credential is None and not pat and not (email and api_token):
             raise ValueError("Jira needs email + api_token (Cloud) or pat (Data Center)")
+        if credential is None:
+            secret = Secret("JIRA_PAT" if pat else "JIRA_API_TOKEN", pat or api_token or "")
+            credential = Credential("pat" if pat else "basic", email=email, secret=secret)
         if timeout <= 0:
             raise ValueError("timeout must be positive")
 
@@ -257,8 +280,9 @@ class JiraConnector(BoardsMixin, SearchMixin):
         self.sleep = sleep
         self.calls: list[Call] = []
 
-        self._basic_auth = (email, api_token) if email and api_token else None
-        self._pat = pat
+        self.credential = credential
+        self._auth = _SignedBy(credential)
+        self._base = self.url  # where REST calls go: the site, or the gateway (see _jira)
         self._context_path = parts.path.rstrip("/")  # Data Center often lives under /jira
         self._client: JIRA | None = None
         self._cloud = False
@@ -282,17 +306,14 @@ class JiraConnector(BoardsMixin, SearchMixin):
         return cls(
             settings.jira_url,
             field=field,
-            email=settings.jira_email,
-            api_token=settings.jira_api_token,
-            pat=settings.jira_pat,
+            credential=credential_for(settings),
             notify_users=settings.notify_users,
             pace=pace,
             breaker=breaker,
         )
 
     def __repr__(self) -> str:
-        kind = "pat" if self._pat else "basic"
-        return f"JiraConnector(url={self.url!r}, auth={kind!r})"
+        return f"JiraConnector(url={self.url!r}, auth={self.credential.kind!r})"
 
     # ---- the protocol
 
@@ -390,6 +411,20 @@ class JiraConnector(BoardsMixin, SearchMixin):
         finally:
             self._probing = False
 
+    def probe_credential(self, seconds: float) -> None:
+        """The probe of a refused credential, sent while the site is held: the credential read
+        again (its file; a new OAuth token), then who it signs in as (``GET /myself``), within
+        ``seconds``; raises ``JiraError`` (``JiraAuthError`` when still refused)."""
+        self.credential.renew()
+        self._myself = None  # a new token may be another account's
+        self._probing = True
+        try:
+            with self.time_limit(seconds):
+                self.service_account()
+        finally:
+            self._probing = False
+            self.take_calls()
+
     def is_cloud(self) -> bool:
         """Jira Cloud (or Data Center), as ``serverInfo`` says; read on first use."""
         self._jira()
@@ -448,14 +483,16 @@ class JiraConnector(BoardsMixin, SearchMixin):
         if self._client is not None:
             return self._client
         path = f"{API}/serverInfo"
+        base = self.credential.base_url(self.url, self._tenant_info)
+        if base != self._base:
+            self._base, self._context_path = base, urlsplit(base).path.rstrip("/")
         client = JIRA(
-            server=self.url,
-            basic_auth=self._basic_auth,
-            token_auth=self._pat,
+            server=base,
             max_retries=0,
             timeout=self._timeout("GET", path),
             get_server_info=False,
         )
+        client._session.auth = self._auth
         client._session.hooks["response"].append(self._record)
         info = self._call("GET", path, client.server_info)
         if not isinstance(info, dict) or not info.get("versionNumbers"):
@@ -467,6 +504,23 @@ class JiraConnector(BoardsMixin, SearchMixin):
         self._cloud = client.deploymentType == "Cloud"
         self._client = client
         return client
+
+    def _tenant_info(self, url: str) -> Any:
+        """The site's ``/_edge/tenant_info`` (no credentials needed): where its cloud id is."""
+
+        def send() -> Any:
+            response = requests.get(url, timeout=self._timeout("GET", TENANT_INFO))
+            self._record(response)
+            if not response.ok:
+                raise error_for_response(response, method="GET", path=TENANT_INFO)
+            return response.json()
+
+        return self._call("GET", TENANT_INFO, send)
+
+    @property
+    def base_url(self) -> str:
+        """Where REST calls go: the site, or the API gateway for this site (once known)."""
+        return self._base
 
     def fields(self) -> list[dict[str, Any]]:
         """Every Jira field (``GET /field``), kept for ``FIELDS_TTL_SECONDS``."""
@@ -513,7 +567,7 @@ class JiraConnector(BoardsMixin, SearchMixin):
         def send() -> Any:
             response = session.request(
                 method,
-                self.url + path,
+                self._base + path,
                 params=params,
                 data=None if body is None else json.dumps(body),
             )
@@ -525,16 +579,31 @@ class JiraConnector(BoardsMixin, SearchMixin):
     def _call(self, method: str, path: str, send: Callable[[], T]) -> T:
         """``send()`` unless the site is held, its outcome told to the breaker."""
         if self.breaker is None:
-            return self._paced(method, path, send)
+            return self._signed(method, path, send)
         if not self._probing:
             self.breaker.check()
         try:
-            result = self._paced(method, path, send)
+            result = self._signed(method, path, send)
         except JiraError as exc:
             self.breaker.failed(exc)
             raise
         self.breaker.answered()
         return result
+
+    def _signed(self, method: str, path: str, send: Callable[[], T]) -> T:
+        """``send()``, and once more after a 401 when the credential has changed since (read
+        again from its file, a new OAuth token); a second 401 is raised."""
+        self._auth.sent = None
+        try:
+            return self._paced(method, path, send)
+        except JiraAuthError as exc:
+            if exc.path in (TENANT_INFO, TOKEN_PATH) or not self.credential.refused(
+                self._auth.sent
+            ):
+                raise
+            log.warning("%s %s: Jira refused the credential (%s); trying the renewed one",
+                        method, path, exc.status)  # fmt: skip
+            return self._paced(method, path, send)
 
     def _paced(self, method: str, path: str, send: Callable[[], T]) -> T:
         """``send()`` with its errors translated. With a pace: in a turn of it, and a 429 sent

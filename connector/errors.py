@@ -65,7 +65,11 @@ class JiraAuthError(JiraError):
         return "Jira refused the service account's credentials"
 
     def advice(self) -> str:
-        return "check JIRA_EMAIL and JIRA_API_TOKEN (Cloud) or JIRA_PAT (Data Center)"
+        return (
+            "check the credential JIRA_AUTH names (JIRA_EMAIL and JIRA_API_TOKEN (Cloud), "
+            "JIRA_CLIENT_ID and JIRA_CLIENT_SECRET (OAuth) or JIRA_PAT (Data Center)): it may "
+            "have expired or lack a scope; jira-impact check says which"
+        )
 
 
 class JiraForbiddenError(JiraError):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,6 +25,8 @@ from connector.errors import (
 )
 from connector.protocol import API, BoardSetup
 from impact.model import ImpactConfig, Level, Person, ProjectSettings, RankMode
+from jira_setup.credential import WEBHOOK_NOTE, credential_findings
+from jira_setup.findings import Finding, one_line
 from service.settings import Settings
 
 T = TypeVar("T")
@@ -43,27 +44,6 @@ WEBHOOK_FIX = (
     "and name every configured project in its JQL filter; or jira-impact webhook register "
     "--url https://<this service>" + RECEIVER_PATH
 )
-
-
-@dataclass(frozen=True)
-class Finding:
-    ok: bool
-    subject: str  # what was checked: "field", "project SHOP", "board 12", "webhook"
-    message: str
-    fix: str | None = None  # how to put it right (failed findings)
-
-    def __str__(self) -> str:
-        line = f"{'ok  ' if self.ok else 'FAIL'}  {self.subject}: {self.message}"
-        return one_line(line + (f" — fix: {self.fix}" if self.fix and not self.ok else ""))
-
-
-_LINE_BREAKS = re.compile("[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]")
-
-
-def one_line(text: str) -> str:
-    """``text`` on one line: a line break in what Jira sent (a display name, a message) is shown
-    as its escape, so it cannot forge a line of the report."""
-    return _LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,11 +289,15 @@ def run_checks(settings: Settings, config: ImpactConfig, jira: JiraConnector) ->
     except JiraError as exc:
         return [connection_finding(settings, exc)]
     found = [Finding(True, "jira", connection_line(settings, me, cloud=admin.is_cloud()))]
+    found += credential_findings(settings, jira)
     keys = [p.key for p in config.projects]
 
     found += _field_findings(jira, admin, config, keys)
     found += project_findings(admin, jira, config)
 
+    if jira.credential.gateway:
+        found.append(Finding(True, "webhook", f"not checked: {WEBHOOK_NOTE}"))
+        return found
     hooks = _checked(found, "webhook", admin.webhooks)
     if hooks is not None:
         found += webhook_findings(hooks, keys, settings)
@@ -321,9 +305,16 @@ def run_checks(settings: Settings, config: ImpactConfig, jira: JiraConnector) ->
 
 
 def connection_line(settings: Settings, me: Person, *, cloud: bool) -> str:
-    """Which Jira this is, where, and as whom the product calls it."""
+    """Which Jira this is, where, as whom the product calls it, and with what credential."""
+    from connector.credentials import DESCRIBED
+
     kind = "Jira Cloud" if cloud else "Jira Data Center"
-    return one_line(f"{kind} at {settings.jira_url}, as {display_name(me)}")
+    auth = settings.jira_auth
+    credential = f"JIRA_AUTH={auth}: {DESCRIBED.get(auth, auth)}"
+    who = display_name(me)
+    if me.email and me.email != who:
+        who += f" <{me.email}>"
+    return one_line(f"{kind} at {settings.jira_url}, as {who}, with {credential}")
 
 
 def project_findings(admin: JiraAdmin, jira: JiraConnector, config: ImpactConfig) -> list[Finding]:
@@ -426,10 +417,17 @@ def _error_finding(subject: str, exc: JiraError) -> Finding:
 def connection_finding(settings: Settings, exc: JiraError) -> Finding:
     """Why Jira could not be reached, or refused the credentials, and what to check."""
     if isinstance(exc, JiraAuthError):
-        fix = (
-            "check JIRA_PAT (a personal access token of the service account)"
-            if settings.jira_pat
-            else "check JIRA_EMAIL and JIRA_API_TOKEN (an API token of that account)"
+        fix = {
+            "pat": "check JIRA_PAT (a personal access token of the service account)",
+            "scoped": "check JIRA_EMAIL and JIRA_API_TOKEN (a scoped API token of that service "
+            "account: it works only through the API gateway, ATLASSIAN_API_URL), and that it "
+            "holds read:jira-user; a classic API token needs JIRA_AUTH=basic",
+            "oauth": "check JIRA_CLIENT_ID and JIRA_CLIENT_SECRET (the service account's OAuth "
+            "2.0 credential) and ATLASSIAN_AUTH_URL",
+        }.get(
+            settings.jira_auth,
+            "check JIRA_EMAIL and JIRA_API_TOKEN (an API token of that account; a service "
+            "account's scoped token needs JIRA_AUTH=scoped)",
         )
         return Finding(False, "jira", f"Jira refused the credentials: {exc}", fix)
     if isinstance(exc, JiraUnavailableError):

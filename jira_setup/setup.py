@@ -25,6 +25,8 @@ from jira_setup.check import (
     quoted,
     redact_url,
 )
+from jira_setup.credential import credential_findings
+from jira_setup.findings import Finding
 from jira_setup.setup_plan import (
     CONTEXT_DESCRIPTION,
     JIRA_ADMIN,
@@ -78,11 +80,12 @@ class Done:
 
 @dataclass(frozen=True)
 class SetupReport:
-    connection: str  # "Jira Cloud at https://…, as Impact Bot"
+    connection: str  # "Jira Cloud at https://…, as Impact Bot, with JIRA_AUTH=basic: …"
     plan: SetupPlan  # the plan from what Jira had
     done: tuple[Done, ...] = ()
     final: SetupPlan | None = None  # after applying: the plan from what Jira has now
     failed: str | None = None  # why applying stopped early
+    credential: tuple[Finding, ...] = ()  # its expiry, the scopes each feature lacks
 
     @property
     def left(self) -> SetupPlan:
@@ -105,8 +108,11 @@ def plan_site(
     except JiraError as exc:
         finding = connection_finding(settings, exc)
         raise SetupError(f"{finding.message}. Fix: {finding.fix}") from exc
+    credential = credential_findings(settings, jira)
     return SetupReport(
-        connection_line(settings, me, cloud=cloud), _plan(admin, jira, config, settings, url)
+        connection_line(settings, me, cloud=cloud),
+        _plan(admin, jira, config, settings, url),
+        credential=tuple(credential),
     )
 
 
@@ -224,7 +230,8 @@ def read_site(
         contexts=contexts,
         options=options,
         screens=screens,
-        webhooks=admin.webhooks(),
+        webhooks=() if jira.credential.gateway else admin.webhooks(),
+        webhooks_readable=not jira.credential.gateway,
         checks=tuple(checks),
         url=with_url_variables(delivery_url(url, settings), api) if url else None,
         jql=projects_jql(keys),

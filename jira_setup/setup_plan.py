@@ -41,6 +41,7 @@ from jira_setup.check import (
     redact_url,
     webhook_findings,
 )
+from jira_setup.credential import WEBHOOK_NOTE
 from jira_setup.webhook import DEFAULT_WEBHOOK_NAME, same_target
 from service.settings import Settings
 
@@ -195,6 +196,8 @@ class SiteFacts:
     options: tuple[tuple[str, tuple[FieldOption, ...]], ...] = ()  # Cloud: by context id
     screens: tuple[Screen, ...] = ()  # Cloud: the projects' create and edit screens
     webhooks: tuple[AdminWebhook, ...] = ()
+    # False with a scoped token or OAuth: the admin webhook API is not offered to them
+    webhooks_readable: bool = True
     checks: tuple[Finding, ...] = ()  # boards and permissions (jira_setup.check)
     url: str | None = None  # the receiver URL to register (with ?token= where needed)
     jql: str = ""
@@ -541,6 +544,9 @@ def _dc_items(
 
 
 def _webhook_items(facts: SiteFacts, settings: Settings) -> list[Item]:
+    if not facts.webhooks_readable:  # by a Jira administrator (jira_setup.credential)
+        status = Status.NOTE if facts.url is None else Status.MANUAL
+        return [Item(status, "webhook", WEBHOOK_NOTE, None, JIRA_ADMIN)]
     keys = [p.key for p in facts.projects if p.id is not None]
     if facts.url is None:
         # without --url there is nothing to register here: the missing webhook is the next step

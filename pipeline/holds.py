@@ -9,8 +9,10 @@ worker, probes the site when the turn is its own (one probe at a time across eve
 queues every parked job at once: they then run at the pace, as a burst does, and their issues
 are placed on their boards together.
 
-A hold has a cause: ``outage`` (the breaker's) today; a cause names its probe (``probes``), so
-that another reason a site cannot be used holds work the same way.
+A hold has a cause, and each cause its probe (``probes``): ``outage`` (the site fails: a cheap
+call) and ``credential`` (Jira refused the service account's credential: the credential read
+again from its file, or a new OAuth token, then a call that needs it). While a credential is
+refused the watch says so in the log once a minute (``REMIND_SECONDS``), not once a delivery.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from connector.breaker import Hold, SiteBreaker, site_failure
+from connector.breaker import CREDENTIAL, Hold, SiteBreaker, credential_refused, site_failure
 from connector.errors import JiraError, JiraHeldError
 from pipeline.delivery import Job
 from pipeline.queue import InboxStorage
@@ -30,6 +32,7 @@ from pipeline.queue import InboxStorage
 log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 1.0  # how often the watch looks at the hold
+REMIND_SECONDS = 60.0  # how often the log says again that Jira refuses the credential
 PROBE_TIMEOUT = 5.0  # the most a probe waits for the site
 
 
@@ -58,7 +61,9 @@ class Holds:
         """The hold that ``error`` met, read fresh from the store: the site's hold when the
         error is one (``JiraHeldError``) or a failure of the site while a hold is open; None
         when the error is the delivery's own, or the hold has closed since."""
-        if not isinstance(error, JiraHeldError) and not site_failure(error):
+        if not isinstance(error, JiraHeldError) and not (
+            site_failure(error) or credential_refused(error)
+        ):
             return None
         return self.breaker.current(fresh=True)
 
@@ -92,9 +97,14 @@ class HoldWatch:
         probes: Mapping[str, Callable[[], None]],
         release: Callable[[list[Job]], None],
         interval: float = WATCH_SECONDS,
+        remind: float = REMIND_SECONDS,
+        refused: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.holds = holds
+        self.remind = remind
+        self.refused = refused  # a probe was refused the credential (a metric counts them)
+        self._reminded = float("-inf")
         self.breaker = holds.breaker
         self.probes = dict(probes)
         self.release = release
@@ -103,6 +113,7 @@ class HoldWatch:
         self._stop = threading.Event()
 
     def tick(self) -> None:
+        self._remind()
         hold = self.breaker.take_probe()
         if hold is not None:
             probe = self.probes.get(hold.cause)
@@ -112,6 +123,8 @@ class HoldWatch:
             try:
                 probe()
             except JiraError as exc:
+                if credential_refused(exc):
+                    self.refused()
                 self.breaker.probe_failed(hold, exc)
                 log.info("Jira still held (%s): %s", hold.cause, exc)
                 return
@@ -122,6 +135,25 @@ class HoldWatch:
             )  # fmt: skip
         if self.breaker.current() is None and self.holds.storage.held_count(self.holds.site):
             self.release_all()
+
+    def _remind(self) -> None:
+        """Once a minute while Jira refuses the credential, what to do (the hold's opening
+        said it once already)."""
+        hold = self.breaker.current()
+        now = self.clock()
+        if hold is None or hold.cause != CREDENTIAL:
+            self._reminded = float("-inf")
+            return
+        if now - self._reminded < self.remind:
+            return
+        if self._reminded != float("-inf"):
+            log.error(
+                "Jira still refuses the service account's credential, since %.0f s: %d "
+                "delivery(ies) wait, none lost. Put a working credential in place (its "
+                "setting or file); the work then drains in order. Jira said: %s",
+                now - hold.since, self.holds.storage.held_count(self.holds.site), hold.reason,
+            )  # fmt: skip
+        self._reminded = now
 
     def release_all(self) -> int:
         """Queue every parked job (the site is usable); how many."""

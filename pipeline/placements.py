@@ -25,7 +25,7 @@ from typing import Protocol
 from huey import Huey
 from huey.exceptions import RetryTask, TaskLockedException
 
-from connector.errors import JiraError, JiraHeldError
+from connector.errors import JiraAuthError, JiraError, JiraHeldError
 from connector.protocol import Jira
 from impact.model import ImpactConfig
 from impact.ranking import Pending
@@ -136,7 +136,8 @@ def placer(config: ImpactConfig, jira: Callable[[], Jira], *, lease: float) -> P
     A failure that may pass (Jira busy, no answer, the lease used up) is raised as ``RetryTask``,
     backing off (at least Jira's ``Retry-After``), the issues still waiting; one that will not
     (a 403, the board gone or no longer in the config) skips them. While Jira is held
-    (``pipeline.holds``) the run waits for the next probe, its backoff not grown."""
+    (``pipeline.holds``), or refuses the credential, the run waits for the next probe, its
+    backoff not grown."""
     failures: dict[int, int] = {}  # runs of each board failed in a row, in this process
 
     def place(board_id: int, issues: Sequence[Pending], now: Callable[[], Iterable[str]]) -> Placed:
@@ -147,7 +148,7 @@ def placer(config: ImpactConfig, jira: Callable[[], Jira], *, lease: float) -> P
         except BoardBusyError as exc:
             log.info("%s", exc)
             raise RetryTask(delay=BUSY_WAIT_SECONDS) from exc
-        except JiraHeldError as exc:
+        except (JiraHeldError, JiraAuthError) as exc:  # a refused credential holds the site too
             log.info("board %d: %d issue(s) wait for Jira: %s", board_id, len(issues), exc)
             raise RetryTask(delay=HELD_WAIT_SECONDS) from exc
         except JiraError as exc:

@@ -36,7 +36,7 @@ from pathlib import Path
 from huey import Huey
 from huey.exceptions import RetryTask
 
-from connector.breaker import OUTAGE, Hold, SiteBreaker
+from connector.breaker import CREDENTIAL, OUTAGE, Hold, SiteBreaker
 from connector.errors import JiraError, JiraHeldError, JiraRateLimitError, JiraServerError
 from connector.pace import Pace
 from connector.protocol import Call, Jira
@@ -486,7 +486,15 @@ def run_worker(
             queue.enqueue(job)
         placements.rescue(boards)  # issues waiting on a board are placed as the burst's are
 
-    watch = HoldWatch(holds, probes={OUTAGE: lambda: probe_site(prober)}, release=release)
+    watch = HoldWatch(
+        holds,
+        probes={
+            OUTAGE: lambda: probe_site(prober),
+            CREDENTIAL: lambda: probe_credential(prober),
+        },
+        release=release,
+        refused=metrics.credential_refused,
+    )
     heartbeat = Heartbeat(
         huey.storage,
         name,
@@ -537,6 +545,13 @@ def run_worker(
 def probe_site(jira: Jira) -> None:
     """The outage's probe: one cheap call that goes while the site is held."""
     probe = getattr(jira, "probe", None)
+    if probe is not None:  # a client that cannot probe (a test's fake) is taken as usable
+        probe(PROBE_TIMEOUT)
+
+
+def probe_credential(jira: Jira) -> None:
+    """The refused credential's probe: the credential read again, then a call that needs it."""
+    probe = getattr(jira, "probe_credential", None)
     if probe is not None:  # a client that cannot probe (a test's fake) is taken as usable
         probe(PROBE_TIMEOUT)
 

@@ -28,6 +28,7 @@ from sandbox import (
     agile,
     control,
     field_admin,
+    gateway,
     jira_webhooks,
     meta,
     platform,
@@ -49,9 +50,20 @@ def create_app(state: JiraState, dispatcher: HookDispatcher | None = None) -> Fl
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["sandbox"] = state
     app.extensions["sandbox.hooks"] = dispatcher
-    blueprints = (platform, meta, field_admin, search, agile, webhook_admin, jira_webhooks, control)
+    blueprints = (
+        platform,
+        meta,
+        field_admin,
+        search,
+        agile,
+        webhook_admin,
+        jira_webhooks,
+        control,
+        gateway,
+    )
     for module in blueprints:
         app.register_blueprint(module.bp)
+    app.wsgi_app = gateway.GatewayMiddleware(app.wsgi_app, state)  # type: ignore[method-assign]
     app.before_request(_before)
     app.after_request(_after)
     app.register_error_handler(JiraApiError, _jira_error)
@@ -94,13 +106,25 @@ def _before() -> Response | None:
             response.headers.update(fault.headers())
             return response
     if account is None:
+        if gateway.via_gateway():  # a token it does not know (expired, revoked, a classic one)
+            return _gateway_refusal()
         response = jsonify({"errorMessages": [NOT_AUTHENTICATED], "errors": {}})
         response.status_code = 401
         scheme = "Basic" if state.flavour is Flavour.CLOUD else "Bearer"
         response.headers["WWW-Authenticate"] = f'{scheme} realm="protected-area"'
         return response
     g.account = account
+    if gateway.via_gateway():
+        needed = gateway.scopes_needed(request.method, request.path)
+        if needed is None or not set(needed) <= account.scopes:
+            return gateway.scope_refusal()
     return None
+
+
+def _gateway_refusal() -> Response:
+    response = jsonify({"code": 401, "message": "Unauthorized"})
+    response.status_code = 401
+    return response
 
 
 def _down(state: JiraState, outage: Outage, account: Account | None) -> Response:
@@ -141,9 +165,23 @@ def _rate_limited(refusal: Refusal) -> Response:
 
 
 def _authenticate(state: JiraState) -> Account | None:
-    """Basic e-mail + API token on Cloud, Bearer PAT on Data Center; nothing else."""
+    """On the site: Basic e-mail + classic API token on Cloud, Bearer PAT on Data Center (Basic
+    is off, as from Jira 11). Through the gateway: Basic e-mail + scoped token, or an OAuth
+    bearer token (``sandbox.gateway``). Nothing else."""
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     with state.lock:
+        if gateway.via_gateway():
+            if scheme.lower() == "bearer":
+                return state.authenticate_oauth(credentials.strip())
+            if scheme.lower() != "basic":
+                return None
+            try:
+                user, _, secret = (
+                    base64.b64decode(credentials, validate=True).decode().partition(":")
+                )
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            return state.authenticate_scoped(user, secret)
         if state.flavour is Flavour.CLOUD and scheme.lower() == "basic":
             try:
                 user, _, secret = (
@@ -158,7 +196,7 @@ def _authenticate(state: JiraState) -> Account | None:
 
 
 def _after(response: Response) -> Response:
-    if _is_api(request.path):
+    if _is_api(request.path) or request.path in gateway.LOGGED:
         account: Account | None = g.get("account")
         for name, value in web.state().limits.headers().items():
             response.headers.setdefault(name, value)
@@ -172,6 +210,7 @@ def _after(response: Response) -> Response:
                 "user": account.name if account else None,
                 "ms": round((time.monotonic() - g.get("started", time.monotonic())) * 1000, 1),
                 "at": round(time.time(), 3),  # when it was answered, epoch seconds
+                **({"gateway": True} if gateway.via_gateway() else {}),
             }
         )
     return response

@@ -302,6 +302,37 @@ def permissions() -> Any:
         return {"user": account.name, "permissions": sorted(account.permissions)}
 
 
+_CREDENTIALS = ("api_token", "pat", "scoped_token", "client_secret")
+
+
+@bp.post("/credentials")
+def credentials() -> Any:
+    """Change an account's credentials as an admin would (``user``, default the service
+    account): a new ``api_token``, ``pat``, ``scoped_token`` or ``client_secret`` (the old one
+    is refused from then on: it expired, or was revoked), the ``scopes`` its scoped token and
+    OAuth client hold, ``token_seconds`` (the lifetime of OAuth tokens issued from now on), and
+    ``expire_oauth_tokens`` (every OAuth token issued so far stops working)."""
+    s = state()
+    body = _body()
+    with s.lock:
+        account = s.account(str(body.get("user", "impact-bot")))
+        for name in _CREDENTIALS:
+            if name in body:
+                setattr(account, name, str(body[name]))
+        if "scopes" in body:
+            account.scopes = {str(scope) for scope in body["scopes"]}
+        if "token_seconds" in body:
+            s.token_seconds = float(body["token_seconds"])
+        if body.get("expire_oauth_tokens"):
+            s.oauth_tokens.clear()
+        return {
+            "user": account.name,
+            "scopes": sorted(account.scopes),
+            "cloud_id": s.cloud_id,
+            "token_seconds": s.token_seconds,
+        }
+
+
 @bp.post("/projects/<key>/screen")
 def screen(key: str) -> Any:
     """Take fields off (or put them on) every create and edit screen of a project."""

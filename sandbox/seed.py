@@ -95,6 +95,21 @@ class SandboxState(JiraState):
         apply(self, seed)
 
 
+# What the issue's admin gives the service account's scoped token and OAuth client.
+SERVICE_SCOPES = (
+    "read:jira-work",
+    "write:jira-work",
+    "read:jira-user",
+    "manage:jira-configuration",
+    "manage:jira-project",
+    "read:board-scope:jira-software",
+    "read:board-scope.admin:jira-software",
+    "write:issue:jira-software",
+    "read:project:jira",
+    "read:issue-details:jira",
+)
+
+
 def apply(state: JiraState, name: str) -> None:
     """Fill an empty state with the named seed."""
     if name not in SEEDS:
@@ -114,6 +129,10 @@ def _base(state: JiraState) -> None:
             pat="sandbox-pat",
             groups=["jira-software-users", "jira-administrators"],
             permissions=set(catalog.PERMISSIONS),
+            scoped_token="sandbox-scoped-token",
+            client_id="sandbox-client-id",
+            client_secret="sandbox-client-secret",
+            scopes=set(SERVICE_SCOPES),
         )
     )
     for name, display, group in _PEOPLE:

@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BOT_EMAIL = "impact-bot@example.com"
 BOT_TOKEN = "sandbox-token"
 BOT_PAT = "sandbox-pat"
+BOT_SCOPED_TOKEN = "sandbox-scoped-token"
+BOT_CLIENT = ("sandbox-client-id", "sandbox-client-secret")
 PERSON_BASIC = ("ana@example.com", "ana-token")  # a person of the seed, for reading as people do
 PERSON_PAT = "ana-pat"
 START_TIMEOUT_S = 60.0
@@ -152,6 +154,22 @@ def start_sandbox(
     return process, url
 
 
+def credential_env(auth: str, sandbox_url: str) -> dict[str, str]:
+    """The settings that sign the service account in to the sandbox with ``auth`` (basic,
+    scoped, oauth or pat); scoped and oauth through the sandbox's gateway and token endpoint."""
+    atlassian = {"ATLASSIAN_API_URL": sandbox_url, "ATLASSIAN_AUTH_URL": sandbox_url}
+    if auth == "pat":
+        return {"JIRA_AUTH": "pat", "JIRA_PAT": BOT_PAT}
+    if auth == "scoped":
+        scoped = {"JIRA_EMAIL": BOT_EMAIL, "JIRA_API_TOKEN": BOT_SCOPED_TOKEN}
+        return {"JIRA_AUTH": "scoped", **scoped, **atlassian}
+    if auth == "oauth":
+        client_id, secret = BOT_CLIENT
+        oauth = {"JIRA_CLIENT_ID": client_id, "JIRA_CLIENT_SECRET": secret}
+        return {"JIRA_AUTH": "oauth", **oauth, **atlassian}
+    return {"JIRA_AUTH": "basic", "JIRA_EMAIL": BOT_EMAIL, "JIRA_API_TOKEN": BOT_TOKEN}
+
+
 class Stack:
     def __init__(
         self,
@@ -162,9 +180,11 @@ class Stack:
         processes: Iterable[str] = ("web", "worker"),
         env: Mapping[str, str] | None = None,
         sandbox_args: Iterable[str] = (),
+        auth: str | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.flavour = flavour
+        self.auth = auth or ("pat" if flavour == "dc" else "basic")
         self.seed_name = seed
         self.process_names = tuple(processes)
         self.extra_env = dict(env or {})
@@ -228,10 +248,7 @@ class Stack:
             PYTHONUNBUFFERED="1",
             ENV_FILE=os.devnull,  # the settings are these: never a .env for another Jira
         )
-        if self.flavour == "dc":
-            env["JIRA_PAT"] = BOT_PAT
-        else:
-            env.update(JIRA_EMAIL=BOT_EMAIL, JIRA_API_TOKEN=BOT_TOKEN)
+        env.update(credential_env(self.auth, self.sandbox_url))
         env.pop("REDIS_URL", None)
         env.update(self.extra_env)
         return env

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -82,6 +83,12 @@ class Account:
     key: str = ""  # Data Center user key
     account_id: str = ""  # Cloud account id
     time_zone: str = "Europe/Lisbon"
+    # A service account's credentials for the API gateway (sandbox/gateway.py): a scoped API
+    # token and an OAuth client, both holding ``scopes``.
+    scoped_token: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    scopes: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         digest = hashlib.sha1(self.name.encode()).hexdigest()
@@ -268,6 +275,8 @@ class JiraState:
             self._calls.clear()
             self.faults.clear()
             self.limits.clear()
+            self.oauth_tokens: dict[str, tuple[str, float]] = {}  # token -> (account, expiry)
+            self.token_seconds = 3600.0  # the lifetime of an OAuth token issued now
             self.populate(self.seed_name)
 
     def populate(self, seed: str) -> None:
@@ -315,6 +324,38 @@ class JiraState:
             if user in (account.email, account.name) and secret == account.api_token:
                 return account
         return None
+
+    @property
+    def cloud_id(self) -> str:
+        """The site's cloud id, as ``/_edge/tenant_info`` gives it."""
+        digest = hashlib.sha1(self.base_url.encode()).hexdigest()
+        return f"{digest[:8]}-{digest[8:12]}-4{digest[13:16]}-a{digest[17:20]}-{digest[20:32]}"
+
+    def authenticate_scoped(self, user: str, secret: str) -> Account | None:
+        """A scoped API token through the gateway (Basic e-mail + token)."""
+        for account in self.accounts.values():
+            if account.scoped_token and user == account.email and secret == account.scoped_token:
+                return account
+        return None
+
+    def authenticate_client(self, client_id: str, secret: str) -> Account | None:
+        for account in self.accounts.values():
+            if account.client_id and (client_id, secret) == (
+                account.client_id,
+                account.client_secret,
+            ):
+                return account
+        return None
+
+    def issue_oauth_token(self, token: str, account: Account) -> None:
+        self.oauth_tokens[token] = (account.name, time.time() + self.token_seconds)
+
+    def authenticate_oauth(self, token: str) -> Account | None:
+        """An OAuth access token through the gateway, while it has not expired."""
+        found = self.oauth_tokens.get(token)
+        if found is None or time.time() >= found[1]:
+            return None
+        return self.accounts.get(found[0])
 
     def authenticate_bearer(self, token: str) -> Account | None:
         for account in self.accounts.values():

@@ -161,6 +161,12 @@ class Metrics:
             ["method", "endpoint", "status"],
             registry=registry,
         )
+        self.credential_refused = Counter(
+            f"{PREFIX}_jira_credential_refused",
+            "Requests Jira (or the OAuth token endpoint) answered 401: the service account's "
+            "credential refused (expired, revoked, or lacking a scope).",
+            registry=registry,
+        )
 
 
 _lock = threading.Lock()
@@ -211,6 +217,13 @@ def jira_calls(calls: Iterable[Call]) -> None:
     for call in calls:
         status = str(call.status) if call.status is not None else "none"
         counter.labels(call.method, endpoint_of(call.path), status).inc()
+        if call.status == 401:
+            credential_refused()
+
+
+def credential_refused() -> None:
+    """Jira refused the service account's credential once more (a 401)."""
+    metrics().credential_refused.inc()
 
 
 def endpoint_of(path: str) -> str:

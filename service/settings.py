@@ -6,6 +6,7 @@ variable to fix. Secrets are kept out of ``repr`` so they never reach a log or a
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import logging
 import os
@@ -24,6 +25,25 @@ DEFAULT_QUEUE_PATH = "var/queue.db"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 HOUR = 3600.0
 MIN_SECRET_LENGTH = 12
+# How the product signs in to Jira (JIRA_AUTH): see connector/credentials.py.
+AUTH_KINDS = ("basic", "scoped", "oauth", "pat")
+DEFAULT_ATLASSIAN_API_URL = "https://api.atlassian.com"
+DEFAULT_ATLASSIAN_AUTH_URL = "https://auth.atlassian.com"
+# Every secret setting may instead be read from a file named by <NAME>_FILE, as container
+# platforms mount secrets; the Jira credentials among them are read again after a 401.
+SECRET_SETTINGS = (
+    "JIRA_API_TOKEN",
+    "JIRA_PAT",
+    "JIRA_CLIENT_SECRET",
+    "JIRA_WEBHOOK_SECRET",
+    "JIRA_WEBHOOK_TOKEN",
+    "ADMIN_TOKEN",
+    "METRICS_TOKEN",
+    "VIEWER_TOKEN",
+    "DATABASE_URL",
+    "REDIS_URL",
+)
+EXPIRY_WARNING_DAYS = 14  # JIRA_TOKEN_EXPIRES: warned of from this many days before
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 N = TypeVar("N", int, float)
@@ -98,9 +118,18 @@ class Settings:
     priorities_cache_seconds: float = 60.0
     priorities_read_seconds: float = 10.0
     jira_email: str | None = None
+    # How the product signs in to Jira (see connector/credentials.py).
+    jira_auth: str = "basic"
+    atlassian_api_url: str = DEFAULT_ATLASSIAN_API_URL  # the gateway, for scoped and oauth
+    atlassian_auth_url: str = DEFAULT_ATLASSIAN_AUTH_URL  # its /oauth/token, for oauth
+    jira_client_id: str | None = None
+    jira_token_expires: dt.date | None = None  # the date the admin chose for the token
+    # The files secrets were read from, by setting name (JIRA_API_TOKEN: /run/secrets/jira).
+    secret_files: Mapping[str, str] = field(default_factory=dict)
     # Secrets: never shown by repr.
     jira_api_token: str | None = field(default=None, repr=False)
     jira_pat: str | None = field(default=None, repr=False)
+    jira_client_secret: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_token: str | None = field(default=None, repr=False)
     admin_token: str | None = field(default=None, repr=False)
@@ -109,13 +138,19 @@ class Settings:
 
     @property
     def jira_auth_kind(self) -> str:
-        return "pat" if self.jira_pat else "basic"
+        return self.jira_auth
+
+    def expiry_warning(self, today: dt.date | None = None) -> str | None:
+        """A sentence when ``JIRA_TOKEN_EXPIRES`` is at most ``EXPIRY_WARNING_DAYS`` away (or
+        past); None otherwise."""
+        return expiry_warning(self.jira_token_expires, self.jira_auth, today)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """The settings ``env`` gives. A variable left unset takes its field's default, read from
         the class (``cls.port``), so that each default is written once: in the fields above."""
         problems: list[str] = []
+        env, secret_files = with_secret_files(env, problems)
 
         def get(name: str) -> str | None:
             value = env.get(name, "").strip()
@@ -163,25 +198,25 @@ class Settings:
             problems += jira_url_problems(jira_url, allow_http=allow_http)
 
         email, api_token, pat = get("JIRA_EMAIL"), get("JIRA_API_TOKEN"), get("JIRA_PAT")
-        if pat and (email or api_token):
-            problems.append(
-                "both JIRA_PAT and JIRA_EMAIL/JIRA_API_TOKEN are set: use JIRA_EMAIL + "
-                "JIRA_API_TOKEN for Jira Cloud, or JIRA_PAT for Data Center, not both"
-            )
-        elif not pat and not (email and api_token):
-            if email and not api_token:
-                problems.append(
-                    "JIRA_EMAIL is set but JIRA_API_TOKEN is not (Jira Cloud needs both)"
-                )
-            elif api_token and not email:
-                problems.append(
-                    "JIRA_API_TOKEN is set but JIRA_EMAIL is not (Jira Cloud needs both)"
-                )
-            else:
-                problems.append(
-                    "no Jira credentials: set JIRA_EMAIL + JIRA_API_TOKEN (Cloud) "
-                    "or JIRA_PAT (Data Center)"
-                )
+        client_id, client_secret = get("JIRA_CLIENT_ID"), get("JIRA_CLIENT_SECRET")
+        auth = (get("JIRA_AUTH") or "").lower() or default_auth(
+            email=email, api_token=api_token, pat=pat, client_id=client_id
+        )
+        problems += credential_problems(
+            auth,
+            email=email,
+            api_token=api_token,
+            pat=pat,
+            client_id=client_id,
+            client_secret=client_secret,
+        )
+        api_url = (get("ATLASSIAN_API_URL") or cls.atlassian_api_url).rstrip("/")
+        auth_url = (get("ATLASSIAN_AUTH_URL") or cls.atlassian_auth_url).rstrip("/")
+        if auth in ("scoped", "oauth"):
+            problems += url_problems("ATLASSIAN_API_URL", api_url, allow_http=allow_http)
+        if auth == "oauth":
+            problems += url_problems("ATLASSIAN_AUTH_URL", auth_url, allow_http=allow_http)
+        expires = _date(get("JIRA_TOKEN_EXPIRES"), "JIRA_TOKEN_EXPIRES", problems)
 
         # The secrets this service checks requests against: a short one is guessed, and it would
         # be replaced in every log line it happens to spell (see service.logs.Redactor).
@@ -281,8 +316,15 @@ class Settings:
                 "PRIORITIES_READ_SECONDS", float, cls.priorities_read_seconds, 1.0, 60.0
             ),
             jira_email=email,
+            jira_auth=auth,
+            atlassian_api_url=api_url,
+            atlassian_auth_url=auth_url,
+            jira_client_id=client_id,
+            jira_token_expires=expires,
+            secret_files=secret_files,
             jira_api_token=api_token,
             jira_pat=pat,
+            jira_client_secret=client_secret,
             webhook_secret=secret,
             webhook_token=token,
             admin_token=admin_token,
@@ -313,6 +355,7 @@ class Settings:
         values = (
             self.jira_api_token,
             self.jira_pat,
+            self.jira_client_secret,
             self.webhook_secret,
             self.webhook_token,
             self.admin_token,
@@ -320,6 +363,142 @@ class Settings:
             self.viewer_token,
         )
         return tuple(v for v in values if v)
+
+
+def default_auth(
+    *, email: str | None, api_token: str | None, pat: str | None, client_id: str | None
+) -> str:
+    """``JIRA_AUTH`` when it is not set: what the credentials given suggest (``basic`` when
+    ``JIRA_EMAIL`` is set, as before the setting existed)."""
+    if pat and not (email or api_token):
+        return "pat"
+    if client_id and not (email or api_token):
+        return "oauth"
+    return "basic"
+
+
+_NEEDS = {
+    "basic": ("JIRA_EMAIL", "JIRA_API_TOKEN"),
+    "scoped": ("JIRA_EMAIL", "JIRA_API_TOKEN"),
+    "oauth": ("JIRA_CLIENT_ID", "JIRA_CLIENT_SECRET"),
+    "pat": ("JIRA_PAT",),
+}
+_WHAT = {
+    "basic": "an account's e-mail and API token, on the site's URL (Jira Cloud)",
+    "scoped": "a service account's e-mail and scoped API token, through the API gateway",
+    "oauth": "a service account's OAuth 2.0 client id and secret, through the API gateway",
+    "pat": "a personal access token (Jira Data Center)",
+}
+
+
+def credential_problems(auth: str, **given: str | None) -> list[str]:
+    """What is wrong with the credential settings for ``JIRA_AUTH=auth``: a kind that does not
+    exist, a setting the kind needs that is missing, or one of another kind's that is set."""
+    if auth not in AUTH_KINDS:
+        return [f"JIRA_AUTH={auth!r} is not one of {', '.join(AUTH_KINDS)}"]
+    values = {
+        "JIRA_EMAIL": given.get("email"),
+        "JIRA_API_TOKEN": given.get("api_token"),
+        "JIRA_PAT": given.get("pat"),
+        "JIRA_CLIENT_ID": given.get("client_id"),
+        "JIRA_CLIENT_SECRET": given.get("client_secret"),
+    }
+    needed = _NEEDS[auth]
+    problems = []
+    missing = [name for name in needed if not values[name]]
+    if missing and not any(values.values()):
+        return [
+            "no Jira credentials: set JIRA_EMAIL + JIRA_API_TOKEN (Cloud: JIRA_AUTH=basic, or "
+            "scoped for a service account's scoped token), JIRA_CLIENT_ID + JIRA_CLIENT_SECRET "
+            "(JIRA_AUTH=oauth) or JIRA_PAT (Data Center)"
+        ]
+    if missing:
+        problems.append(
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
+            f"JIRA_AUTH={auth} signs in with {_WHAT[auth]} ({' + '.join(needed)})"
+        )
+    others = [name for name, value in values.items() if value and name not in needed]
+    if others:
+        problems.append(
+            f"{', '.join(others)} {'is' if len(others) == 1 else 'are'} set but JIRA_AUTH={auth} "
+            f"uses {' + '.join(needed)}: unset {'it' if len(others) == 1 else 'them'}, or set "
+            "JIRA_AUTH to the kind of credential you have (basic, scoped, oauth or pat)"
+        )
+    return problems
+
+
+def with_secret_files(
+    env: Mapping[str, str], problems: list[str]
+) -> tuple[Mapping[str, str], dict[str, str]]:
+    """``env`` with each secret setting given as ``<NAME>_FILE`` read from its file (trailing
+    whitespace dropped, as ``echo`` leaves a newline), and the files read by setting name."""
+    filled = dict(env)
+    files: dict[str, str] = {}
+    for name in SECRET_SETTINGS:
+        path = env.get(f"{name}_FILE", "").strip()
+        if not path:
+            continue
+        if env.get(name, "").strip():
+            problems.append(f"both {name} and {name}_FILE are set: keep one")
+            continue
+        try:
+            value = read_secret_file(path)
+        except OSError as exc:
+            problems.append(f"{name}_FILE={path!r} cannot be read ({exc.strerror or exc})")
+            continue
+        if not value:
+            problems.append(f"{name}_FILE={path!r} is empty")
+            continue
+        filled[name] = value
+        files[name] = path
+    return filled, files
+
+
+def read_secret_file(path: str) -> str:
+    """A secret kept in a file: its text without the surrounding whitespace."""
+    with open(path, encoding="utf-8") as f:
+        return f.read().strip()
+
+
+def _date(raw: str | None, name: str, problems: list[str]) -> dt.date | None:
+    if raw is None:
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        problems.append(f"{name}={raw!r} is not a date: give it as YYYY-MM-DD")
+        return None
+
+
+def expiry_warning(expires: dt.date | None, auth: str, today: dt.date | None = None) -> str | None:
+    """The warning ``JIRA_TOKEN_EXPIRES`` calls for today: from ``EXPIRY_WARNING_DAYS`` before
+    the date the credential expires, and after it; None otherwise."""
+    if expires is None:
+        return None
+    today = today or dt.date.today()
+    left = (expires - today).days
+    if left > EXPIRY_WARNING_DAYS:
+        return None
+    what = {"oauth": "client secret", "pat": "personal access token"}.get(auth, "API token")
+    then = "put the new one in place (its setting or file) and JIRA_TOKEN_EXPIRES"
+    if left < 0:
+        return (
+            f"the Jira {what} expired on {expires.isoformat()} (JIRA_TOKEN_EXPIRES): create a "
+            f"new one and {then}"
+        )
+    when = "today" if left == 0 else "tomorrow" if left == 1 else f"in {left} days"
+    return (
+        f"the Jira {what} expires {when}, on {expires.isoformat()} (JIRA_TOKEN_EXPIRES): "
+        f"create a new one and {then}"
+    )
+
+
+def url_problems(name: str, url: str, *, allow_http: bool) -> list[str]:
+    """What is wrong with ``url`` as the setting ``name`` (an http(s) URL, https unless on this
+    machine or ``ALLOW_HTTP_JIRA``); never quoting credentials in it."""
+    if "@" in urlsplit(url).netloc:
+        return [f"{name} has a user name or password in it: take them out"]
+    return [p.replace("JIRA_URL", name) for p in jira_url_problems(url, allow_http=allow_http)]
 
 
 def jira_url_problems(url: str, *, allow_http: bool) -> list[str]:
@@ -355,8 +534,15 @@ def _is_loopback(host: str) -> bool:
 
 
 def database_url_from(env: Mapping[str, str]) -> str:
-    """``DATABASE_URL`` or the default SQLite file; for the commands that need nothing else."""
-    url = env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+    """``DATABASE_URL`` (or ``DATABASE_URL_FILE``'s) or the default SQLite file; for the
+    commands that need nothing else."""
+    url = env.get("DATABASE_URL", "").strip()
+    if not url and env.get("DATABASE_URL_FILE", "").strip():
+        try:
+            url = read_secret_file(env["DATABASE_URL_FILE"].strip())
+        except OSError:
+            url = ""  # Settings.from_env names the problem
+    url = url or DEFAULT_DATABASE_URL
     if url.startswith("postgres://"):  # Heroku-style add-ons still hand these out
         url = "postgresql://" + url.removeprefix("postgres://")
     return url

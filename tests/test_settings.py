@@ -70,10 +70,22 @@ def test_heroku_postgres_url_is_normalised():
     [
         ({"JIRA_URL": ""}, "JIRA_URL is not set"),
         ({"JIRA_URL": "acme.atlassian.net"}, "JIRA_URL='acme.atlassian.net' is not an http(s) URL"),
-        ({"JIRA_API_TOKEN": ""}, "JIRA_EMAIL is set but JIRA_API_TOKEN is not"),
-        ({"JIRA_EMAIL": ""}, "JIRA_API_TOKEN is set but JIRA_EMAIL is not"),
+        ({"JIRA_API_TOKEN": ""}, "JIRA_API_TOKEN is not set: JIRA_AUTH=basic signs in with"),
+        ({"JIRA_EMAIL": ""}, "JIRA_EMAIL is not set: JIRA_AUTH=basic signs in with"),
         ({"JIRA_EMAIL": "", "JIRA_API_TOKEN": ""}, "no Jira credentials"),
-        ({"JIRA_PAT": "pat"}, "both JIRA_PAT and JIRA_EMAIL/JIRA_API_TOKEN are set"),
+        ({"JIRA_PAT": "pat"}, "JIRA_PAT is set but JIRA_AUTH=basic uses JIRA_EMAIL + JIRA_API"),
+        ({"JIRA_AUTH": "kerberos"}, "JIRA_AUTH='kerberos' is not one of basic, scoped, oauth, pat"),
+        ({"JIRA_AUTH": "oauth"}, "JIRA_CLIENT_ID and JIRA_CLIENT_SECRET are not set: JIRA_AUTH"),
+        (
+            {"JIRA_AUTH": "scoped", "ATLASSIAN_API_URL": "http://gw.example"},
+            "ATLASSIAN_API_URL='http://gw.example' is http://",
+        ),
+        ({"JIRA_TOKEN_EXPIRES": "next May"}, "JIRA_TOKEN_EXPIRES='next May' is not a date"),
+        ({"JIRA_API_TOKEN_FILE": "/nonexistent/token"}, "both JIRA_API_TOKEN and JIRA_API_TOKEN_F"),
+        (
+            {"JIRA_API_TOKEN": "", "JIRA_API_TOKEN_FILE": "/nonexistent/token"},
+            "JIRA_API_TOKEN_FILE='/nonexistent/token' cannot be read",
+        ),
         ({"JIRA_WEBHOOK_SECRET": ""}, "neither JIRA_WEBHOOK_SECRET nor JIRA_WEBHOOK_TOKEN"),
         ({"JIRA_WEBHOOK_SECRET": "short"}, "JIRA_WEBHOOK_SECRET is 5 characters long; use at"),
         ({"JIRA_WEBHOOK_TOKEN": "abc"}, "JIRA_WEBHOOK_TOKEN is 3 characters long; use at least 12"),
@@ -164,3 +176,54 @@ def test_the_priorities_pages_settings_and_their_defaults(caplog):
     assert "VIEWER_TOKEN is ignored" not in caplog.text
     Settings.from_env(CLOUD | {"PUBLIC_PRIORITIES": "1", "VIEWER_TOKEN": "viewer-token-0123"})
     assert "VIEWER_TOKEN is ignored while PUBLIC_PRIORITIES=1" in caplog.text
+
+
+def test_every_kind_of_credential_is_chosen_by_jira_auth():
+    site = {"JIRA_URL": "https://acme.atlassian.net", "JIRA_WEBHOOK_SECRET": "whsec-value-0123"}
+    scoped = Settings.from_env(site | CLOUD | {"JIRA_AUTH": "scoped"})
+    assert (scoped.jira_auth, scoped.atlassian_api_url) == ("scoped", "https://api.atlassian.com")
+    oauth = Settings.from_env(
+        site
+        | {
+            "JIRA_CLIENT_ID": "client-id",
+            "JIRA_CLIENT_SECRET": "client-secret-value",
+            "ATLASSIAN_AUTH_URL": "https://auth.example/",
+        }
+    )
+    assert oauth.jira_auth == "oauth"  # the default when only a client id is given
+    assert oauth.atlassian_auth_url == "https://auth.example"
+    assert "client-secret-value" in oauth.secrets()
+    assert "client-secret-value" not in repr(oauth)
+    assert Settings.from_env(site | {"JIRA_PAT": "pat"}).jira_auth == "pat"
+    assert Settings.from_env(CLOUD).jira_auth == "basic"  # today's way stays the default
+
+
+def test_secrets_are_read_from_the_files_named_by_NAME_FILE(tmp_path):
+    token = tmp_path / "token"
+    token.write_text("token-from-a-file\n")
+    secret = tmp_path / "webhook"
+    secret.write_text("whsec-from-a-file")
+    env = CLOUD | {"JIRA_API_TOKEN": "", "JIRA_API_TOKEN_FILE": str(token)}
+    env |= {"JIRA_WEBHOOK_SECRET": "", "JIRA_WEBHOOK_SECRET_FILE": str(secret)}
+    settings = Settings.from_env(env)
+    assert settings.jira_api_token == "token-from-a-file"
+    assert settings.webhook_secret == "whsec-from-a-file"
+    assert settings.secret_files == {
+        "JIRA_API_TOKEN": str(token),
+        "JIRA_WEBHOOK_SECRET": str(secret),
+    }
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    with pytest.raises(SettingsError, match=r"JIRA_PAT_FILE=.* is empty"):
+        Settings.from_env({"JIRA_URL": "https://jira.example", "JIRA_PAT_FILE": str(empty)})
+
+
+def test_the_token_s_expiry_is_warned_of_from_14_days_before():
+    import datetime as dt
+
+    settings = Settings.from_env(CLOUD | {"JIRA_TOKEN_EXPIRES": "2026-05-20"})
+    assert settings.expiry_warning(dt.date(2026, 5, 5)) is None
+    assert "expires in 14 days, on 2026-05-20" in str(settings.expiry_warning(dt.date(2026, 5, 6)))
+    assert "expires today" in str(settings.expiry_warning(dt.date(2026, 5, 20)))
+    assert "API token expired on 2026-05-20" in str(settings.expiry_warning(dt.date(2026, 5, 21)))
+    assert Settings.from_env(CLOUD).expiry_warning() is None

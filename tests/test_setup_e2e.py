@@ -121,7 +121,10 @@ def test_a_dry_run_prints_the_plan_and_only_reads(fresh):
 
     assert result.exit_code == 0, result.output
     out = lines(result)
-    assert out[0] == f"Jira Cloud at {fresh.sandbox.url}, as Impact Bot"
+    assert out[0] == (
+        f"Jira Cloud at {fresh.sandbox.url}, as Impact Bot <impact-bot@example.com>, "
+        "with JIRA_AUTH=basic: an API token"
+    )
     assert out[1].startswith(f"to do   field: create {NAME!r}, a select list (single choice)")
     assert subjects(
         out[1:-1],

@@ -2,7 +2,10 @@
 is loaded and the queue's store answers; 503 naming what fails). The delivery log's database is
 shown too, but does not make it 503: the web process accepts into the queue's store alone, and the
 worker logs what waits there once the database is back. So is Jira: held (``pipeline.holds``)
-since when and why, and the deliveries waiting for it; taking deliveries does not need it.
+since when and why, and the deliveries waiting for it; taking deliveries does not need it, so
+an outage leaves it ready. A refused credential makes it 503 (``failing: ["jira"]``), with the
+reason: nothing is lost, but nothing will be done until someone puts a working credential in
+place. ``JIRA_TOKEN_EXPIRES`` within 14 days adds a warning to the details.
 
 Neither needs a token: they say nothing but ok or the name of the failing part. What fails, the
 error's type and first line (secrets redacted, but hosts and ports shown), is added only for a
@@ -34,6 +37,11 @@ log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
 
 GATES = ("config", "queue")  # what accepting a delivery needs; the other parts are only shown
+CREDENTIAL_ADVICE = (
+    "Jira refuses the service account's credential (expired, revoked, or lacking a scope): "
+    "deliveries wait, none is lost; put a working credential in place (its setting or its "
+    "_FILE) and they run in order"
+)
 
 
 def delivery_stores(app: Flask) -> tuple[DeliveryLog | None, DeliveryQueue | None]:
@@ -67,7 +75,7 @@ def jira_site(app: Flask) -> Callable[[], SiteState] | None:
 def jira_summary(state: SiteState, *, details: bool) -> dict[str, Any]:
     """``/readyz``'s ``jira``: usable or held, since when, for what cause, the deliveries waiting
     and the next probe; what the site last said only with ``details`` (it names hosts)."""
-    from connector.breaker import stamp
+    from connector.breaker import CREDENTIAL, stamp
 
     hold = state.hold
     if hold is None:
@@ -75,6 +83,7 @@ def jira_summary(state: SiteState, *, details: bool) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "state": "held",
         "cause": hold.cause,
+        **({"advice": CREDENTIAL_ADVICE} if hold.cause == CREDENTIAL else {}),
         "since": stamp(hold.since),
         "next_probe": stamp(hold.probe_at),
         "probes_failed": hold.probes,
@@ -82,6 +91,18 @@ def jira_summary(state: SiteState, *, details: bool) -> dict[str, Any]:
     }
     if details:
         summary["reason"] = hold.reason
+    return summary
+
+
+def credential_summary(settings: Any) -> dict[str, Any]:
+    """``/readyz``'s ``credential`` (with details): its kind, the date it expires when
+    ``JIRA_TOKEN_EXPIRES`` says, and the warning due from 14 days before."""
+    summary: dict[str, Any] = {"kind": settings.jira_auth}
+    if settings.jira_token_expires is not None:
+        summary["expires"] = settings.jira_token_expires.isoformat()
+    warning = settings.expiry_warning()
+    if warning:
+        summary["warning"] = warning
     return summary
 
 
@@ -149,6 +170,12 @@ def readyz() -> ResponseReturnValue:
         except Exception as exc:  # the queue's store: its part says so already
             log.warning("readyz: Jira's hold not read: %s", short_error(exc))
             answer["jira"] = {"state": "unknown"}
+        if answer["jira"].get("cause") == "credential":
+            failing.append("jira")
+            log.warning("not ready: %s", CREDENTIAL_ADVICE)
+    settings = current_app.extensions.get("impact.settings")
+    if details and settings is not None:
+        answer["credential"] = credential_summary(settings)
     if failing:
         return jsonify({"status": "unavailable", "failing": failing, **answer}), 503
     return jsonify({"status": "ready", **answer})

@@ -37,7 +37,7 @@ from pipeline.judge import Judged
 from service.errors import short_error
 from webhooks import pages
 from webhooks.admin.auth import COOKIE, COOKIE_PATH, CSRF_FIELD, Admin, AdminAuth, safe_next
-from webhooks.health import delivery_stores, jira_site
+from webhooks.health import CREDENTIAL_ADVICE, delivery_stores, jira_site
 from webhooks.pages import Door, let_in, page_jira
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,30 @@ def call_count(calls: str | None) -> int:
 
 
 def _page(template: str, status: int = 200, **context: Any) -> ResponseReturnValue:
+    if template != "login.html":
+        context.setdefault("banners", _banners())
     return render_template(f"admin/{template}", **context), status
+
+
+def _banners() -> list[str]:
+    """What every admin page says first: Jira refusing the credential, and what to do; the
+    credential's expiry from 14 days before (``JIRA_TOKEN_EXPIRES``)."""
+    from connector.breaker import CREDENTIAL
+
+    found = []
+    site = jira_site(current_app)
+    if site is not None:
+        try:
+            hold = site().hold
+        except Exception:  # the queue's store: the overview says so
+            hold = None
+        if hold is not None and hold.cause == CREDENTIAL:
+            found.append(f"{CREDENTIAL_ADVICE}.")
+    settings = current_app.extensions.get("impact.settings")
+    warning = settings.expiry_warning() if settings is not None else None
+    if warning:
+        found.append(warning[0].upper() + warning[1:] + ".")
+    return found
 
 
 def _message(status: int, title: str, message: str) -> tuple[str, int]:
