@@ -2,7 +2,8 @@
 
 Registered in ``commands.cli`` with ``main.add_command(...)``. Settings come from the environment
 as for the web and worker processes. Exit codes: 0 all well, 1 a problem found or Jira failed
-(the message says what to do), 2 a usage mistake (click's own).
+(the message says what to do), 2 a usage mistake (click's own), 3 (``webhook register``) the
+webhook was registered but Jira does not show its JQL filter: a step by hand is left.
 """
 
 from __future__ import annotations
@@ -36,14 +37,19 @@ from impact.model import ImpactConfig
 from jira_setup.check import Finding, is_receiver_url, redact_url, run_checks
 from jira_setup.webhook import (
     DEFAULT_WEBHOOK_NAME,
+    by_hand,
     delivery_url,
+    filter_problem,
     projects_jql,
     same_target,
     url_problem,
+    with_url_variables,
 )
 from pipeline.placements import PlacementQueue
 from pipeline.queue import make_huey
 from service.settings import Settings
+
+UNCONFIRMED = 3  # webhook register's exit status: registered, its filter left to set by hand
 
 
 def _connector(settings: Settings, config: ImpactConfig) -> JiraConnector:
@@ -244,8 +250,11 @@ def webhook_register(url: str, jql: str | None, name: str) -> None:
     """Create the admin webhook that sends issue events here.
 
     Issue created and updated events of the configured projects (or --jql), signed with
-    JIRA_WEBHOOK_SECRET (or, with only JIRA_WEBHOOK_TOKEN set, the token added to the URL).
-    Exit 1 when a webhook to that URL exists already or Jira refuses.
+    JIRA_WEBHOOK_SECRET (or, with only JIRA_WEBHOOK_TOKEN set, the token added to the URL),
+    through the site's webhook API (Data Center 10 and later have their own). The webhook is
+    then read back: Jira must show the JQL filter it was sent. Exit 1 when a webhook to that URL
+    exists already or Jira refuses; exit 3 when it was registered but its filter cannot be
+    confirmed (the step to do by hand is printed).
     """
     problem = url_problem(url)
     if problem:
@@ -257,23 +266,29 @@ def webhook_register(url: str, jql: str | None, name: str) -> None:
             raise click.UsageError(f"{config.source} configures no project: give --jql")
         jql = projects_jql([p.key for p in config.projects])
     secret = settings.webhook_secret
-    url = delivery_url(url, settings)
     admin = JiraAdmin(_connector(settings, config))
     try:
+        url = with_url_variables(delivery_url(url, settings), admin.webhook_api())
         same = [h for h in admin.webhooks() if same_target(h.url, url)]
         if same:
             fail(
                 f"a webhook to {redact_url(same[0].url)} is registered already: "
                 f"{_describe(same[0])}; delete it in Jira first to register it again"
             )
-        made = admin.register_webhook(name=name, url=url, jql=jql, secret=secret)
+        registered = admin.register_webhook(name=name, url=url, jql=jql, secret=secret)
     except JiraError as exc:
         fail(f"Jira refused: {exc}")
     if not secret and not settings.webhook_token:
         echo("warning: registered unsigned (neither JIRA_WEBHOOK_SECRET nor a token set)")
-    echo(f"Registered {_describe(made)}")
-    echo(f"  events: {', '.join(made.events)}")
-    echo(f"  JQL: {made.jql or '(every issue)'}")
+    shown = registered.read or registered.made
+    echo(f"Registered {_describe(shown)}")
+    echo(f"  events: {', '.join(shown.events) or '-'}")
+    echo(f"  JQL: {shown.jql or '(every issue)'}")
+    problem = filter_problem(registered, jql)
+    if problem is not None:
+        echo(f"By hand: {name!r} {problem}: {by_hand(name, url, jql)}.", err=True)
+        sys.exit(UNCONFIRMED)
+    echo("  (read back from Jira: it holds that filter)")
 
 
 @webhook_group.command("list")

@@ -430,6 +430,12 @@ class JiraConnector(BoardsMixin, SearchMixin):
         self._jira()
         return self._cloud
 
+    def server_version(self) -> tuple[int, ...]:
+        """Jira's version, as ``serverInfo``'s ``versionNumbers`` say (e.g. ``(10, 3, 6)``); read
+        on first use. Data Center 10 moved the admin webhooks (``connector.admin``)."""
+        numbers = getattr(self._jira(), "_version", ())
+        return tuple(n for n in numbers if isinstance(n, int))
+
     @contextmanager
     def time_limit(self, seconds: float) -> Iterator[None]:
         """Calls made inside wait for Jira ``seconds`` in all: each request's timeout is what is

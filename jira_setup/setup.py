@@ -29,6 +29,7 @@ from jira_setup.credential import credential_findings
 from jira_setup.findings import Finding
 from jira_setup.setup_plan import (
     CONTEXT_DESCRIPTION,
+    JIRA_ADMIN,
     OPTION_FIELD_TYPES,
     AddOptions,
     AddToScreen,
@@ -39,12 +40,20 @@ from jira_setup.setup_plan import (
     FoundField,
     Item,
     ProjectFacts,
+    RegisterWebhook,
     SetupPlan,
     SiteFacts,
+    Status,
     plan_setup,
     ready,
 )
-from jira_setup.webhook import delivery_url, projects_jql
+from jira_setup.webhook import (
+    by_hand,
+    delivery_url,
+    filter_problem,
+    projects_jql,
+    with_url_variables,
+)
 from service.settings import Settings
 
 ROUNDS = 3
@@ -121,6 +130,7 @@ def apply_plan(
     what is left; a refused change stops the run (``failed``)."""
     admin = FieldAdmin(jira)
     done: list[Done] = []
+    held: list[Item] = []  # steps by hand that only the changes showed (a filter Jira dropped)
     current = report.plan
     for _ in range(ROUNDS):
         changes = [item for item in current.items if item.change and ready(item.change)]
@@ -129,12 +139,22 @@ def apply_plan(
         try:
             for item in changes:
                 assert item.change is not None
-                done.append(Done(item, _make(admin, item.change, settings)))
+                if isinstance(item.change, RegisterWebhook):
+                    made, left = _register(admin, item.change, settings)
+                    held += [left] if left else []
+                else:
+                    made = _make(admin, item.change, settings)
+                done.append(Done(item, made))
                 on_done(done[-1])
         except JiraError as exc:
-            return replace(report, done=tuple(done), final=current, failed=_refused(exc))
+            final = _with(current, held)
+            return replace(report, done=tuple(done), final=final, failed=_refused(exc))
         current = _plan(admin, jira, config, settings, url)  # what is left, and what waited
-    return replace(report, done=tuple(done), final=current)
+    return replace(report, done=tuple(done), final=_with(current, held))
+
+
+def _with(plan: SetupPlan, items: list[Item]) -> SetupPlan:
+    return replace(plan, items=plan.items + tuple(items)) if items else plan
 
 
 def _plan(
@@ -202,6 +222,7 @@ def read_site(
         screens = tuple(admin.screen(i, names.get(i, "")) for i in ids)
     keys = [p.key for p in config.projects]
     checks = project_findings(admin, jira, config)
+    api = admin.webhook_api()
     return SiteFacts(
         cloud=cloud,
         field=field,
@@ -212,8 +233,9 @@ def read_site(
         webhooks=() if jira.credential.gateway else admin.webhooks(),
         webhooks_readable=not jira.credential.gateway,
         checks=tuple(checks),
-        url=delivery_url(url, settings) if url else None,
+        url=with_url_variables(delivery_url(url, settings), api) if url else None,
         jql=projects_jql(keys),
+        webhook_api=api,
     )
 
 
@@ -275,7 +297,21 @@ def _make(admin: FieldAdmin, change: Change, settings: Settings) -> str:
         assert change.field_id is not None
         admin.add_to_tab(change.screen_id, change.tab_id, change.field_id)
         return f"added {change.field_id} to its tab {change.tab_id}"
-    made_hook = admin.register_webhook(
+    raise TypeError(f"not a change _make makes: {change!r}")
+
+
+def _register(
+    admin: FieldAdmin, change: RegisterWebhook, settings: Settings
+) -> tuple[str, Item | None]:
+    """Register the webhook and read it back: what was done, and the step by hand when Jira
+    does not show the JQL filter it was sent (or cannot be read)."""
+    registered = admin.register_webhook(
         name=change.name, url=change.url, jql=change.jql, secret=settings.webhook_secret
     )
-    return f"registered {made_hook.name!r} -> {redact_url(made_hook.url)} for {change.jql!r}"
+    made = registered.made
+    said = f"registered {made.name!r} -> {redact_url(made.url)} for {change.jql!r}"
+    problem = filter_problem(registered, change.jql)
+    if problem is None:
+        return f"{said}; Jira shows that filter when read back", None
+    fix = by_hand(change.name, change.url, change.jql)
+    return said, Item(Status.MANUAL, "webhook", f"{change.name!r} {problem}", fix, JIRA_ADMIN)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from connector.admin import AdminWebhook
+from connector.admin import AdminWebhook, WebhookApi
 from connector.field_admin import (
     CREATE,
     CUSTOM,
@@ -201,6 +201,7 @@ class SiteFacts:
     checks: tuple[Finding, ...] = ()  # boards and permissions (jira_setup.check)
     url: str | None = None  # the receiver URL to register (with ?token= where needed)
     jql: str = ""
+    webhook_api: WebhookApi = WebhookApi.LEGACY  # Data Center 10 moved the webhook API
 
 
 # ---------------------------------------------------------------------------------------------
@@ -560,6 +561,8 @@ def _webhook_items(facts: SiteFacts, settings: Settings) -> list[Item]:
         how = "signed" if settings.webhook_secret else "unsigned"
         if not settings.webhook_secret and settings.webhook_token:
             how = "its URL carrying the token"
+        if facts.webhook_api is WebhookApi.DC10:
+            how += ", through Data Center 10's webhook API (then read back to confirm the filter)"
         return [
             Item(
                 Status.CHANGE,

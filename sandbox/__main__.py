@@ -1,5 +1,6 @@
-"""``python -m sandbox --host 127.0.0.1 --port 0 --flavour cloud|dc --seed demo|empty``, and
-``--no-field`` to start without the impact field.
+"""``python -m sandbox --host 127.0.0.1 --port 0 --flavour cloud|dc --seed demo|empty``,
+``--no-field`` to start without the impact field, and ``--jira-version 10.3.6`` to play another
+Data Center version (9.12.15 by default; 10 and later have the new webhook API).
 
 Prints ``SANDBOX_URL=http://127.0.0.1:PORT`` once listening, then serves until interrupted.
 """
@@ -26,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="start without the impact field, as a Jira that jira-impact setup has not set up",
     )
+    parser.add_argument(
+        "--jira-version",
+        help="the Data Center version to play, e.g. 10.3.6 (default 9.12.15)",
+    )
     parser.add_argument("--retries", type=int, default=5, help="webhook delivery retries")
     parser.add_argument(
         "--backoff", type=float, default=0.2, help="seconds x attempt between retries"
@@ -33,7 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not is_loopback_host(args.host):
         parser.error(f"--host must be a loopback address, not {args.host!r}")
-    state = SandboxState(flavour=args.flavour, seed=args.seed, with_field=not args.no_field)
+    if args.jira_version and args.flavour != "dc":
+        parser.error("--jira-version goes with --flavour dc")
+    try:
+        state = SandboxState(
+            flavour=args.flavour,
+            seed=args.seed,
+            with_field=not args.no_field,
+            version=args.jira_version,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
     dispatcher = HookDispatcher(max_retries=args.retries, backoff=args.backoff)
     server = make_server(state, host=args.host, port=args.port, dispatcher=dispatcher)
     print(f"SANDBOX_URL={state.base_url}", flush=True)

@@ -29,6 +29,7 @@ from sandbox import (
     control,
     field_admin,
     gateway,
+    jira_webhooks,
     meta,
     platform,
     search,
@@ -49,7 +50,17 @@ def create_app(state: JiraState, dispatcher: HookDispatcher | None = None) -> Fl
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["sandbox"] = state
     app.extensions["sandbox.hooks"] = dispatcher
-    blueprints = (platform, meta, field_admin, search, agile, webhook_admin, control, gateway)
+    blueprints = (
+        platform,
+        meta,
+        field_admin,
+        search,
+        agile,
+        webhook_admin,
+        jira_webhooks,
+        control,
+        gateway,
+    )
     for module in blueprints:
         app.register_blueprint(module.bp)
     app.wsgi_app = gateway.GatewayMiddleware(app.wsgi_app, state)  # type: ignore[method-assign]
@@ -278,10 +289,12 @@ def start_in_thread(
     host: str = "127.0.0.1",
     port: int = 0,
     dispatcher: HookDispatcher | None = None,
+    version: str | None = None,
 ) -> RunningSandbox:
     """A sandbox serving from a daemon thread; ``close()`` it when done. ``with_field=False``
-    starts it without the impact field, as a Jira the product has not been set up on."""
-    state = SandboxState(flavour=flavour, seed=seed, with_field=with_field)
+    starts it without the impact field, as a Jira the product has not been set up on;
+    ``version`` (Data Center) the Jira version it plays, e.g. "10.3.6"."""
+    state = SandboxState(flavour=flavour, seed=seed, with_field=with_field, version=version)
     dispatcher = dispatcher or HookDispatcher()
     server = make_server(state, host=host, port=port, dispatcher=dispatcher)
     serve = functools.partial(server.serve_forever, poll_interval=0.05)  # quick shutdown

@@ -274,6 +274,19 @@ def reset() -> Any:
     return {"seed": s.seed_name, "flavour": s.flavour.value, "field": s.with_field}
 
 
+@bp.post("/webhook-filters")
+def webhook_filters() -> Any:
+    """``{"kept": false}``: Data Center 10's webhook API drops the JQL filter of what it is sent
+    from then on (as it does a 9.x body's), to play a Jira whose filter cannot be confirmed."""
+    s = state()
+    kept = _body().get("kept")
+    if not isinstance(kept, bool):
+        raise JiraApiError(400, "kept must be true or false")
+    with s.lock:
+        s.webhook_filters_kept = kept
+    return {"kept": kept, "version": ".".join(map(str, s.version))}
+
+
 @bp.post("/permissions")
 def permissions() -> Any:
     s = state()

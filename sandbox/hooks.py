@@ -78,6 +78,18 @@ class _Job:
     headers: dict[str, str]
 
 
+def fill_url(url: str, event: dict[str, Any], *, dc10: bool) -> str:
+    """The webhook's URL with its variables filled in: ``${issue.key}`` before Data Center 10
+    (and on Cloud), ``{issue.key}`` from 10 on, where a ``$`` before one is left as it is."""
+    for part in ("key", "id"):
+        value = issue_part(event, part)
+        if dc10:
+            url = url.replace(f"{{issue.{part}}}", value)
+        else:
+            url = url.replace(f"${{issue.{part}}}", value)
+    return url
+
+
 class HookDispatcher:
     """Sends webhook deliveries from one background thread; records every attempt."""
 
@@ -123,7 +135,7 @@ class HookDispatcher:
         """Queue one delivery per registered webhook that wants this event."""
         issue = event.get("issue") or {}
         for webhook in list(state.webhooks.values()):
-            if event["webhookEvent"] not in webhook.events:
+            if not webhook.active or event["webhookEvent"] not in webhook.events:
                 continue
             if webhook.query is not None and not webhook.query.matches(issue):
                 continue
@@ -141,9 +153,7 @@ class HookDispatcher:
         }
         if webhook.secret:
             headers["X-Hub-Signature"] = sign(webhook.secret, body)
-        url = webhook.url.replace("${issue.key}", issue_part(event, "key")).replace(
-            "${issue.id}", issue_part(event, "id")
-        )
+        url = fill_url(webhook.url, event, dc10=state.dc10)
         record = {
             "id": identifier,
             "webhook": webhook.id,

@@ -13,15 +13,20 @@ from sandbox.web import actor, int_arg, json_body, state
 
 bp = Blueprint("platform", __name__, url_prefix="/rest/api/<any('2','3'):v>")
 
-CLOUD_VERSION = ("1001.0.0-SNAPSHOT", [1001, 0, 0], 100289)
-DC_VERSION = ("9.12.15", [9, 12, 15], 9120015)
+CLOUD_BUILD = ("1001.0.0-SNAPSHOT", 100289)
 
 
 @bp.get("/serverInfo")
 def server_info(v: str) -> Any:
     s = state()
     cloud = s.flavour is Flavour.CLOUD
-    version, numbers, build = CLOUD_VERSION if cloud else DC_VERSION
+    numbers = list(s.version)
+    major, minor, patch = numbers
+    version, build = (
+        CLOUD_BUILD
+        if cloud
+        else (f"{major}.{minor}.{patch}", major * 10**6 + minor * 10**4 + patch)
+    )
     return {
         "baseUrl": s.base_url,
         "version": version,

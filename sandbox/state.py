@@ -37,6 +37,20 @@ class Flavour(StrEnum):
     DC = "dc"
 
 
+CLOUD_VERSION = (1001, 0, 0)
+DC_VERSION = (9, 12, 15)  # a Data Center 9 LTS; ``--jira-version 10.3.6`` plays Data Center 10
+DC10 = 10  # Data Center 10 moved the admin webhooks to /rest/jira-webhook/1.0 (webhook_admin)
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    """``"10.3.6"`` -> ``(10, 3, 6)``; ``ValueError`` for anything else."""
+    parts = text.strip().split(".")
+    if not 1 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"a Jira version is like 10.3.6, not {text!r}")
+    numbers = [int(p) for p in parts] + [0] * (3 - len(parts))
+    return numbers[0], numbers[1], numbers[2]
+
+
 class JiraApiError(Exception):
     """An answer in Jira's error shape: ``{"errorMessages": [...], "errors": {...}}``."""
 
@@ -190,6 +204,10 @@ class Webhook:
     updated_by: str  # account name
     updated_ms: int
     query: Any = None  # the parsed jql, or None
+    active: bool = True  # Data Center 10's ``active`` (sends nothing when False)
+    description: str = ""
+    created_ms: int = 0
+    ssl_verification: bool = True
 
 
 class JiraState:
@@ -204,9 +222,13 @@ class JiraState:
         base_url: str = "http://127.0.0.1",
         emit: Callable[[JiraState, dict[str, Any]], None] | None = None,
         with_field: bool = True,
+        version: str | None = None,
     ) -> None:
         self.lock = threading.RLock()
         self.flavour = Flavour(flavour)
+        if version is not None and self.flavour is Flavour.CLOUD:
+            raise ValueError("a version is played on Data Center only; Cloud has none")
+        self.version = parse_version(version) if version else self.default_version()
         self.seed_name = seed
         self.with_field = with_field  # whether the seed has the impact field
         self.base_url = base_url.rstrip("/")
@@ -216,6 +238,14 @@ class JiraState:
         self._calls: list[dict[str, Any]] = []
         self._call_seq = 0
         self.reset()
+
+    def default_version(self) -> tuple[int, int, int]:
+        return CLOUD_VERSION if self.flavour is Flavour.CLOUD else DC_VERSION
+
+    @property
+    def dc10(self) -> bool:
+        """Data Center 10 or later: the new webhook API, URL variables without ``$``."""
+        return self.flavour is Flavour.DC and self.version[0] >= DC10
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -235,6 +265,9 @@ class JiraState:
             self.filters: dict[int, Filter] = {}
             self.boards: dict[int, Board] = {}
             self.webhooks: dict[int, Webhook] = {}
+            # False: the new webhook API drops the JQL filter it is sent (control API), as Jira
+            # 10 does with a 9.x body, to show what the product does when it cannot confirm it
+            self.webhook_filters_kept = True
             self.custom_fields: dict[str, CustomField] = {}
             self.screens: dict[int, Screen] = {}
             self.screen_schemes: dict[int, ScreenScheme] = {}

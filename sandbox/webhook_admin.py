@@ -1,11 +1,13 @@
-"""Admin webhooks (``/rest/webhooks/1.0/webhook``): register, list, update and delete."""
+"""Admin webhooks (``/rest/webhooks/1.0/webhook``): register, list, update and delete. Cloud and
+Data Center before 10; Data Center 10 moved them (``sandbox.jira_webhooks``) and answers here as
+Jira answers a path it does not serve."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from sandbox.hooks import is_loopback_url
 from sandbox.state import JiraApiError, JiraState, Webhook
@@ -41,13 +43,21 @@ def _admin() -> None:
         raise JiraApiError(403, "Only Jira administrators can manage webhooks.")
 
 
-def _read(s: JiraState, body: Any, hook_id: int) -> Webhook:
+@bp.before_request
+def _served() -> None:
+    if state().dc10:  # the resource is gone (JRASERVER-78733): the path is not found
+        raise JiraApiError(404, f"null for uri: {request.path}")
+
+
+def read_common(body: Any, keys: set[str]) -> dict[str, str]:
+    """Check what either API's body has alike: a JSON object of ``keys``, whose name, URL and
+    events are refused (400) at once or returned as field errors."""
     if not isinstance(body, Mapping):
         raise JiraApiError(400, "The request body must be a JSON object.")
-    errors: dict[str, str] = {}
-    unknown = sorted(set(body) - BODY_KEYS)
+    unknown = sorted(set(body) - keys)
     if unknown:
         raise JiraApiError(400, f'Unrecognized field "{unknown[0]}"')
+    errors: dict[str, str] = {}
     name, url = body.get("name"), body.get("url")
     if not isinstance(name, str) or not name.strip():
         errors["name"] = "The name is required."
@@ -56,6 +66,12 @@ def _read(s: JiraState, body: Any, hook_id: int) -> Webhook:
     events = body.get("events", [])
     if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
         errors["events"] = "Events must be a list of event names."
+    return errors
+
+
+def _read(s: JiraState, body: Any, hook_id: int) -> Webhook:
+    errors = read_common(body, BODY_KEYS)
+    name, url, events = body.get("name"), body.get("url"), body.get("events", [])
     filters = body.get("filters") or {}
     jql = filters.get(JQL_SECTION, "") if isinstance(filters, Mapping) else None
     if not isinstance(jql, str):
@@ -80,7 +96,8 @@ def _read(s: JiraState, body: Any, hook_id: int) -> Webhook:
     )
 
 
-def _find(s: JiraState, hook_id: str) -> Webhook:
+def find_webhook(s: JiraState, hook_id: str) -> Webhook:
+    """The webhook of that id (either API's), or Jira's 404."""
     found = s.webhooks.get(int(hook_id)) if hook_id.isdigit() else None
     if found is None:
         raise JiraApiError(404, f"Webhook with id {hook_id} does not exist.")
@@ -110,7 +127,7 @@ def get_webhook(hook_id: str) -> Any:
     s = state()
     with s.lock:
         _admin()
-        return _webhook_json(s, _find(s, hook_id))
+        return _webhook_json(s, find_webhook(s, hook_id))
 
 
 @bp.put("/webhook/<hook_id>")
@@ -118,7 +135,7 @@ def update_webhook(hook_id: str) -> Any:
     s = state()
     with s.lock:
         _admin()
-        old = _find(s, hook_id)
+        old = find_webhook(s, hook_id)
         hook = _read(s, json_body(), old.id)
         s.webhooks[hook.id] = hook
         return _webhook_json(s, hook)
@@ -129,5 +146,5 @@ def delete_webhook(hook_id: str) -> Any:
     s = state()
     with s.lock:
         _admin()
-        del s.webhooks[_find(s, hook_id).id]
+        del s.webhooks[find_webhook(s, hook_id).id]
     return Response(status=204)

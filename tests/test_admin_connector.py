@@ -11,7 +11,16 @@ import requests
 import responses
 from responses import matchers
 
-from connector.admin import AdminWebhook, JiraAdmin, enabled_options, key_list_jql, webhook_body
+from connector.admin import (
+    AdminWebhook,
+    JiraAdmin,
+    WebhookApi,
+    dc10_webhook_body,
+    enabled_options,
+    key_list_jql,
+    webhook_api,
+    webhook_body,
+)
 from connector.client import JiraConnector
 from connector.errors import JiraError, JiraForbiddenError, JiraUnavailableError
 from impact.model import FieldRef
@@ -21,7 +30,9 @@ DC = "https://jira.corp.test/jira"
 API = "/rest/api/2"
 FIELD = "customfield_10042"
 HOOKS = "/rest/webhooks/1.0/webhook"
+DC10_HOOKS = "/rest/jira-webhook/1.0/webhooks"
 SECRET = "webhook-secret-123"
+RECEIVER = "https://impact.example.com/webhooks/jira"
 
 
 @pytest.fixture
@@ -30,14 +41,21 @@ def mocked() -> Iterator[responses.RequestsMock]:
         yield rsps
 
 
-def connect(mocked: responses.RequestsMock, *, cloud: bool = True, **kw: Any) -> JiraAdmin:
-    """The admin calls on a connector to Cloud or Data Center (``kw``: the connector's own)."""
+def connect(
+    mocked: responses.RequestsMock,
+    *,
+    cloud: bool = True,
+    version: list[int] | None = None,
+    **kw: Any,
+) -> JiraAdmin:
+    """The admin calls on a connector to Cloud or Data Center (``version``: the Data Center
+    version serverInfo says, 9.12.0 by default; ``kw``: the connector's own)."""
     base = CLOUD if cloud else DC
     mocked.get(
         f"{base}{API}/serverInfo",
         json={
             "deploymentType": "Cloud" if cloud else "DataCenter",
-            "versionNumbers": [1001, 0, 0] if cloud else [9, 12, 0],
+            "versionNumbers": [1001, 0, 0] if cloud else (version or [9, 12, 0]),
         },
     )
     if cloud:
@@ -225,6 +243,7 @@ def test_webhooks_are_listed(mocked):
             enabled=True,
             signed=True,
             self_url=f"{CLOUD}{HOOKS}/7",
+            id="7",
         ),
         AdminWebhook(name="other", url="https://x.test/h", events=(), jql=""),
     )
@@ -246,16 +265,18 @@ def test_register_sends_the_documented_body_with_the_secret(mocked):
         status=201,
         json=LISTED,
     )
+    mocked.get(f"{CLOUD}{HOOKS}/7", json=LISTED)  # read back by the id in its self link
 
-    made = admin.register_webhook(
+    registered = admin.register_webhook(
         name="jira-customer-impact",
         url="https://impact.example.com/webhooks/jira",
         jql="project in (SHOP)",
         secret=SECRET,
     )
 
-    assert made.signed is True
-    assert made.self_url == f"{CLOUD}{HOOKS}/7"
+    assert registered.made.signed is True
+    assert registered.made.self_url == f"{CLOUD}{HOOKS}/7"
+    assert registered.read is not None and registered.read.jql == "project in (SHOP)"
 
 
 def test_register_without_a_secret_sends_none():
@@ -274,6 +295,168 @@ def test_register_refused_for_a_non_admin_raises_forbidden(mocked):
 
     with pytest.raises(JiraForbiddenError, match="administrators"):
         admin.register_webhook(name="n", url="https://x.test/webhooks/jira", jql="", secret="s")
+
+
+# ---- which webhook API: Data Center 10 moved it
+
+
+@pytest.mark.parametrize(
+    ("cloud", "version", "api"),
+    [
+        (True, (1001, 0, 0), WebhookApi.LEGACY),
+        (False, (9, 12, 15), WebhookApi.LEGACY),
+        (False, (9, 17, 0), WebhookApi.LEGACY),
+        (False, (10, 0, 0), WebhookApi.DC10),
+        (False, (11, 0, 1), WebhookApi.DC10),
+        (False, (), WebhookApi.LEGACY),  # no version said: the API every version before 10 has
+    ],
+)
+def test_the_webhook_api_follows_the_deployment_and_version(cloud, version, api):
+    assert webhook_api(cloud=cloud, version=version) is api
+
+
+def test_data_center_9_registers_in_the_9x_api_and_reads_it_back(mocked):
+    admin = connect(mocked, cloud=False, version=[9, 12, 15])
+    expected = webhook_body(
+        name="jira-customer-impact", url=RECEIVER, jql="project = SHOP", secret=None
+    )
+    mocked.post(
+        f"{DC}{HOOKS}",
+        match=[matchers.json_params_matcher(expected, strict_match=True)],
+        status=201,
+        json={**expected, "self": f"{DC}{HOOKS}/12", "enabled": True},
+    )
+    mocked.get(f"{DC}{HOOKS}/12", json={**expected, "self": f"{DC}{HOOKS}/12", "enabled": True})
+
+    registered = admin.register_webhook(
+        name="jira-customer-impact", url=RECEIVER, jql="project = SHOP", secret=None
+    )
+
+    assert registered.read is not None
+    assert (registered.read.api, registered.read.id, registered.read.jql) == (
+        WebhookApi.LEGACY,
+        "12",
+        "project = SHOP",
+    )
+
+
+DC10_LISTED = {
+    "id": 31,
+    "name": "jira-customer-impact",
+    "url": RECEIVER,
+    "active": True,
+    "events": ["jira:issue_created", "jira:issue_updated"],
+    "configuration": {"FILTERS": "project in (SHOP, SUP)", "EXCLUDE_BODY": "false"},
+    "createdDate": 1767225600000,
+    "updatedDate": 1767225600000,
+    "scopeType": "GLOBAL",
+    "sslVerificationRequired": True,
+}
+
+
+def test_data_center_10_registers_its_own_body_at_its_own_path_and_reads_it_back(mocked):
+    admin = connect(mocked, cloud=False, version=[10, 3, 6])
+    expected = {
+        "name": "jira-customer-impact",
+        "url": RECEIVER,
+        "events": ["jira:issue_created", "jira:issue_updated"],
+        "active": True,
+        "configuration": {
+            "FILTERS": "project in (SHOP, SUP)",
+            "EXCLUDE_BODY": "false",
+            "DESCRIPTION": "Issue events for jira-customer-impact (registered by jira-impact)",
+            "SECRET": SECRET,
+        },
+    }
+    mocked.post(
+        f"{DC}{DC10_HOOKS}",
+        match=[matchers.json_params_matcher(expected, strict_match=True)],
+        status=201,
+        json=DC10_LISTED,
+    )
+    mocked.get(f"{DC}{DC10_HOOKS}/31", json=DC10_LISTED)
+
+    registered = admin.register_webhook(
+        name="jira-customer-impact", url=RECEIVER, jql="project in (SHOP, SUP)", secret=SECRET
+    )
+
+    assert registered.read == AdminWebhook(
+        name="jira-customer-impact",
+        url=RECEIVER,
+        events=("jira:issue_created", "jira:issue_updated"),
+        jql="project in (SHOP, SUP)",
+        enabled=True,
+        signed=None,  # the answer does not show the secret: Jira does not say
+        id="31",
+        api=WebhookApi.DC10,
+    )
+    assert not any(HOOKS in call.request.url for call in mocked.calls)
+
+
+def test_data_center_10_shows_what_it_kept_not_what_it_was_sent(mocked):
+    admin = connect(mocked, cloud=False, version=[10, 0, 0])
+    dropped = {**DC10_LISTED, "configuration": {"EXCLUDE_BODY": "false"}, "active": "true"}
+    mocked.post(f"{DC}{DC10_HOOKS}", status=201, json=dropped)
+    mocked.get(f"{DC}{DC10_HOOKS}/31", json=dropped)
+
+    registered = admin.register_webhook(
+        name="jira-customer-impact", url=RECEIVER, jql="project = SHOP", secret=None
+    )
+
+    assert registered.read is not None
+    assert (registered.read.jql, registered.read.enabled) == ("", True)
+
+
+def test_a_webhook_that_cannot_be_read_back_says_why(mocked):
+    admin = connect(mocked, cloud=False, version=[10, 3, 6])
+    mocked.post(f"{DC}{DC10_HOOKS}", status=201, json=DC10_LISTED)
+    mocked.get(
+        f"{DC}{DC10_HOOKS}/31",
+        status=403,
+        json={"errorMessages": ["Only Jira administrators can manage webhooks."]},
+    )
+
+    registered = admin.register_webhook(
+        name="jira-customer-impact", url=RECEIVER, jql="project in (SHOP, SUP)", secret=None
+    )
+
+    assert registered.read is None
+    assert registered.unread is not None and "administrators" in registered.unread
+
+
+def test_an_answer_without_an_id_is_found_again_in_the_list(mocked):
+    admin = connect(mocked, cloud=False, version=[10, 3, 6])
+    mocked.post(f"{DC}{DC10_HOOKS}", status=201, body="")
+    mocked.get(
+        f"{DC}{DC10_HOOKS}",
+        match=[query(start="0", limit="100")],
+        json=[{**DC10_LISTED, "id": 5, "name": "other", "url": "https://x.test/h"}, DC10_LISTED],
+    )
+
+    registered = admin.register_webhook(
+        name="jira-customer-impact", url=RECEIVER, jql="project in (SHOP, SUP)", secret=None
+    )
+
+    assert registered.read is not None and registered.read.id == "31"
+
+
+def test_data_center_10_lists_every_page(mocked):
+    admin = connect(mocked, cloud=False, version=[10, 3, 6])
+    first = [{**DC10_LISTED, "id": n, "name": f"hook {n}"} for n in range(100)]
+    mocked.get(f"{DC}{DC10_HOOKS}", match=[query(start="0", limit="100")], json=first)
+    mocked.get(f"{DC}{DC10_HOOKS}", match=[query(start="100", limit="100")], json=[DC10_LISTED])
+
+    hooks = admin.webhooks()
+
+    assert len(hooks) == 101
+    assert hooks[-1].jql == "project in (SHOP, SUP)" and hooks[-1].api is WebhookApi.DC10
+
+
+def test_the_data_center_10_body_carries_no_secret_without_one():
+    body = dc10_webhook_body(name="n", url=RECEIVER, jql="project = SHOP", secret=None)
+    assert "SECRET" not in body["configuration"]
+    assert body["configuration"]["FILTERS"] == "project = SHOP"
+    assert "filters" not in body  # 9.x's key, which Data Center 10 ignores
 
 
 # ---- search

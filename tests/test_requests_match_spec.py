@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import pytest
 
+from connector.admin import dc10_webhook_body, webhook_body
 from connector.edits import edit_body
 from connector.field_admin import (
     context_body,
@@ -66,3 +67,15 @@ def test_setup_bodies_match_spec():
     validate_request("addScreenTabField", tab_field_body("customfield_10042"))
     with pytest.raises(AssertionError, match="createCustomFieldOption"):
         validate_request("createCustomFieldOption", {"options": ["Blocks paying customers"]})
+
+
+@pytest.mark.parametrize("secret", [None, "s3cret"])
+def test_webhook_bodies_match_their_apis_and_not_each_other(secret):
+    shape = {"name": "n", "url": "https://impact.example/webhooks/jira", "jql": "project = SHOP"}
+    nine, ten = webhook_body(**shape, secret=secret), dc10_webhook_body(**shape, secret=secret)
+    validate_request("registerAdminWebhook", nine)
+    validate_request("registerDc10Webhook", ten)
+    with pytest.raises(AssertionError):  # a 9.x body, whose filter Data Center 10 ignores
+        validate_request("registerDc10Webhook", nine)
+    with pytest.raises(AssertionError):
+        validate_request("registerAdminWebhook", ten)

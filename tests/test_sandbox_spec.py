@@ -335,6 +335,30 @@ DC_CALLS: list[tuple[str, str, Any, str, int]] = [
 ]
 
 
+# Data Center 10's admin webhooks (``--jira-version 10.3.6``); the id is the first the seed gives
+DC10_HOOK = {
+    "name": "impact",
+    "url": HOOK,
+    "events": ["jira:issue_created", "jira:issue_updated"],
+    "active": True,
+    "configuration": {"FILTERS": "project = SHOP", "EXCLUDE_BODY": "false", "SECRET": "s3cret"},
+}
+DC10_CALLS: list[tuple[str, str, Any, str, int]] = [
+    ("GET", "/rest/api/2/serverInfo", None, "getServerInfo", 200),
+    ("POST", "/rest/jira-webhook/1.0/webhooks", DC10_HOOK, "registerDc10Webhook", 201),
+    (
+        "POST",
+        "/rest/jira-webhook/1.0/webhooks",
+        {**DC10_HOOK, "url": "https://example.com/hook"},  # the sandbox sends to loopback only
+        "registerDc10Webhook",
+        400,
+    ),
+    ("GET", "/rest/jira-webhook/1.0/webhooks?start=0&limit=100", None, "getDc10Webhooks", 200),
+    ("GET", "/rest/jira-webhook/1.0/webhooks/{hook}", None, "getDc10Webhook", 200),
+    ("GET", "/rest/jira-webhook/1.0/webhooks/1", None, "getDc10Webhook", 404),
+]
+
+
 def _session(sandbox: RunningSandbox) -> requests.Session:
     session = requests.Session()
     bot = sandbox.state.accounts["impact-bot"]
@@ -357,9 +381,19 @@ def dc() -> Iterator[RunningSandbox]:
         yield sandbox
 
 
+@pytest.fixture(scope="module")
+def dc10() -> Iterator[RunningSandbox]:
+    dispatcher = HookDispatcher(max_retries=0)
+    with start_in_thread(flavour="dc", version="10.3.6", dispatcher=dispatcher) as sandbox:
+        yield sandbox
+
+
 def _check(sandbox: RunningSandbox, row: tuple[str, str, Any, str, int]) -> None:
     method, path, body, operation, status = row
-    path = path.format(ana=sandbox.state.accounts["ana"].account_id)
+    hooks = sorted(sandbox.state.webhooks)
+    path = path.format(
+        ana=sandbox.state.accounts["ana"].account_id, hook=hooks[0] if hooks else "none"
+    )
     assert find_operation(method, path) == operation
     if body is not None:
         validate_request(operation, body)
@@ -378,6 +412,13 @@ def test_cloud_bodies_fit_the_spec(
 @pytest.mark.parametrize("row", DC_CALLS, ids=lambda r: f"{r[3]}-{r[4]}")
 def test_dc_bodies_fit_the_spec(dc: RunningSandbox, row: tuple[str, str, Any, str, int]) -> None:
     _check(dc, row)
+
+
+@pytest.mark.parametrize("row", DC10_CALLS, ids=lambda r: f"{r[3]}-{r[4]}")
+def test_dc10_bodies_fit_the_spec(
+    dc10: RunningSandbox, row: tuple[str, str, Any, str, int]
+) -> None:
+    _check(dc10, row)
 
 
 def test_partial_rank_failure_fits_the_spec(cloud: RunningSandbox) -> None:

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from connector.admin import AdminWebhook
+from connector.admin import AdminWebhook, Registered, WebhookApi
 from connector.field_admin import FieldContext, FieldOption, Screen, ScreenTab, ScreenUse
 from impact.model import FieldRef
 from jira_setup.check import Finding
@@ -26,6 +26,7 @@ from jira_setup.setup_plan import (
     plan_setup,
     ready,
 )
+from jira_setup.webhook import by_hand, filter_problem, with_url_variables
 
 SELECT = "com.atlassian.jira.plugin.system.customfieldtypes:select"
 FIELD = FoundField("customfield_10042", "External customer impact", SELECT)
@@ -360,3 +361,88 @@ def test_data_center_names_the_issue_types_whose_create_screen_lacks_the_field(
     (screens, _) = by_status(facts, impact_config, settings, Status.MANUAL)
 
     assert screens.message.startswith("the create screens of Task, Bug do not show the field")
+
+
+# ---- Data Center 10's webhook API
+
+
+def webhook(item: Item) -> bool:
+    return isinstance(item.change, RegisterWebhook)
+
+
+def test_on_data_center_10_the_webhook_is_registered_through_its_api_and_read_back(
+    impact_config, settings
+):
+    dc10 = replace(FRESH, cloud=False, webhook_api=WebhookApi.DC10, url=RECEIVER)
+    nine = replace(dc10, webhook_api=WebhookApi.LEGACY)
+
+    (item,) = [i for i in plan_setup(dc10, impact_config, settings).items if webhook(i)]
+    (before,) = [i for i in plan_setup(nine, impact_config, settings).items if webhook(i)]
+
+    assert (
+        item.change
+        == before.change
+        == RegisterWebhook("jira-customer-impact", RECEIVER, "project in (SHOP)")
+    )
+    assert "Data Center 10's webhook API" in item.message and "read back" in item.message
+    assert "Data Center 10" not in before.message
+
+
+@pytest.mark.parametrize(
+    ("url", "api", "expected"),
+    [
+        (f"{RECEIVER}?key=${{issue.key}}", WebhookApi.DC10, f"{RECEIVER}?key={{issue.key}}"),
+        (f"{RECEIVER}?key={{issue.key}}", WebhookApi.LEGACY, f"{RECEIVER}?key=${{issue.key}}"),
+        (
+            f"{RECEIVER}?p={{project.id}}&i=${{issue.id}}",
+            WebhookApi.DC10,
+            f"{RECEIVER}?p={{project.id}}&i={{issue.id}}",
+        ),
+        (f"{RECEIVER}?token=t", WebhookApi.DC10, f"{RECEIVER}?token=t"),
+        (f"{RECEIVER}?k={{not a variable}}", WebhookApi.LEGACY, f"{RECEIVER}?k={{not a variable}}"),
+    ],
+)
+def test_url_variables_are_written_as_the_sites_jira_fills_them_in(url, api, expected):
+    assert with_url_variables(url, api) == expected
+
+
+READ = AdminWebhook(
+    "jira-customer-impact",
+    RECEIVER,
+    ("jira:issue_created", "jira:issue_updated"),
+    "project in (SHOP, SUP)",
+    id="31",
+    api=WebhookApi.DC10,
+)
+
+
+@pytest.mark.parametrize(
+    ("registered", "problem"),
+    [
+        (Registered(READ, READ), None),
+        (Registered(READ, replace(READ, jql=" PROJECT in (SHOP,  SUP) ")), None),  # spacing, case
+        (
+            Registered(READ, replace(READ, jql="")),
+            "Jira shows no JQL filter, so it sends every issue",
+        ),
+        (Registered(READ, replace(READ, jql="project = SHOP")), "Jira shows 'project = SHOP'"),
+        (
+            Registered(READ, replace(READ, events=("jira:issue_created",))),
+            "without jira:issue_updated",
+        ),
+        (Registered(READ, None, "Jira does not list it"), "could not be confirmed (Jira does not"),
+    ],
+)
+def test_the_filter_holds_only_when_jira_shows_it_when_read_back(registered, problem):
+    found = filter_problem(registered, "project in (SHOP, SUP)")
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found
+
+
+def test_the_step_by_hand_names_the_webhook_the_filter_and_hides_a_token():
+    step = by_hand("jira-customer-impact", f"{RECEIVER}?token=sekrit", "project in (SHOP, SUP)")
+    assert "sekrit" not in step and "token=***" in step
+    assert "'jira-customer-impact'" in step and "project in (SHOP, SUP)" in step
+    assert "WebHooks" in step and "Issue created and Issue updated" in step

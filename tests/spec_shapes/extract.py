@@ -233,6 +233,16 @@ def shape(
     }
 
 
+# Jira's error answer, ``{"errorMessages": […], "errors": {…}}`` (the platform spec's).
+ERROR_COLLECTION: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "errorMessages": {"type": "array", "items": {"type": "string"}},
+        "errors": {"type": "object", "additionalProperties": {"type": "string"}},
+        "status": {"type": "integer"},
+    },
+    "additionalProperties": False,
+}
 WEBHOOK_SOURCE = (
     "hand-written from developer.atlassian.com webhooks doc"
     " (https://developer.atlassian.com/cloud/jira/platform/webhooks/);"
@@ -280,15 +290,7 @@ def admin_webhook_shapes() -> Iterator[dict[str, Any]]:
         ],
         "definitions": {
             "RegisteredAdminWebhook": registered,
-            "ErrorCollection": {
-                "type": "object",
-                "properties": {
-                    "errorMessages": {"type": "array", "items": {"type": "string"}},
-                    "errors": {"type": "object", "additionalProperties": {"type": "string"}},
-                    "status": {"type": "integer"},
-                },
-                "additionalProperties": False,
-            },
+            "ErrorCollection": ERROR_COLLECTION,
         },
     }
     errors = {status: {"$ref": "#/definitions/ErrorCollection"} for status in ("400", "403")}
@@ -317,6 +319,96 @@ def admin_webhook_shapes() -> Iterator[dict[str, Any]]:
     }
 
 
+DC10_WEBHOOK_SOURCE = (
+    "hand-written for Data Center 10's /rest/jira-webhook/1.0/webhooks: the path and body from"
+    " JRASERVER-78733 (https://jira.atlassian.com/browse/JRASERVER-78733), the answer's fields from"
+    " Atlassian's Jira Data Center 11.3 REST spec as jira.js documents it"
+    " (https://mrrefactoring.github.io/jira.js/api/functions/server.getWebhooks.html);"
+    " in neither Cloud spec"
+)
+
+
+def dc10_webhook_shapes() -> Iterator[dict[str, Any]]:
+    """Data Center 10's admin webhooks: ``configuration`` maps names to strings (``FILTERS``
+    the JQL, ``EXCLUDE_BODY``, ``DESCRIPTION``, ``SECRET``)."""
+    configuration = {"type": "object", "additionalProperties": {"type": "string"}}
+    webhook: dict[str, Any] = {
+        "type": "object",
+        "required": ["id", "name", "url"],
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "url": {"type": "string"},
+            "active": {"type": ["boolean", "string"]},
+            "events": {"type": "array", "items": {"type": "string"}},
+            "configuration": configuration,
+            "createdDate": {"type": "integer"},
+            "updatedDate": {"type": "integer"},
+            "scopeType": {"type": "string"},
+            "sslVerificationRequired": {"type": "boolean"},
+            "statistics": {"type": "object"},
+        },
+    }
+    common = {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "spec": {"file": None, "title": DC10_WEBHOOK_SOURCE, "version": None},
+        "deprecated": False,
+        "notes": [
+            "Request: name, url, events, active (a boolean, or its string as Atlassian's example"
+            " writes it) and configuration; other keys are refused so that a 9.x body (filters,"
+            " excludeBody, secret: its JQL ignored by Jira 10) does not pass as this one.",
+            "Responses: the spec's RestWebhook fields; other keys are allowed.",
+        ],
+        "definitions": {
+            "RestWebhook": webhook,
+            "ErrorCollection": ERROR_COLLECTION,
+        },
+    }
+    errors = {status: {"$ref": "#/definitions/ErrorCollection"} for status in ("400", "403")}
+    yield {
+        **common,
+        "operationId": "registerDc10Webhook",
+        "method": "POST",
+        "paths": ["/rest/jira-webhook/1.0/webhooks"],
+        "request": {
+            "type": "object",
+            "required": ["name", "url", "events"],
+            "properties": {
+                key: webhook["properties"][key]
+                for key in ("name", "url", "events", "active", "configuration")
+            }
+            | {"sslVerificationRequired": {"type": "boolean"}},
+            "additionalProperties": False,
+        },
+        "responses": {"201": {"$ref": "#/definitions/RestWebhook"}, "401": {}, **errors},
+    }
+    yield {
+        **common,
+        "operationId": "getDc10Webhooks",
+        "method": "GET",
+        "paths": ["/rest/jira-webhook/1.0/webhooks"],
+        "request": None,
+        "responses": {
+            "200": {"type": "array", "items": {"$ref": "#/definitions/RestWebhook"}},
+            "401": {},
+            "403": errors["403"],
+        },
+    }
+    yield {
+        **common,
+        "operationId": "getDc10Webhook",
+        "method": "GET",
+        "paths": ["/rest/jira-webhook/1.0/webhooks/{webhookId}"],
+        "request": None,
+        "responses": {
+            "200": {"$ref": "#/definitions/RestWebhook"},
+            "401": {},
+            "403": errors["403"],
+            "404": {"$ref": "#/definitions/ErrorCollection"},
+        },
+    }
+
+
 def load(path: Path) -> dict[str, Any]:
     spec: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     spec["_file"] = path.name
@@ -336,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, method, path in OPERATIONS
     ]
     documents.extend(admin_webhook_shapes())
+    documents.extend(dc10_webhook_shapes())
     seen: set[str] = set()
     for document in documents:
         operation_id = document["operationId"]
