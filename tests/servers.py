@@ -127,6 +127,15 @@ def wait_for_own_redis(port: int, proc: subprocess.Popen[bytes]) -> bool:
 
 
 @contextlib.contextmanager
+def silent_port() -> Iterator[int]:
+    """A loopback port nothing answers on while the block runs: bound here, never listening, so
+    a connection is refused and no other process can take the port meanwhile."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield int(held.getsockname()[1])
+
+
+@contextlib.contextmanager
 def redis_instance() -> Iterator[RedisServer]:
     """A throwaway ``RedisServer``."""
     with tempfile.TemporaryDirectory(prefix="impact-redis-") as folder:
