@@ -34,7 +34,14 @@ BOT_CLIENT = ("sandbox-client-id", "sandbox-client-secret")
 PERSON_BASIC = ("ana@example.com", "ana-token")  # a person of the seed, for reading as people do
 PERSON_PAT = "ana-pat"
 START_TIMEOUT_S = 60.0
-QUEUE_JOBS_METRIC = "jira_impact_queue_jobs"  # the product's jobs, scheduled ones included (README)
+# The product's unfinished work, as /metrics shows it (README): jobs in the queue, scheduled ones
+# included; deliveries waiting (the inbox, or queued in the log); deliveries running. A job a
+# worker has taken stays a delivery waiting or running until it is done: no gap between them.
+BUSY_METRICS = (
+    "jira_impact_queue_jobs",
+    "jira_impact_queue_depth",
+    'jira_impact_deliveries{status="running"}',
+)
 T = TypeVar("T")
 
 
@@ -312,14 +319,15 @@ class Stack:
         """Start the Procfile's ``names`` in the project's root, as a platform does. The web
         process binds the port it had, or a free one; this waits until it answers."""
         commands = procfile()
+        started: dict[str, int] = {}  # where each one's log starts
         for name in names:
             if name in commands:
                 log = self.workdir / f"{name}.log"
-                since = log_size(log)
+                started[name] = log_size(log)
                 self.procs[name] = Process(name, commands[name], env=self.env(), cwd=ROOT, log=log)
-                if name == "web":
-                    self.port = listening_port(self.procs[name], since)
-                    self._wait_for_web()
+        if "web" in started:  # the others start meanwhile, as on a platform
+            self.port = listening_port(self.procs["web"], started["web"])
+            self._wait_for_web()
 
     def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
         process = self.procs.pop(name, None)
@@ -409,15 +417,15 @@ class Stack:
 
     def settle(self, *, quiet_s: float = 1.5, timeout: float = 60.0) -> None:
         """Wait until the sandbox has no webhook left to send, Jira saw no new call for
-        ``quiet_s`` seconds and the product's queue holds no job, a placement run or a retry
-        scheduled for later included: the product has done all it will do for now."""
+        ``quiet_s`` seconds and the product has no work left (``unfinished``), a placement run or
+        a retry scheduled for later included: the product has done all it will do for now."""
         deadline = time.monotonic() + timeout
         last, quiet_since = -1, time.monotonic()
         while time.monotonic() < deadline:
             idle = self.control("GET", "/deliveries?wait=2")["idle"]
             seen = self.last_call()
             if idle:
-                idle = self.queued_jobs() == 0
+                idle = self.unfinished() == 0
             if seen != last or not idle:
                 last, quiet_since = seen, time.monotonic()
             elif time.monotonic() - quiet_since >= quiet_s:
@@ -425,9 +433,9 @@ class Stack:
             time.sleep(0.2)
         raise StackError(f"the product was still busy after {timeout:.0f}s")
 
-    def queued_jobs(self) -> int:
-        """The jobs in the product's queue, scheduled ones included, as its ``/metrics`` shows
-        them (-1 when the web process does not answer in time: it counts as busy)."""
+    def unfinished(self) -> int:
+        """The product's work not done yet, as its ``/metrics`` shows it (``BUSY_METRICS``): -1
+        when the web process does not answer in time, which counts as busy."""
         token = self.env().get("METRICS_TOKEN")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
@@ -436,11 +444,15 @@ class Stack:
             return -1
         if not response.ok:
             raise StackError(f"/metrics answered {response.status_code}: {response.text[:200]}")
+        shown = {}
         for line in response.text.splitlines():
-            name, _, value = line.partition(" ")
-            if name == QUEUE_JOBS_METRIC:
-                return int(float(value))
-        raise StackError(f"/metrics shows no {QUEUE_JOBS_METRIC}: is the queue in use?")
+            name, _, value = line.rpartition(" ")
+            if name in BUSY_METRICS:
+                shown[name] = int(float(value))
+        missing = [name for name in BUSY_METRICS if name not in shown]
+        if missing:
+            raise StackError(f"/metrics shows no {', '.join(missing)}: is the queue in use?")
+        return sum(shown.values())
 
     # ---- plumbing
 
