@@ -24,6 +24,15 @@ help:
 	@echo 'make constraints  renew constraints.txt from pyproject.toml'
 	@echo 'make clean    remove the venv and the caches'
 
+# The tools' caches (ruff, mypy, coverage, pytest, Hypothesis, bytecode) live in a folder of the
+# system's temporary folder, one per checkout, so that `make test` leaves in the checkout only
+# what installing made (.venv/, the egg-info). The tests themselves write only in temporary
+# folders; tests/guard.py fails the run when one writes into the checkout.
+TOOL_CACHE ?= $(or $(TMPDIR),/tmp)/jira-customer-impact-$(shell id -u)-$(shell printf '%s' '$(CURDIR)' | cksum | cut -d' ' -f1)
+CACHES := env RUFF_CACHE_DIR=$(TOOL_CACHE)/ruff MYPY_CACHE_DIR=$(TOOL_CACHE)/mypy \
+	COVERAGE_FILE=$(TOOL_CACHE)/coverage HYPOTHESIS_STORAGE_DIRECTORY=$(TOOL_CACHE)/hypothesis \
+	PYTHONPYCACHEPREFIX=$(TOOL_CACHE)/pycache
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
@@ -47,15 +56,17 @@ constraints:
 	rm -rf $(LOCK_VENV)
 
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(CACHES) $(BIN)/ruff check .
+	$(CACHES) $(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy
+	$(CACHES) $(BIN)/mypy
 
+# In random order (pytest-randomly prints its seed first); PYTEST_ARGS=--randomly-seed=N runs that
+# order again (see the README's Development).
 unit: $(STAMP)
-	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
-	$(BIN)/coverage report
+	$(CACHES) $(BIN)/coverage run -m pytest -o cache_dir=$(TOOL_CACHE)/pytest $(PYTEST_ARGS)
+	$(CACHES) $(BIN)/coverage report
 
 test: lint typecheck unit
 
@@ -85,4 +96,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/priorities.py
 
 clean:
-	rm -rf $(VENV) $(LOCK_VENV) .coverage .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LOCK_VENV) $(TOOL_CACHE) .coverage .mypy_cache .pytest_cache .ruff_cache .hypothesis

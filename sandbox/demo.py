@@ -147,7 +147,7 @@ def run(stack: Stack, title: str, *command: str, allowed: tuple[int, ...] = (0,)
     say(f"{title}: jira-impact {' '.join(_quote(c) for c in command)}")
     done = subprocess.run(
         ["jira-impact", *command],
-        cwd=ROOT,
+        cwd=stack.workdir,  # what a command keeps (backfill's progress) stays in the demo's folder
         env=stack.env(),
         capture_output=True,
         text=True,

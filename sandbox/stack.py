@@ -34,12 +34,29 @@ BOT_CLIENT = ("sandbox-client-id", "sandbox-client-secret")
 PERSON_BASIC = ("ana@example.com", "ana-token")  # a person of the seed, for reading as people do
 PERSON_PAT = "ana-pat"
 START_TIMEOUT_S = 60.0
-QUEUE_JOBS_METRIC = "jira_impact_queue_jobs"  # the product's jobs, scheduled ones included (README)
+# The product's unfinished work, as /metrics shows it (README): jobs in the queue, scheduled ones
+# included; deliveries waiting (the inbox, or queued in the log); deliveries running. A job a
+# worker has taken stays a delivery waiting or running until it is done: no gap between them.
+BUSY_METRICS = (
+    "jira_impact_queue_jobs",
+    "jira_impact_queue_depth",
+    'jira_impact_deliveries{status="running"}',
+)
 T = TypeVar("T")
 
 
 class StackError(RuntimeError):
     pass
+
+
+def data_paths(folder: Path) -> dict[str, str]:
+    """Settings that put every file the product writes in ``folder``: the delivery log, the
+    queue, the metrics of its processes (their defaults are under the working folder's var/)."""
+    return {
+        "DATABASE_URL": f"sqlite:///{folder / 'impact.db'}",
+        "QUEUE_PATH": str(folder / "queue.db"),
+        "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics"),
+    }
 
 
 def procfile(path: Path = ROOT / "Procfile") -> dict[str, str]:
@@ -111,9 +128,53 @@ def wait_until(what: str, check: Callable[[], T], timeout: float = 60.0, every: 
 
 
 def free_port() -> int:
+    """A loopback port free now. Another process may take it before ours binds it: prefer a
+    process that binds port 0 and says which it got (the sandbox, gunicorn), and check that what
+    answers on it is the process started (``listening_port``, ``tests.servers``)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def printed(process: Process, since: int, pattern: str) -> Callable[[], re.Match[str] | None]:
+    """A check for ``wait_until``: the first match of ``pattern`` in what ``process`` wrote to its
+    log after byte ``since``, or None; ``StackError`` once the process has exited without it."""
+
+    def check() -> re.Match[str] | None:
+        with process.log_path.open("rb") as out:
+            out.seek(since)
+            found = re.search(pattern, out.read().decode(errors="replace"))
+        if found is None and process.popen.poll() is not None:
+            code = process.popen.returncode
+            raise StackError(f"{process.name} exited with {code}:\n{process.tail()}")
+        return found
+
+    return check
+
+
+GUNICORN_LISTENING = r"Listening at: http://[^\s:]+:(\d+) \((\d+)\)"
+
+
+def listening_port(process: Process, since: int, timeout: float = START_TIMEOUT_S) -> int:
+    """The port a gunicorn started with ``PORT=0`` bound, as its log line "Listening at: …
+    (pid)" reports it after byte ``since``. The pid must be ``process``'s own (``sh -c exec``
+    made gunicorn's master the process started): the port is then held by this process, and no
+    other can answer on it (gunicorn does not share ports with SO_REUSEPORT by default)."""
+    try:
+        check = printed(process, since, GUNICORN_LISTENING)
+        found = wait_until(f"{process.name} to listen", check, timeout)
+    except AssertionError as exc:
+        raise StackError(f"{exc}\n{process.tail()}") from None
+    port, pid = int(found.group(1)), int(found.group(2))
+    if pid != process.popen.pid:
+        ours = process.popen.pid
+        raise StackError(f"port {port} is held by pid {pid}, not {process.name}'s ({ours})")
+    return port
+
+
+def log_size(log: Path) -> int:
+    """Where what a process writes from now on starts (an earlier run's lines come before)."""
+    return log.stat().st_size if log.exists() else 0
 
 
 def start_sandbox(
@@ -131,27 +192,18 @@ def start_sandbox(
     first or has not printed its URL within ``timeout`` seconds."""
     command = [sys.executable, "-m", "sandbox", "--port", "0", "--flavour", flavour]
     command += ["--seed", seed, *args]
-    start = log.stat().st_size if log.exists() else 0  # a URL printed by an earlier run is old
+    since = log_size(log)
     process = Process(
         "sandbox", shlex.join(command), env=os.environ if env is None else env, cwd=cwd, log=log
     )
-
-    def printed_url() -> str | None:
-        with log.open("rb") as out:
-            out.seek(start)
-            found = re.search(r"SANDBOX_URL=(\S+)\n", out.read().decode(errors="replace"))
-        if found is None and process.popen.poll() is not None:
-            raise StackError(f"the sandbox did not start:\n{process.tail()}")
-        return found.group(1) if found else None
-
     try:
-        url = wait_until("the sandbox", printed_url, timeout)
+        found = wait_until("the sandbox", printed(process, since, r"SANDBOX_URL=(\S+)\n"), timeout)
     except BaseException as exc:
         process.stop()
         if isinstance(exc, AssertionError):  # wait_until gave up
             raise StackError(f"{exc}\n{process.tail()}") from exc
         raise
-    return process, url
+    return process, found.group(1)
 
 
 def credential_env(auth: str, sandbox_url: str) -> dict[str, str]:
@@ -190,7 +242,7 @@ class Stack:
         self.extra_env = dict(env or {})
         self.sandbox_args = tuple(sandbox_args)
         self.secret = secrets.token_hex(16)
-        self.port = free_port()
+        self.port = 0  # the web process's, once it has bound one (it binds PORT=0: any free one)
         self.sandbox_url = ""
         self.procs: dict[str, Process] = {}
         self._sandbox: Process | None = None
@@ -216,6 +268,8 @@ class Stack:
 
     @property
     def app_url(self) -> str:
+        if not self.port:
+            raise StackError("the web process has not started: it has no port yet")
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
@@ -238,15 +292,14 @@ class Stack:
         env.update(
             PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
             HOST="127.0.0.1",
-            PORT=str(self.port),
+            PORT=str(self.port),  # 0 until the web process has bound one
             WEB_CONCURRENCY="2",
             JIRA_URL=self.sandbox_url,
             JIRA_WEBHOOK_SECRET=self.secret,
             IMPACT_CONFIG=str(ROOT / "config" / "impact.toml"),
-            DATABASE_URL=f"sqlite:///{self.workdir / 'impact.db'}",
-            QUEUE_PATH=str(self.workdir / "queue.db"),
             PYTHONUNBUFFERED="1",
             ENV_FILE=os.devnull,  # the settings are these: never a .env for another Jira
+            **data_paths(self.workdir),  # none in the checkout
         )
         env.update(credential_env(self.auth, self.sandbox_url))
         env.pop("REDIS_URL", None)
@@ -263,17 +316,17 @@ class Stack:
             raise StackError(f"release step failed: {done.stdout.decode()}{done.stderr.decode()}")
 
     def start_processes(self, names: Iterable[str]) -> None:
+        """Start the Procfile's ``names`` in the project's root, as a platform does. The web
+        process binds the port it had, or a free one; this waits until it answers."""
         commands = procfile()
+        started: dict[str, int] = {}  # where each one's log starts
         for name in names:
             if name in commands:
-                self.procs[name] = Process(
-                    name,
-                    commands[name],
-                    env=self.env(),
-                    cwd=ROOT,
-                    log=self.workdir / f"{name}.log",
-                )
-        if "web" in names:
+                log = self.workdir / f"{name}.log"
+                started[name] = log_size(log)
+                self.procs[name] = Process(name, commands[name], env=self.env(), cwd=ROOT, log=log)
+        if "web" in started:  # the others start meanwhile, as on a platform
+            self.port = listening_port(self.procs["web"], started["web"])
             self._wait_for_web()
 
     def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
@@ -364,15 +417,15 @@ class Stack:
 
     def settle(self, *, quiet_s: float = 1.5, timeout: float = 60.0) -> None:
         """Wait until the sandbox has no webhook left to send, Jira saw no new call for
-        ``quiet_s`` seconds and the product's queue holds no job, a placement run or a retry
-        scheduled for later included: the product has done all it will do for now."""
+        ``quiet_s`` seconds and the product has no work left (``unfinished``), a placement run or
+        a retry scheduled for later included: the product has done all it will do for now."""
         deadline = time.monotonic() + timeout
         last, quiet_since = -1, time.monotonic()
         while time.monotonic() < deadline:
             idle = self.control("GET", "/deliveries?wait=2")["idle"]
             seen = self.last_call()
             if idle:
-                idle = self.queued_jobs() == 0
+                idle = self.unfinished() == 0
             if seen != last or not idle:
                 last, quiet_since = seen, time.monotonic()
             elif time.monotonic() - quiet_since >= quiet_s:
@@ -380,9 +433,9 @@ class Stack:
             time.sleep(0.2)
         raise StackError(f"the product was still busy after {timeout:.0f}s")
 
-    def queued_jobs(self) -> int:
-        """The jobs in the product's queue, scheduled ones included, as its ``/metrics`` shows
-        them (-1 when the web process does not answer in time: it counts as busy)."""
+    def unfinished(self) -> int:
+        """The product's work not done yet, as its ``/metrics`` shows it (``BUSY_METRICS``): -1
+        when the web process does not answer in time, which counts as busy."""
         token = self.env().get("METRICS_TOKEN")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
@@ -391,22 +444,28 @@ class Stack:
             return -1
         if not response.ok:
             raise StackError(f"/metrics answered {response.status_code}: {response.text[:200]}")
+        shown = {}
         for line in response.text.splitlines():
-            name, _, value = line.partition(" ")
-            if name == QUEUE_JOBS_METRIC:
-                return int(float(value))
-        raise StackError(f"/metrics shows no {QUEUE_JOBS_METRIC}: is the queue in use?")
+            name, _, value = line.rpartition(" ")
+            if name in BUSY_METRICS:
+                shown[name] = int(float(value))
+        missing = [name for name in BUSY_METRICS if name not in shown]
+        if missing:
+            raise StackError(f"/metrics shows no {', '.join(missing)}: is the queue in use?")
+        return sum(shown.values())
 
     # ---- plumbing
 
     def _wait_for_web(self) -> None:
+        """Until the web process's workers answer ``/healthz`` with 200 (they boot after the
+        master has bound the port)."""
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             web = self.procs.get("web")
             if web is not None and web.popen.poll() is not None:
                 raise StackError(f"the web process exited:\n{self.log('web')[-4000:]}")
             try:
-                if self.http.get(f"{self.app_url}/healthz", timeout=10).status_code < 500:
+                if self.http.get(f"{self.app_url}/healthz", timeout=10).status_code == 200:
                     return
             except (requests.ConnectionError, requests.Timeout):
                 pass

@@ -268,7 +268,7 @@ class Settings:
             impact_config=get("IMPACT_CONFIG") or cls.impact_config,
             database_url=database_url_from(env),
             redis_url=redis_url,
-            port=number("PORT", int, cls.port, 1, 65535),
+            port=number("PORT", int, cls.port, 0, 65535),  # 0: a free port, gunicorn logs which
             max_body_bytes=number(
                 "MAX_WEBHOOK_BYTES", int, cls.max_body_bytes, 1024, 64 * 1024 * 1024
             ),

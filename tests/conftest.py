@@ -28,6 +28,9 @@ from service.settings import Settings
 from webhooks import create_app
 from webhooks.signature import sign
 
+# The session's checks of itself: no writes outside temporary folders, no hidden skip under CI.
+pytest_plugins = ["tests.guard"]
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SECRET = "test-webhook-secret"

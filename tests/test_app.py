@@ -6,9 +6,9 @@ import pytest
 
 from impact.config import ConfigError
 from pipeline.delivery_log import SchemaError
-from sandbox.stack import free_port
 from service.settings import SettingsError
 from tests.conftest import FIXTURES, FakeJira, issue_payload
+from tests.servers import silent_port
 from webhooks import create_app
 from webhooks.signature import sign
 
@@ -51,9 +51,10 @@ def test_app_starts_from_environment(env):
 
 
 def test_a_delivery_log_that_does_not_answer_does_not_stop_the_web(env, tmp_path, caplog):
-    env.setenv("DATABASE_URL", f"postgresql://impact:pw@127.0.0.1:{free_port()}/impact")
-    env.setenv("QUEUE_PATH", str(tmp_path / "queue.db"))
-    app = create_app({"TESTING": True})
+    with silent_port() as port:
+        env.setenv("DATABASE_URL", f"postgresql://impact:pw@127.0.0.1:{port}/impact")
+        env.setenv("QUEUE_PATH", str(tmp_path / "queue.db"))
+        app = create_app({"TESTING": True})
     assert "delivery log at postgresql+psycopg://impact:***@127.0.0.1" in caplog.text
     assert "does not answer" in caplog.text and ":pw@" not in caplog.text
     body = json.dumps(issue_payload()).encode()

@@ -16,8 +16,6 @@ from responses import matchers
 
 from connector import errors
 from connector.client import (
-    RATE_LIMIT_TRIES,
-    RATE_LIMIT_WAIT,
     ImpactField,
     JiraConnector,
     find_field,
@@ -679,24 +677,38 @@ def test_a_429_for_one_issues_writes_waits_without_slowing_the_pace(
 def test_a_call_rate_limited_too_often_is_raised_for_the_queue_to_retry(
     cloud_server_info: responses.BaseResponse, edit: Responder
 ) -> None:
-    for _ in range(RATE_LIMIT_TRIES):
+    for _ in range(5):  # the README: a call is sent up to 5 times in all while Jira answers 429
         edit(status=429, headers={"Retry-After": "1"})
     waits = Waits()
     with pytest.raises(errors.JiraRateLimitError):
         paced(waits).apply_plan(plan(priority="Highest"))
-    assert waits.slept == [1.0] * (RATE_LIMIT_TRIES - 1)
+    assert waits.slept == [1.0] * 4
 
 
-def test_a_call_is_not_held_longer_than_the_rate_limit_wait(
-    cloud_server_info: responses.BaseResponse, edit: Responder
+@pytest.mark.parametrize(
+    ("waits", "slept", "answered"),
+    [((30, 30), [30.0, 30.0], True), ((30, 31), [30.0], False)],
+)
+def test_a_call_waits_no_more_than_60_s_in_all_for_the_rate_limit(
+    cloud_server_info: responses.BaseResponse,
+    edit: Responder,
+    waits: tuple[int, ...],
+    slept: list[float],
+    answered: bool,
 ) -> None:
-    long = int(RATE_LIMIT_WAIT * 0.6)
-    for _ in range(2):
-        edit(status=429, headers={"Retry-After": str(long)})
-    waits = Waits()
-    with pytest.raises(errors.JiraRateLimitError) as caught:
-        paced(waits).apply_plan(plan(priority="Highest"))
-    assert waits.slept == [float(long)] and caught.value.retry_after == long
+    """The README: "waiting no more than 60 s in all", then the queue retries the delivery:
+    30 s and 30 s, and the third send is answered; 30 s, and a wait of 31 would pass 60."""
+    for wait in waits:
+        edit(status=429, headers={"Retry-After": str(wait)})
+    recorded = Waits()
+    if answered:
+        edit()
+        paced(recorded).apply_plan(plan(priority="Highest"))
+    else:
+        with pytest.raises(errors.JiraRateLimitError) as caught:
+            paced(recorded).apply_plan(plan(priority="Highest"))
+        assert caught.value.retry_after == waits[-1]
+    assert recorded.slept == slept
 
 
 def test_inside_a_time_limit_a_retry_after_past_it_is_raised_not_waited(

@@ -115,8 +115,6 @@ def test_setup_plans_naming_the_credential(stack):
 
 
 def test_check_names_the_scope_each_feature_lacks(stack):
-    if stack.auth not in ("scoped", "oauth"):
-        pytest.skip("only scoped tokens and OAuth clients have scopes")
     lacking = {"write:issue:jira-software", "manage:jira-project"}
     stack.control("POST", "/credentials", json={"scopes": sorted(set(SERVICE_SCOPES) - lacking)})
     stack.control("POST", "/credentials", json={"expire_oauth_tokens": True})  # new scopes
@@ -124,8 +122,14 @@ def test_check_names_the_scope_each_feature_lacks(stack):
         done = jira_impact(stack, "check")
     finally:
         stack.control("POST", "/credentials", json={"scopes": list(SERVICE_SCOPES)})
-    assert done.returncode == 1
     lines = done.stdout.splitlines()
+    if stack.auth not in ("scoped", "oauth"):
+        # a password or a PAT carries no scopes: what a token may do does not touch it (a
+        # test, not a skip: under CI=true a skip fails, tests/guard.py)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "scopes for" not in done.stdout
+        return
+    assert done.returncode == 1
     what = "OAuth client" if stack.auth == "oauth" else "scoped API token"
     assert any(line.startswith("ok    scopes for triage: held") for line in lines)
     assert any(

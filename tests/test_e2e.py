@@ -7,6 +7,8 @@ Assertions read the sandbox's state (labels, fields, comments, board order) and 
 
 from __future__ import annotations
 
+import json
+import time
 from collections import Counter
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 
 from sandbox.stack import Stack
 from tests.spec_check import find_operation, validate_request
+from webhooks.signature import sign
 
 pytestmark = pytest.mark.e2e
 
@@ -44,11 +47,13 @@ def stack(request, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def triaged(stack):
-    """Three issues filed as people file them, triaged by the running product."""
+    """Issues filed as people file them, triaged by the running product. Each test reads its
+    own: one that changes an issue has it to itself, so the tests hold in any order."""
     keys = {
         "missing": stack.create_issue(
             summary="Black medium-point pens", description="For logistics"
         ),
+        "set later": stack.create_issue(summary="Whiteboard markers", description="For the team"),
         "person": stack.create_issue(
             summary="Payments page is blank", impact=BLOCKING, priority="Low"
         ),
@@ -104,7 +109,9 @@ def test_echoes_of_own_edits_write_nothing_more(stack, triaged):
 
 
 def test_person_setting_the_field_later_relabels_without_a_second_ask(stack, triaged):
-    key = triaged["keys"]["missing"]
+    key = triaged["keys"]["set later"]
+    assert issue(stack, key)["fields"]["labels"] == ["needs-customer-impact"]
+    assert len(stack.comments(key)) == 1
     stack.control(
         "POST", f"/issues/{key}/edit", json={"as": "ana", "impact": "None: internal preference"}
     )
@@ -137,3 +144,45 @@ def test_bad_signature_is_refused_over_http(stack):
     )
     assert r.status_code == 401
     assert r.json()["error"] == "unauthenticated"
+
+
+def post_event(stack: Stack, event: dict[str, Any], *, secret: str | None = None):
+    """``event`` as Jira sends it, signed with ``secret`` (by default the stack's own)."""
+    body = json.dumps(event).encode()
+    return stack.http.post(
+        f"{stack.app_url}/webhooks/jira",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Hub-Signature": sign(body, secret=secret or stack.secret),
+        },
+        timeout=10,
+    )
+
+
+def issue_event(key: str, *, age_s: float = 0.0) -> dict[str, Any]:
+    return {
+        "timestamp": int((time.time() - age_s) * 1000),
+        "webhookEvent": "jira:issue_created",
+        "issue": {"key": key, "fields": {"project": {"key": key.split("-")[0]}}},
+    }
+
+
+def test_failed_webhook_authentications_are_not_throttled(stack):
+    """The README: Jira Cloud's deliveries come from addresses every Cloud site shares, so an
+    address that sent bad signatures is not held back (the admin pages' throttle shuts an
+    address after 10 wrong tokens in 15 minutes)."""
+    refused = [
+        post_event(stack, issue_event("OPS-1"), secret="not-the-secret").status_code
+        for _ in range(15)
+    ]
+    assert refused == [401] * 15
+    taken = post_event(stack, issue_event("OPS-1"))  # a project not configured: acknowledged
+    assert (taken.status_code, taken.json()["status"]) == (202, "ignored")
+
+
+def test_a_stale_delivery_is_422_over_http_naming_the_setting(stack):
+    answer = post_event(stack, issue_event("SHOP-999", age_s=3 * 3600))  # the limit is 2 hours
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == "stale_delivery"
+    assert "WEBHOOK_MAX_AGE_SECONDS" in answer.json()["message"]

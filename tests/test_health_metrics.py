@@ -361,6 +361,20 @@ def test_metrics_of_several_processes_add_up(qapp, tmp_path, monkeypatch):
     assert value(text, "jira_impact_delivery_log_up") == 1  # read from the log all the same
 
 
+def test_a_process_creating_its_metrics_file_does_not_fail_the_scrape(qapp, tmp_path, monkeypatch):
+    """A process that starts creates its file, then sizes it: a scrape in between read an empty
+    file and answered 500 (the stack's wait for the product saw it while the worker started)."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(folder), PYTHONPATH=str(ROOT))
+    subprocess.run([sys.executable, "-c", COUNT_IN_CHILD], env=env, check=True, timeout=60)
+    (folder / f"counter_{os.getpid()}.db").touch()  # created, not sized yet
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+    text = scrape(qapp.test_client())
+    processed = "jira_impact_deliveries_processed_total"
+    assert value(text, processed, event=EVENT, outcome="done") == 1
+
+
 def test_prepare_multiprocess_defaults_the_folder_and_drops_dead_processes(tmp_path):
     env: dict[str, str] = {}
     folder = Path(metrics.prepare_multiprocess(env, default=str(tmp_path / "m")))

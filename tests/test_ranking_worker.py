@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ from pipeline.ranking import (
     settled_clause,
 )
 from sandbox import jql as sandbox_jql
+from sandbox.stack import data_paths
 from tests.conftest import IMPACT_FIELD, ROOT, FakeJira, issue_payload, post_signed
 
 LABEL = {
@@ -470,7 +472,7 @@ def test_full_rank_boards_are_those_of_projects_ranking_fully(
 
 
 @pytest.fixture
-def command_jira(monkeypatch: pytest.MonkeyPatch) -> FakeJira:
+def command_jira(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeJira:
     """The command builds its connector from the environment: hand it the fake instead."""
     from connector.client import JiraConnector
 
@@ -485,6 +487,7 @@ def command_jira(monkeypatch: pytest.MonkeyPatch) -> FakeJira:
         "JIRA_API_TOKEN": "token",
         "JIRA_WEBHOOK_SECRET": "a-test-secret",
         "IMPACT_CONFIG": str(ROOT / "config" / "impact.toml"),
+        **data_paths(tmp_path),  # --apply holds the board's lock in the queue's store
     }.items():
         monkeypatch.setenv(name, value)
     return jira

@@ -34,10 +34,17 @@ from impact.model import Issue, Plan, Rule
 from impact.patterns import TIMEOUT_SECONDS, compile_pattern
 from pipeline.delivery_log import DeliveryLog, Entry, make_engine
 from pipeline.queue import Inbox, make_huey
-from sandbox.stack import Process, Stack, free_port, procfile_command, start_sandbox, wait_until
+from sandbox.stack import (
+    Process,
+    Stack,
+    listening_port,
+    procfile_command,
+    start_sandbox,
+    wait_until,
+)
 from service.settings import Settings
 from tests.conftest import ROOT
-from tests.servers import postgres_server, redis_server, wait_for_port
+from tests.servers import postgres_server, redis_server
 from webhooks.signature import sign
 
 pytestmark = pytest.mark.e2e
@@ -61,11 +68,13 @@ class System:
     # ---- processes
 
     def start(self, name: str) -> Process:
+        """The Procfile's ``name``, started in the project's root as a platform starts it (so
+        gunicorn reads gunicorn.conf.py); every path it writes is in ``env``, under ``folder``."""
         process = Process(
             name,
             procfile_command(name),
             env=self.env,
-            cwd=self.folder,
+            cwd=ROOT,
             log=self.folder / f"{name}.log",
         )
         self.processes[name] = process
@@ -181,7 +190,6 @@ def start_system(tmp_path: Path, request: pytest.FixtureRequest, **settings: str
     env["PYTHONPATH"] = str(ROOT)
     env["HOST"] = "127.0.0.1"  # the Procfile's bind address: loopback only
     sandbox, sandbox_url = start_sandbox(tmp_path / "sandbox.log", env=env, cwd=tmp_path)
-    port = free_port()
     env |= {
         "JIRA_URL": sandbox_url,
         "JIRA_EMAIL": BOT_AUTH[0],
@@ -190,7 +198,8 @@ def start_system(tmp_path: Path, request: pytest.FixtureRequest, **settings: str
         "IMPACT_CONFIG": str(ROOT / "config" / "impact.toml"),
         "DATABASE_URL": f"sqlite:///{tmp_path}/var/impact.db",
         "QUEUE_PATH": str(tmp_path / "var" / "queue.db"),
-        "PORT": str(port),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "var" / "metrics"),
+        "PORT": "0",  # gunicorn binds a free port and logs which
         "WEB_CONCURRENCY": "2",
         "WORKER_THREADS": "4",
         "RETRY_BASE_SECONDS": "0.5",
@@ -198,14 +207,22 @@ def start_system(tmp_path: Path, request: pytest.FixtureRequest, **settings: str
         "DELIVERY_LEASE_SECONDS": "3",
         **settings,
     }
-    system = System(tmp_path, env, sandbox_url, f"http://127.0.0.1:{port}/webhooks/jira")
+    system = System(tmp_path, env, sandbox_url, web_url="")
     system.processes["sandbox"] = sandbox
     request.addfinalizer(lambda: [p.stop() for p in system.processes.values()])
     run([str(BIN / "jira-impact"), "db", "upgrade"], env, tmp_path)
-    web = system.start("web")
-    wait_for_port(port, web.popen, "the web process")
+    port = listening_port(system.start("web"), since=0)
+    system.web_url = f"http://127.0.0.1:{port}/webhooks/jira"
+    wait_until("the web process", lambda: answers(f"http://127.0.0.1:{port}/healthz"))
     system.start("worker")
     return system
+
+
+def answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 def created_payload(system: System, key: str) -> bytes:

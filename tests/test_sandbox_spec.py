@@ -14,8 +14,6 @@ from typing import Any
 import pytest
 import requests
 
-pytest.importorskip("jsonschema")
-
 from sandbox.app import RunningSandbox, start_in_thread
 from sandbox.hooks import HookDispatcher
 from tests.spec_check import find_operation, validate_request, validate_response
@@ -31,6 +29,37 @@ NEW_FIELD = {
 }
 NEW = "customfield_10043"  # the field NEW_FIELD makes (the seed's impact field is 10042)
 NEW_CONTEXT = "10144"  # the context made for SUP below (10143 is the global one Jira gave it)
+
+# Rows that others need done first (each test starts from the seed: see ``GIVEN``).
+CREATE_FIELD = ("POST", "/rest/api/2/field", NEW_FIELD, "createCustomField", 201)
+CREATE_CONTEXT = (
+    "POST",
+    f"/rest/api/2/field/{NEW}/context",
+    {"name": "SUP only", "description": "spec check", "projectIds": ["10001"]},
+    "createCustomFieldContext",
+    201,
+)
+CREATE_OPTION = (
+    "POST",
+    f"/rest/api/2/field/{NEW}/context/{NEW_CONTEXT}/option",
+    {"options": [{"value": "Spec check option", "disabled": False}]},
+    "createCustomFieldOption",
+    200,
+)
+SET_PROPERTY = (
+    "PUT",
+    "/rest/api/2/issue/SHOP-1/properties/impact",
+    {"level": "blocking"},
+    "setIssueProperty",
+    201,
+)
+ADD_TO_SCREEN = (
+    "POST",
+    "/rest/api/2/screens/10002/tabs/10002/fields",
+    {"fieldId": NEW},
+    "addScreenTabField",
+    200,
+)
 
 # Project and create metadata: the same calls on both flavours (Data Center lists ``values``).
 META_CALLS: list[tuple[str, str, Any, str, int]] = [
@@ -131,13 +160,7 @@ CLOUD_CALLS: list[tuple[str, str, Any, str, int]] = [
         201,
     ),
     ("GET", "/rest/api/2/issue/SHOP-1/comment", None, "getComments", 200),
-    (
-        "PUT",
-        "/rest/api/2/issue/SHOP-1/properties/impact",
-        {"level": "blocking"},
-        "setIssueProperty",
-        201,
-    ),
+    SET_PROPERTY,
     ("GET", "/rest/api/2/issue/SHOP-1/properties/impact", None, "getIssueProperty", 200),
     ("GET", "/rest/api/2/issue/SHOP-1/properties/missing", None, "getIssueProperty", 404),
     (
@@ -221,7 +244,7 @@ CLOUD_CALLS: list[tuple[str, str, Any, str, int]] = [
     ),
     ("GET", f"/rest/api/2/field/{IMPACT}/context/1/option", None, "getOptionsForContext", 404),
     # setting a field up, as jira-impact setup does
-    ("POST", "/rest/api/2/field", NEW_FIELD, "createCustomField", 201),
+    CREATE_FIELD,
     ("POST", "/rest/api/2/field", {"name": "x", "type": "nope"}, "createCustomField", 400),
     (
         "GET",
@@ -230,13 +253,7 @@ CLOUD_CALLS: list[tuple[str, str, Any, str, int]] = [
         "getProjectContextMapping",
         200,
     ),
-    (
-        "POST",
-        f"/rest/api/2/field/{NEW}/context",
-        {"name": "SUP only", "description": "spec check", "projectIds": ["10001"]},
-        "createCustomFieldContext",
-        201,
-    ),
+    CREATE_CONTEXT,
     (
         "PUT",
         f"/rest/api/2/field/{NEW}/context/{NEW_CONTEXT}/project",
@@ -251,13 +268,7 @@ CLOUD_CALLS: list[tuple[str, str, Any, str, int]] = [
         "assignProjectsToCustomFieldContext",
         400,
     ),
-    (
-        "POST",
-        f"/rest/api/2/field/{NEW}/context/{NEW_CONTEXT}/option",
-        {"options": [{"value": "Spec check option", "disabled": False}]},
-        "createCustomFieldOption",
-        200,
-    ),
+    CREATE_OPTION,
     (
         "POST",
         f"/rest/api/2/field/{NEW}/context/{NEW_CONTEXT}/option",
@@ -284,13 +295,7 @@ CLOUD_CALLS: list[tuple[str, str, Any, str, int]] = [
     ("GET", "/rest/api/2/screens/10000/tabs", None, "getAllScreenTabs", 200),
     ("GET", "/rest/api/2/screens/999/tabs", None, "getAllScreenTabs", 404),
     ("GET", "/rest/api/2/screens/10000/tabs/10000/fields", None, "getAllScreenTabFields", 200),
-    (
-        "POST",
-        "/rest/api/2/screens/10002/tabs/10002/fields",
-        {"fieldId": NEW},
-        "addScreenTabField",
-        200,
-    ),
+    ADD_TO_SCREEN,
     (
         "POST",
         "/rest/api/2/screens/10002/tabs/10002/fields",
@@ -322,7 +327,7 @@ DC_CALLS: list[tuple[str, str, Any, str, int]] = [
     *META_CALLS,
     # Data Center creates fields and edits screens through REST, but has no REST for a field's
     # contexts and options or for screen schemes (see test_sandbox.py)
-    ("POST", "/rest/api/2/field", NEW_FIELD, "createCustomField", 201),
+    CREATE_FIELD,
     ("GET", "/rest/api/2/screens/10000/tabs", None, "getAllScreenTabs", 200),
     ("GET", "/rest/api/2/screens/10000/tabs/10000/fields", None, "getAllScreenTabFields", 200),
     (
@@ -343,9 +348,10 @@ DC10_HOOK = {
     "active": True,
     "configuration": {"FILTERS": "project = SHOP", "EXCLUDE_BODY": "false", "SECRET": "s3cret"},
 }
+DC10_REGISTER = ("POST", "/rest/jira-webhook/1.0/webhooks", DC10_HOOK, "registerDc10Webhook", 201)
 DC10_CALLS: list[tuple[str, str, Any, str, int]] = [
     ("GET", "/rest/api/2/serverInfo", None, "getServerInfo", 200),
-    ("POST", "/rest/jira-webhook/1.0/webhooks", DC10_HOOK, "registerDc10Webhook", 201),
+    DC10_REGISTER,
     (
         "POST",
         "/rest/jira-webhook/1.0/webhooks",
@@ -359,6 +365,20 @@ DC10_CALLS: list[tuple[str, str, Any, str, int]] = [
 ]
 
 
+# What a row needs Jira to hold before it is sent, by (operationId, status): every test starts
+# from the seed, so no row counts on another having run before it.
+GIVEN: dict[tuple[str, int], tuple[tuple[str, str, Any, str, int], ...]] = {
+    ("getIssueProperty", 200): (SET_PROPERTY,),
+    ("createCustomFieldContext", 201): (CREATE_FIELD,),
+    ("assignProjectsToCustomFieldContext", 204): (CREATE_FIELD, CREATE_CONTEXT),
+    ("createCustomFieldOption", 200): (CREATE_FIELD, CREATE_CONTEXT),
+    ("createCustomFieldOption", 400): (CREATE_FIELD, CREATE_CONTEXT, CREATE_OPTION),
+    ("addScreenTabField", 200): (CREATE_FIELD,),
+    ("addScreenTabField", 400): (CREATE_FIELD, ADD_TO_SCREEN),
+    ("getDc10Webhook", 200): (DC10_REGISTER,),
+}
+
+
 def _session(sandbox: RunningSandbox) -> requests.Session:
     session = requests.Session()
     bot = sandbox.state.accounts["impact-bot"]
@@ -370,26 +390,49 @@ def _session(sandbox: RunningSandbox) -> requests.Session:
 
 
 @pytest.fixture(scope="module")
-def cloud() -> Iterator[RunningSandbox]:
+def cloud_sandbox() -> Iterator[RunningSandbox]:
     with start_in_thread(flavour="cloud", dispatcher=HookDispatcher(max_retries=0)) as sandbox:
         yield sandbox
 
 
 @pytest.fixture(scope="module")
-def dc() -> Iterator[RunningSandbox]:
+def dc_sandbox() -> Iterator[RunningSandbox]:
     with start_in_thread(flavour="dc", dispatcher=HookDispatcher(max_retries=0)) as sandbox:
         yield sandbox
 
 
 @pytest.fixture(scope="module")
-def dc10() -> Iterator[RunningSandbox]:
+def dc10_sandbox() -> Iterator[RunningSandbox]:
     dispatcher = HookDispatcher(max_retries=0)
     with start_in_thread(flavour="dc", version="10.3.6", dispatcher=dispatcher) as sandbox:
         yield sandbox
 
 
+def _from_the_seed(sandbox: RunningSandbox) -> RunningSandbox:
+    requests.post(f"{sandbox.url}/_sandbox/reset", json={}, timeout=10).raise_for_status()
+    return sandbox
+
+
+@pytest.fixture
+def cloud(cloud_sandbox: RunningSandbox) -> RunningSandbox:
+    return _from_the_seed(cloud_sandbox)
+
+
+@pytest.fixture
+def dc(dc_sandbox: RunningSandbox) -> RunningSandbox:
+    return _from_the_seed(dc_sandbox)
+
+
+@pytest.fixture
+def dc10(dc10_sandbox: RunningSandbox) -> RunningSandbox:
+    return _from_the_seed(dc10_sandbox)
+
+
 def _check(sandbox: RunningSandbox, row: tuple[str, str, Any, str, int]) -> None:
     method, path, body, operation, status = row
+    for given in GIVEN.get((operation, status), ()):
+        done = _session(sandbox).request(given[0], sandbox.url + given[1], json=given[2])
+        assert done.status_code == given[4], f"{given[3]} first: {done.text}"
     hooks = sorted(sandbox.state.webhooks)
     path = path.format(
         ana=sandbox.state.accounts["ana"].account_id, hook=hooks[0] if hooks else "none"

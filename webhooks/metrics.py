@@ -9,8 +9,10 @@ waiting for it (the queue's store).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app, jsonify
@@ -137,6 +139,28 @@ class DeliveryLogCollector:
             return None
 
 
+class MultiprocessCounts:
+    """What every process counted, from ``folder`` (prometheus_client's multiprocess files), but
+    for the files a process has created and not yet sized: reading one of those raises, and
+    ``/metrics`` answered 500 for as long as a starting process took to size its file."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = Path(folder)
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        files = []
+        for file in self.folder.glob("*.db"):
+            with contextlib.suppress(FileNotFoundError):  # a dead process's, just dropped
+                if file.stat().st_size > 0:
+                    files.append(str(file))
+        yield from MultiProcessCollector.merge(files, accumulate=True)
+
+
 class _Exposition:
     """What one scrape shows: the collectors' metrics, one after the other."""
 
@@ -157,10 +181,9 @@ def exposition(
 ) -> bytes:
     """The text ``/metrics`` answers with."""
     from prometheus_client import generate_latest
-    from prometheus_client.multiprocess import MultiProcessCollector
 
     folder = multiprocess_dir()
-    counted = MultiProcessCollector(None, path=folder) if folder else metrics().registry
+    counted = MultiprocessCounts(folder) if folder else metrics().registry
     collectors = [counted, DeliveryLogCollector(counts, pending, statuses, waiting)]
     if site is not None:
         collectors.append(SiteCollector(site))
